@@ -1,0 +1,56 @@
+# Set-up and everyday commands. Two of them do everything on a fresh machine:
+#   make demo   - virtual environment + runtime install, then the app on its bundled default
+#   make test   - system packages (Xvfb, Mesa) + full environment, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# Debian packages the tests need: a virtual X server and Mesa's software OpenGL/EGL.
+APT_PKGS := xvfb xauth libegl1 libegl-mesa0 libgl1-mesa-dri libglx-mesa0 libgl1
+PYTEST_ARGS ?=
+
+.PHONY: demo test sysdeps venv runtime dev clean bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+venv: $(PY)
+
+# Runtime only (no torch).
+$(VENV)/.runtime: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	touch $@
+
+# Everything the tests use. torch first so pip takes the local CPU wheel.
+$(VENV)/.dev: pyproject.toml | $(PY)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[train,dev]"
+	touch $@
+
+runtime: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+sysdeps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: runtime
+	$(VENV)/bin/mocap demo
+
+# pytest's exit code 5 (no tests collected) counts as a failure like any other.
+test: sysdeps dev
+	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1280x800x24"'; fi; \
+	eval $$run $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+bench: dev
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

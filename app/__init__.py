@@ -1,0 +1,1 @@
+"""The live app: CLI, capture, window, renderer, avatars, VMC and BVH streamers."""

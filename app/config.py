@@ -1,0 +1,282 @@
+"""``config.yaml`` loaded into typed dataclasses, with one-line errors.
+
+Every user-facing knob lives in ``config.yaml`` at the repository root (or a
+file named with ``--config``). Each field declares its type and either a range
+or a set of allowed values; loading checks every key:
+
+* an unknown key  -> ``config.yaml: unknown key 'vmc.prot' (allowed: enabled, host, ...)``
+* a wrong type    -> ``config.yaml: vmc.port = 'abc' is a string; expected an integer``
+* out of range    -> ``config.yaml: vmc.port = 70000 is out of range; allowed: 1 to 65535``
+* not allowed     -> ``config.yaml: model.backend = 'cuda' is not allowed; allowed: auto, ...``
+
+CLI flags override single keys with ``--set section.key=value`` (the value is
+read as YAML, so ``--set vmc.port=9000`` is an integer).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; its message is one line for the user."""
+
+
+def knob(default, *, range=None, choices=None, doc=""):  # noqa: A002 - 'range' reads well here
+    """A dataclass field with validation metadata."""
+    meta = {"range": range, "choices": choices, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class CameraConfig:
+    source: int | str = knob(0, doc="webcam index, or a video file / image folder path")
+    width: int = knob(1280, range=(160, 7680), doc="requested capture width, pixels")
+    height: int = knob(720, range=(120, 4320), doc="requested capture height, pixels")
+    fps: int = knob(30, range=(1, 240), doc="requested capture rate, frames/s")
+    mirror: bool = knob(True, doc="flip the camera image left-right (selfie view)")
+
+
+@dataclass
+class TensorRTConfig:
+    fp16: bool = knob(True, doc="build the TensorRT engine in FP16")
+    cache_dir: str = knob("~/.cache/mocap/trt", doc="where built engines are cached")
+    workspace_mb: int = knob(1024, range=(64, 65536), doc="builder workspace, MiB")
+
+
+@dataclass
+class ModelConfig:
+    path: str = knob("assets/skeletonnet.onnx", doc="ONNX model (or .pt checkpoint for backend torch)")
+    backend: str = knob("auto", choices=("auto", "onnxruntime", "tensorrt", "torch"))
+    input_size: int = knob(192, range=(64, 512), doc="square network input, pixels (multiple of 32)")
+    threads: int = knob(0, range=(0, 64), doc="CPU inference threads, 0 = all cores")
+    tensorrt: TensorRTConfig = field(default_factory=TensorRTConfig)
+
+
+@dataclass
+class TrackingConfig:
+    min_confidence: float = knob(0.3, range=(0.0, 1.0), doc="below this the person is re-acquired")
+    crop_scale: float = knob(1.25, range=(1.0, 3.0), doc="crop box size relative to the tight box")
+    rest_ease_s: float = knob(1.0, range=(0.0, 10.0), doc="seconds to ease back to rest when nobody is seen")
+
+
+@dataclass
+class OneEuroConfig:
+    min_cutoff: float = knob(1.0, range=(0.001, 100.0), doc="Hz; lower = smoother at rest")
+    beta: float = knob(0.5, range=(0.0, 100.0), doc="speed coefficient; higher = less lag when moving")
+    d_cutoff: float = knob(1.0, range=(0.001, 100.0), doc="Hz, cutoff of the derivative")
+
+
+@dataclass
+class FilterConfig:
+    enabled: bool = knob(True)
+    position: OneEuroConfig = field(default_factory=OneEuroConfig)
+    rotation: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.3))
+
+
+@dataclass
+class RendererConfig:
+    width: int = knob(1280, range=(160, 7680), doc="window width, pixels")
+    height: int = knob(720, range=(120, 4320), doc="window height, pixels")
+    avatar: str = knob("assets/avatar.glb", doc="glTF/GLB/VRM avatar")
+    vsync: bool = knob(True)
+    show_skeleton: bool = knob(True, doc="draw the 2D/3D skeleton overlay")
+    background: list = knob([0.12, 0.12, 0.14], doc="RGB 0..1")
+
+
+@dataclass
+class VMCConfig:
+    enabled: bool = knob(False, doc="stream over VMC at start")
+    host: str = knob("127.0.0.1")
+    port: int = knob(39539, range=(1, 65535))
+    rate: float = knob(60.0, range=(1.0, 240.0), doc="maximum bundles per second")
+    root_motion: str = knob("hips", choices=("off", "hips", "full"))
+
+
+@dataclass
+class BVHConfig:
+    units: str = knob("cm", choices=("m", "cm"))
+    folder: str = knob("recordings")
+    fps: float = knob(30.0, range=(1.0, 240.0), doc="constant frame rate of recorded clips")
+
+
+@dataclass
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    vmc: VMCConfig = field(default_factory=VMCConfig)
+    bvh: BVHConfig = field(default_factory=BVHConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               list: "a list"}
+
+
+def _type_word(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def _allowed_types(tp) -> tuple:
+    if isinstance(tp, str):
+        tp = eval(tp, vars(typing), {"int": int, "str": str, "float": float, "bool": bool, "list": list})
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return tuple(typing.get_args(tp))
+    return (tp,)
+
+
+def _coerce(where: str, value: Any, f: dataclasses.Field, src: str):
+    allowed = _allowed_types(f.type)
+    ok = None
+    for tp in allowed:
+        if tp is bool:
+            if isinstance(value, bool):
+                ok = value
+        elif tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                ok = value
+        elif tp is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                ok = float(value)
+        elif isinstance(value, tp):
+            ok = value
+        if ok is not None:
+            break
+    if ok is None:
+        want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in allowed)
+        raise ConfigError(f"{src}: {where} = {value!r} is {_type_word(value)}; expected {want}")
+    meta = f.metadata
+    if meta.get("range") is not None and isinstance(ok, (int, float)):
+        lo, hi = meta["range"]
+        if not lo <= ok <= hi:
+            raise ConfigError(f"{src}: {where} = {value!r} is out of range; allowed: {lo} to {hi}")
+    if meta.get("choices") is not None and ok not in meta["choices"]:
+        raise ConfigError(f"{src}: {where} = {value!r} is not allowed; allowed: {', '.join(map(str, meta['choices']))}")
+    return ok
+
+
+def _build(cls, data: Any, prefix: str, src: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: {prefix or 'the file'} must be a mapping of keys, got {_type_word(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            raise ConfigError(f"{src}: unknown key '{where}' (allowed: {', '.join(fields)})")
+        f = fields[key]
+        sub = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(sub):
+            base = dataclasses.asdict(sub)
+            if isinstance(value, dict):
+                base.update(value)
+                value = base
+            kwargs[key] = _build(type(sub), value, where, src)
+        else:
+            kwargs[key] = _coerce(where, value, f, src)
+    for name, f in fields.items():  # nested defaults that differ per field (e.g. filter.rotation)
+        if name not in kwargs and f.default_factory is not dataclasses.MISSING:
+            kwargs[name] = f.default_factory()
+    obj = cls(**kwargs)
+    extra = getattr(obj, "_validate", None)
+    if extra:
+        extra(prefix, src)
+    return obj
+
+
+def _validate_model(self: ModelConfig, prefix: str, src: str):
+    if self.input_size % 32:
+        raise ConfigError(f"{src}: {prefix}.input_size = {self.input_size} is not allowed; "
+                          "allowed: a multiple of 32 from 64 to 512")
+
+
+def _validate_renderer(self: RendererConfig, prefix: str, src: str):
+    bg = self.background
+    if len(bg) != 3 or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in bg):
+        raise ConfigError(f"{src}: {prefix}.background = {bg!r} is not allowed; allowed: three numbers 0 to 1")
+
+
+def _validate_camera(self: CameraConfig, prefix: str, src: str):
+    if isinstance(self.source, int) and self.source < 0:
+        raise ConfigError(f"{src}: {prefix}.source = {self.source} is out of range; allowed: a camera "
+                          "index 0 or more, or a file/folder path")
+
+
+ModelConfig._validate = _validate_model  # type: ignore[attr-defined]
+RendererConfig._validate = _validate_renderer  # type: ignore[attr-defined]
+CameraConfig._validate = _validate_camera  # type: ignore[attr-defined]
+
+
+def _set_dotted(data: dict, dotted: str, value: Any, src: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{src}: '{dotted}' goes below '{k}', which is not a section")
+        node = nxt
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"vmc.port=9000"`` -> ``("vmc.port", 9000)`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set vmc.port=39540")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load and check a config file, then apply ``{"section.key": value}`` overrides.
+
+    ``path=None`` reads the repository's ``config.yaml`` (built-in defaults when
+    it is absent). Raises :class:`ConfigError` with a one-line message.
+    """
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    src = p.name
+    data: dict = {}
+    if path is not None or p.exists():
+        try:
+            text = p.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{src}: not valid YAML{at}") from None
+    cfg = _build(Config, data, "", src)
+    if overrides:
+        for key, value in overrides.items():
+            _set_dotted(data, key, value, "--set")
+        cfg = _build(Config, data, "", "--set")
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,1 @@
+"""SkeletonNet trainer: the network (torch), losses, data, training, evaluation, export."""
