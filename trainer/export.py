@@ -1,0 +1,105 @@
+"""Export SkeletonNet to ONNX, check it for TensorRT 10, and compare with torch.
+
+The exported graph (``ExportWrapper``) takes ``image`` (B, 3, S, S) float32
+RGB in [0, 1] and returns ``joints_3d``, ``rotations``, ``joints_2d`` and
+``confidence``. Model metadata (``skeletonnet.*`` keys) records the config,
+the input size and the rest skeleton so the engine needs nothing else.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer.model import ExportWrapper, SkeletonNet, config_dict
+
+#: Operators TensorRT 10's ONNX parser cannot handle or restricts in ways that
+#: break this model (see PERFORMANCE.md): linear algebra it lacks, control flow,
+#: data-dependent shapes, sequences.
+TRT_UNSUPPORTED = {
+    "Det", "Einsum", "Loop", "If", "Scan", "NonZero", "Unique", "SequenceConstruct", "SequenceAt",
+    "SequenceInsert", "SequenceEmpty", "ConcatFromSequence", "SplitToSequence", "StringNormalizer",
+    "Optional", "OptionalGetElement", "OptionalHasElement", "TfIdfVectorizer", "Multinomial",
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+}
+#: Operators this model is expected to use, all supported by TensorRT 10.
+TRT_SUPPORTED = {
+    "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "MatMul",
+    "Gemm", "GlobalAveragePool", "AveragePool", "MaxPool", "Flatten", "Reshape", "Softmax",
+    "Transpose", "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Sqrt", "Exp", "Sin", "Cos",
+    "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "Where", "Greater", "Less", "Abs", "Neg",
+    "Clip", "Max", "Min", "Resize", "Expand", "Shape", "Constant", "ConstantOfShape", "Identity",
+    "Cast", "Pow", "Range", "Equal", "Not", "And", "Or", "Tile", "Split", "Pad", "Sigmoid",
+    "Tanh", "Reciprocal", "Sum", "Mean", "ScatterND", "GatherND", "GatherElements", "ArgMax",
+    "Floor", "Ceil", "Sign", "Erf", "LeakyRelu", "HardSigmoid", "HardSwish", "PRelu",
+}
+
+
+def export_onnx(net: SkeletonNet, path: str | Path, opset: int = 17, batch: int = 1,
+                dynamic_batch: bool = True) -> Path:
+    """Write ``net`` as ONNX (opset >= 17) with metadata; returns the path."""
+    import onnx
+
+    if opset < 17:
+        raise ValueError(f"opset {opset} < 17; the model needs opset 17 or newer")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = net.cfg.input_size
+    wrapper = ExportWrapper(net).eval()
+    dummy = torch.rand(batch, 3, size, size)
+    dyn = {"image": {0: "batch"}, **{o: {0: "batch"} for o in ExportWrapper.OUTPUTS}} if dynamic_batch else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, (dummy,), str(path), input_names=["image"],
+                          output_names=list(ExportWrapper.OUTPUTS), opset_version=opset,
+                          dynamic_axes=dyn, dynamo=False, do_constant_folding=True)
+    model = onnx.load(str(path))
+    meta = {
+        "skeletonnet.config": json.dumps(config_dict(net.cfg)),
+        "skeletonnet.input_size": str(size),
+        "skeletonnet.bone_vectors": json.dumps(net.bone_vectors.cpu().numpy().round(6).tolist()),
+        "skeletonnet.outputs": "joints_3d: (B,16,3) m camera axes root-relative; rotations: (B,15,3,3) "
+                               "absolute, world axes; joints_2d: (B,16,2) input px; confidence: (B,)",
+    }
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def tensorrt_problems(path: str | Path) -> list[str]:
+    """Operators in the ONNX graph that TensorRT 10 would reject, or that are not on the
+    list of operators checked for this model. Empty list = TensorRT-friendly."""
+    import onnx
+
+    model = onnx.load(str(path))
+    problems = []
+    for node in model.graph.node:
+        if node.op_type in TRT_UNSUPPORTED:
+            problems.append(f"{node.op_type} ({node.name}): not supported by TensorRT 10")
+        elif node.op_type not in TRT_SUPPORTED:
+            problems.append(f"{node.op_type} ({node.name}): not on the checked operator list")
+        if any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute):
+            problems.append(f"{node.op_type} ({node.name}): has a sub-graph (control flow)")
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < 17:
+        problems.append(f"opset {opset} < 17")
+    return problems
+
+
+def onnx_parity(net: SkeletonNet, path: str | Path, batch: int = 2, seed: int = 0) -> dict[str, float]:
+    """Max absolute difference per output between torch and ONNX Runtime on random input."""
+    import onnxruntime as ort
+
+    size = net.cfg.input_size
+    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = [t.numpy() for t in ExportWrapper(net).eval()(x)]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"image": x.numpy()})
+    return {name: float(np.abs(a - b).max()) for name, a, b in zip(ExportWrapper.OUTPUTS, ref, got)}

@@ -1,0 +1,264 @@
+"""SkeletonNet (Yoshiyasu et al.): bone rotation regressor + cross heatmap regressor.
+
+Frames (see ``docs/conventions.md`` and ``docs/network.md``):
+
+* Rotations are absolute rotations of the rest skeleton's bone vectors in the
+  world frame (Y-up; identity = T-pose facing the camera). FK joints are
+  root-relative, metres, world axes.
+* Heatmaps live in the crop: the xy map has image x to the right and y down;
+  the zy map has depth (camera z, away from the camera) to the right and y
+  down. Map coordinates times the stride are input pixels.
+* Final joints are root-relative and scaled (paper Eq. 1) so the bone lengths
+  sum to the rest skeleton's total, in world axes inside the network; the
+  exported model also gives them in camera axes.
+
+Ablation switches (paper Tables 3 and 4), one flag each, same code path:
+``mode`` (``both`` | ``rot`` = rotation regressor only | ``hm`` = heatmaps
+only), ``gram_schmidt`` (False = "w/o GS"), ``global_rot`` (``class`` |
+``regress`` = "GlobalReg"), ``rot_repr`` (``matrix`` | ``aa`` | ``fkaa`` |
+``absolute`` = "AbsRotReg").
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import skeleton as S
+from trainer import layers as L
+from trainer.backbones import build_backbone, conv_bn, init_weights
+
+MODES = ("both", "rot", "hm")
+GLOBAL_ROT = ("class", "regress")
+ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
+
+
+@dataclass
+class SkeletonNetConfig:
+    backbone: str = "mobilenet"      # resnet50 (paper) | resnet18 | mobilenet
+    input_size: int = 192            # 256 in the paper
+    hg_channels: int = 128           # channels of the up-sampling layers and the hourglass
+    hg_depth: int = 4
+    num_clusters: int = 200          # K, k-means centres of the global rotation
+    head_hidden: int = 1024
+    mode: str = "both"
+    gram_schmidt: bool = True
+    global_rot: str = "class"
+    rot_repr: str = "matrix"
+    gauss_sigma: float = 1.0         # Gaussian maps on the first up-sampling layer, pixels
+    gauss_fill: float = 0.9          # FK skeleton scaled to 90% of that layer's width
+
+    def __post_init__(self):
+        for name, allowed in (("mode", MODES), ("global_rot", GLOBAL_ROT), ("rot_repr", ROT_REPR)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"SkeletonNetConfig.{name} = {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        if self.input_size % 32:
+            raise ValueError(f"SkeletonNetConfig.input_size = {self.input_size}; must be a multiple of 32")
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.input_size // 4
+
+    @property
+    def uses_rotations(self) -> bool:
+        return self.mode in ("both", "rot")
+
+    @property
+    def uses_heatmaps(self) -> bool:
+        return self.mode in ("both", "hm")
+
+
+class Residual(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(c, c // 2, 1), conv_bn(c // 2, c // 2, 3), conv_bn(c // 2, c, 1, act=False))
+
+    def forward(self, x):
+        return F.relu(x + self.body(x))
+
+
+class Hourglass(nn.Module):
+    """One hourglass module (Newell et al.), recursive, depth ``depth``."""
+
+    def __init__(self, depth: int, c: int):
+        super().__init__()
+        self.up = Residual(c)
+        self.low1 = Residual(c)
+        self.low2 = Hourglass(depth - 1, c) if depth > 1 else Residual(c)
+        self.low3 = Residual(c)
+
+    def forward(self, x):
+        low = self.low3(self.low2(self.low1(F.max_pool2d(x, 2))))
+        return self.up(x) + F.interpolate(low, size=(x.shape[-2], x.shape[-1]), mode="nearest")
+
+
+def _deconv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SkeletonNet(nn.Module):
+    def __init__(self, cfg: SkeletonNetConfig, cluster_centres: np.ndarray | None = None,
+                 skeleton: S.Skeleton | None = None):
+        super().__init__()
+        self.cfg = cfg
+        sk = skeleton or S.Skeleton.default()
+        self.register_buffer("bone_vectors", torch.tensor(sk.bone_vectors, dtype=torch.float32))
+        self.reference_length = float(sk.total_length)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        k = cfg.num_clusters
+        if cluster_centres is None:
+            cluster_centres = np.broadcast_to(np.eye(3), (k, 3, 3))
+        centres = torch.tensor(np.asarray(cluster_centres, dtype=np.float32).reshape(-1, 9))
+        if centres.shape[0] != k:
+            raise ValueError(f"{centres.shape[0]} cluster centres given, config says num_clusters = {k}")
+        self.register_buffer("cluster_centres", centres)  # (K, 9), saved with the model
+
+        self.backbone = build_backbone(cfg.backbone)
+        c = self.backbone.out_channels
+        if cfg.uses_rotations:
+            g_out = k if cfg.global_rot == "class" else 9
+            per_bone = 3 if cfg.rot_repr in ("aa", "fkaa") else 9
+            self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(c, cfg.head_hidden), nn.ReLU(inplace=True))
+            self.global_out = nn.Linear(cfg.head_hidden, g_out)
+            self.bone_out = nn.Linear(cfg.head_hidden, S.NUM_BONES * per_bone)
+        if cfg.uses_heatmaps:
+            d = cfg.hg_channels
+            self.up1, self.up2, self.up3 = _deconv(c, d), _deconv(d, d), _deconv(d, d)
+            if cfg.mode == "both":
+                self.gauss_conv = nn.Sequential(nn.Conv2d(S.NUM_JOINTS, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d))
+            self.hourglass = Hourglass(cfg.hg_depth, d)
+            self.hm_out = nn.Conv2d(d, 2 * S.NUM_JOINTS, 1)
+        init_weights(self)
+        self._init_heads()
+
+    def _init_heads(self):
+        """Start every rotation output at the identity (rest pose)."""
+        if not self.cfg.uses_rotations:
+            return
+        for lin in (self.global_out, self.bone_out):
+            nn.init.normal_(lin.weight, std=1e-3)
+            nn.init.zeros_(lin.bias)
+        if self.cfg.global_rot == "regress":
+            self.global_out.bias.data.copy_(torch.eye(3).reshape(9))
+        if self.cfg.rot_repr in ("matrix", "absolute"):
+            self.bone_out.bias.data.copy_(torch.eye(3).reshape(9).repeat(S.NUM_BONES))
+        if self.cfg.mode == "both":
+            nn.init.zeros_(self.gauss_conv[1].weight)  # Gaussian prior fades in while training
+
+    # ------------------------------------------------------------------ pieces
+
+    def _orth(self, m: torch.Tensor) -> torch.Tensor:
+        return L.gram_schmidt(m) if self.cfg.gram_schmidt else m
+
+    def _rotation_branch(self, feat: torch.Tensor) -> dict:
+        cfg, b = self.cfg, feat.shape[0]
+        h = self.rot_head(F.adaptive_avg_pool2d(feat, 1))
+        g = self.global_out(h)
+        out = {}
+        if cfg.global_rot == "class":
+            out["global_logits"] = g
+            p = torch.softmax(g, dim=-1)
+            r_g = (p @ self.cluster_centres).view(b, 3, 3)  # R^g' = C^g p^g
+        else:
+            r_g = g.view(b, 3, 3)
+        r_g = self._orth(r_g)
+        raw = self.bone_out(h)
+        if cfg.rot_repr in ("aa", "fkaa"):
+            m = L.axis_angle_to_matrix(raw.view(b, S.NUM_BONES, 3))
+        else:
+            m = self._orth(raw.view(b, S.NUM_BONES, 3, 3))
+        if cfg.rot_repr == "fkaa":  # parent-relative rotations composed down the chain
+            r_init = L.local_to_absolute(m, r_g)
+        elif cfg.rot_repr == "absolute":
+            r_init = m
+        else:  # bones relative to the root: R = R^g R^b
+            r_init = r_g[:, None] @ m
+        out["global_rotation"] = r_g
+        out["bone_rotations"] = r_g.transpose(-1, -2)[:, None] @ r_init  # R^b
+        out["rotations_init"] = r_init
+        return out
+
+    def _decode_maps(self, hm: torch.Tensor):
+        j = S.NUM_JOINTS
+        hxy, hzy = hm[:, :j], hm[:, j:]
+        xy = L.soft_argmax(hxy)
+        zy = L.soft_argmax(hzy)
+        x, y, z = xy[..., 0], 0.5 * (xy[..., 1] + zy[..., 1]), zy[..., 0]
+        return hxy, hzy, torch.stack([x, y, z], dim=-1)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, images: torch.Tensor) -> dict:
+        """images: (B, 3, S, S) RGB in [0, 1]. Returns a dict of tensors (see module doc)."""
+        cfg = self.cfg
+        b, size = images.shape[0], cfg.input_size
+        feat = self.backbone((images - self.mean) / self.std)
+        out: dict = {}
+        fk = None
+        if cfg.uses_rotations:
+            out.update(self._rotation_branch(feat))
+            fk = L.forward_kinematics(out["rotations_init"], self.bone_vectors)
+            out["joints_fk"] = fk
+        if cfg.uses_heatmaps:
+            up = self.up1(feat)
+            if cfg.mode == "both":
+                proj = torch.stack([fk[..., 0], -fk[..., 1]], dim=-1)  # world -> image axes
+                pts = L.fit_to_map(proj, up.shape[-1], cfg.gauss_fill)
+                up = up + self.gauss_conv(L.gaussian_maps(pts, up.shape[-1], cfg.gauss_sigma))
+            hm = self.hm_out(self.hourglass(self.up3(self.up2(up))))
+            hxy, hzy, coords = self._decode_maps(hm)
+            out["heatmaps_xy"], out["heatmaps_zy"], out["coords_map"] = hxy, hzy, coords
+            stride = size / hm.shape[-1]
+            out["joints_2d"] = (coords[..., :2] + 0.5) * stride - 0.5
+            cam = coords - coords[:, S.ROOT:S.ROOT + 1]
+            world = torch.stack([cam[..., 0], -cam[..., 1], -cam[..., 2]], dim=-1)
+            joints = L.scale_to_length(world, self.reference_length)
+            refined = L.bone_vectors_of(joints)
+            if cfg.mode == "both":
+                d_r = L.rotation_between(L.bone_vectors_of(fk), refined)
+                out["rotations"] = d_r @ out["rotations_init"]
+            else:
+                d_r = L.rotation_between(self.bone_vectors.expand_as(refined), refined)
+                out["rotations"] = d_r
+            out["joints"] = joints
+            peak = hxy.flatten(2).max(dim=-1).values
+            out["confidence"] = peak.clamp(0.0, 1.0).mean(dim=-1)
+        else:
+            out["joints"] = L.scale_to_length(fk, self.reference_length)
+            out["rotations"] = out["rotations_init"]
+            proj = torch.stack([fk[..., 0], -fk[..., 1]], dim=-1)
+            out["joints_2d"] = L.fit_to_map(proj, size, cfg.gauss_fill)
+            if cfg.global_rot == "class":
+                out["confidence"] = torch.softmax(out["global_logits"], -1).max(dim=-1).values
+            else:
+                out["confidence"] = torch.ones(b, dtype=images.dtype, device=images.device)
+        return out
+
+
+class ExportWrapper(nn.Module):
+    """The exported graph: image (B, 3, S, S) RGB 0..1 -> the four outputs the engine reads.
+
+    joints_3d (B, 16, 3) metres, camera axes, pelvis at the origin (Eq. 1 scale);
+    rotations (B, 15, 3, 3) absolute bone rotations, world axes;
+    joints_2d (B, 16, 2) input pixels; confidence (B,) 0..1.
+    """
+
+    OUTPUTS = ("joints_3d", "rotations", "joints_2d", "confidence")
+
+    def __init__(self, net: SkeletonNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor):
+        o = self.net(image)
+        j = o["joints"]
+        cam = torch.stack([j[..., 0], -j[..., 1], -j[..., 2]], dim=-1)
+        return cam, o["rotations"], o["joints_2d"], o["confidence"]
+
+
+def config_dict(cfg: SkeletonNetConfig) -> dict:
+    return asdict(cfg)
