@@ -40,7 +40,7 @@ ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 class SkeletonNetConfig:
     backbone: str = "mobilenet"      # resnet50 (paper) | resnet18 | mobilenet
     input_size: int = 192            # 256 in the paper
-    hg_channels: int = 128           # channels of the up-sampling layers and the hourglass
+    hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
     hg_depth: int = 4
     num_clusters: int = 200          # K, k-means centres of the global rotation
     head_hidden: int = 1024
