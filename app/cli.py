@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from app.config import REPO_ROOT, ConfigError, config_to_dict, load_config, parse_override
+from app.errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +20,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="override one config key, e.g. --set vmc.port=39540 (repeatable)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("demo", help="run the bundled model and avatar on the bundled clip")
+    r = sub.add_parser("repair-bvh", help="make a BVH recording cut short by a crash valid again")
+    r.add_argument("file")
+    pl = sub.add_parser("play", help="play a BVH clip (ours or CMU) to the VMC stream (and the avatar)")
+    pl.add_argument("clip")
+    pl.add_argument("--vmc", metavar="HOST:PORT", help="stream to this VMC receiver (default: config vmc.host:port)")
+    pl.add_argument("--loop", action="store_true", help="play until interrupted")
+    pl.add_argument("--speed", type=float, default=1.0, help="playback speed factor")
+    pl.add_argument("--no-window", action="store_true", help="stream only, no window")
     c = sub.add_parser("config", help="check the configuration and print it")
     c.add_argument("--check", action="store_true", help="only check, print nothing when valid")
     return p
@@ -57,9 +66,17 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(cfg)
         if args.command == "config":
             return cmd_config(cfg, args)
+        if args.command == "repair-bvh":
+            from app.bvh import repair_bvh
+            n = repair_bvh(args.file)
+            print(f"{args.file}: {n} complete frames kept; the file is a valid BVH")
+            return 0
+        if args.command == "play":
+            from app.play import play
+            return play(cfg, args)
         parser.print_help()
         return 2
-    except ConfigError as e:
+    except (ConfigError, UserError) as e:
         print(f"mocap: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

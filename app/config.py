@@ -23,11 +23,13 @@ from typing import Any
 
 import yaml
 
+from app.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A user mistake in the configuration; its message is one line for the user."""
 
 

@@ -174,7 +174,9 @@ def matrix_to_axis_angle(r: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Euler
 
-def _basis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+def axis_rotation(axis: int, angle) -> np.ndarray:
+    """Rotation about coordinate axis ``axis`` (0=X, 1=Y, 2=Z) by ``angle`` radians (...) -> (..., 3, 3)."""
+    angle = np.asarray(angle, dtype=np.float64)
     c, s = np.cos(angle), np.sin(angle)
     o, z = np.ones_like(angle), np.zeros_like(angle)
     if axis == 0:
@@ -202,7 +204,7 @@ def euler_to_matrix(angles: np.ndarray, order: str = "ZXY", degrees: bool = Fals
     a = np.asarray(angles, dtype=np.float64)
     if degrees:
         a = np.deg2rad(a)
-    return _basis_rotation(i, a[..., 0]) @ _basis_rotation(j, a[..., 1]) @ _basis_rotation(k, a[..., 2])
+    return axis_rotation(i, a[..., 0]) @ axis_rotation(j, a[..., 1]) @ axis_rotation(k, a[..., 2])
 
 
 def matrix_to_euler(r: np.ndarray, order: str = "ZXY", degrees: bool = False) -> np.ndarray:

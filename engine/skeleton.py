@@ -197,3 +197,20 @@ def normalize_skeleton_scale(joints: np.ndarray, reference_length: float) -> np.
     rel = joints - joints[..., ROOT:ROOT + 1, :]
     total = bone_lengths(joints).sum(axis=-1)[..., None, None]
     return rel * (reference_length / np.maximum(total, 1e-12))
+
+
+def pelvis_rotation(rotations: np.ndarray) -> np.ndarray:
+    """Orientation of the (rigid) pelvis from the two hip bones' absolute rotations.
+
+    The chordal mean of the ``r_hip`` and ``l_hip`` bone rotations (quaternion
+    average, sign-aligned), equal to both when the pelvis is rigid. Formats with
+    one root rotation (BVH root, the VMC ``Hips`` bone) use it.
+    rotations: (..., 15, 3, 3) -> (..., 3, 3).
+    """
+    from engine.rotations import matrix_to_quat, quat_to_matrix
+
+    r = np.asarray(rotations, dtype=np.float64)
+    qr = matrix_to_quat(r[..., BONE_INDEX["r_hip"], :, :])
+    ql = matrix_to_quat(r[..., BONE_INDEX["l_hip"], :, :])
+    ql = np.where(np.sum(qr * ql, axis=-1, keepdims=True) < 0, -ql, ql)
+    return quat_to_matrix(qr + ql)

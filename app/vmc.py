@@ -1,0 +1,198 @@
+"""VMC protocol sender (the "Performer" role): OSC bundles over UDP, python-osc.
+
+Each frame is one bundle:
+
+* ``/VMC/Ext/OK``       (int) loaded = 1
+* ``/VMC/Ext/T``        (float) seconds since the sender started
+* ``/VMC/Ext/Root/Pos`` (string) "root", (float) px py pz qx qy qz qw
+* ``/VMC/Ext/Bone/Pos`` (string) Unity HumanBodyBones name, (float) px py pz qx qy qz qw, per bone
+
+Rotations are *local* rotations of a VRM0-normalised T-pose rig (every bone's
+rest rotation is the identity) in Unity's left-handed Y-up frame; positions are
+the rig's local rest offsets in metres (never zeros). The rig is built from our
+rest skeleton (``vmc_rig``) so that rebuilding the pose from the local
+rotations reproduces our joints:
+
+* ``Hips`` sits at hip-joint height, 6 cm below our pelvis joint (the midpoint
+  of the hips), with the pelvis orientation (``pelvis_rotation``);
+  ``UpperLeg`` hangs off it at the hip joints. Its position is shifted each
+  frame so the body turns about our pelvis joint (where our joints are
+  rooted), not about the Hips pivot.
+* ``Spine`` pivots at our pelvis joint with our spine bone's rotation;
+  ``Chest`` is halfway up the spine with no rotation of its own; ``Neck`` and
+  the two ``Shoulder`` bones pivot at our thorax joint.
+* ``Shoulder`` bones are sent at rest (local identity), as most receivers
+  expect; our clavicle rotation is therefore not streamed, and ``UpperArm``
+  carries the arm's absolute orientation. ``Hand`` and ``Foot`` are at rest
+  relative to their parents (the network does not predict them).
+
+Sending never blocks or raises: the socket is non-blocking and send errors are
+counted and reported through ``state``. A bad host or port raises ``VMCError``
+(one line) when the sender is created.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from app.errors import UserError
+from engine import frames as F
+from engine import rotations as R
+from engine import skeleton as S
+
+HIPS_DROP = 0.06  # metres from our pelvis joint down to the Hips bone (hip-joint height)
+
+
+class VMCError(UserError):
+    """A user mistake in the VMC settings (bad host or port); one-line message."""
+
+
+@dataclass(frozen=True)
+class RigBone:
+    name: str             # Unity HumanBodyBones name
+    parent: str | None
+    offset: np.ndarray    # (3,) rest offset from the parent, metres, world axes
+    source: str | None    # bone of ours whose absolute rotation this bone takes; None = rest (follows parent)
+
+
+def vmc_rig(skeleton: S.Skeleton | None = None) -> list[RigBone]:
+    """The VRM0-normalised rig the stream describes, parents before children."""
+    sk = skeleton or S.Skeleton.default()
+    v = {name: sk.bone_vectors[i] for i, name in enumerate(S.BONE_NAMES)}
+    up = np.array([0.0, HIPS_DROP, 0.0])
+    half_spine = 0.5 * v["spine"]
+    bones = [
+        RigBone("Hips", None, np.array([0.0, sk.floor_offset - HIPS_DROP, 0.0]), "<pelvis>"),
+        RigBone("Spine", "Hips", up, "spine"),
+        RigBone("Chest", "Spine", half_spine, None),
+        RigBone("Neck", "Chest", half_spine, "neck"),
+        RigBone("Head", "Neck", v["neck"], "head"),
+    ]
+    for side, s in (("Left", "l"), ("Right", "r")):
+        bones += [
+            RigBone(f"{side}Shoulder", "Chest", half_spine, None),
+            RigBone(f"{side}UpperArm", f"{side}Shoulder", v[f"{s}_clavicle"], f"{s}_upper_arm"),
+            RigBone(f"{side}LowerArm", f"{side}UpperArm", v[f"{s}_upper_arm"], f"{s}_forearm"),
+            RigBone(f"{side}Hand", f"{side}LowerArm", v[f"{s}_forearm"], None),
+            RigBone(f"{side}UpperLeg", "Hips", v[f"{s}_hip"] + up, f"{s}_thigh"),
+            RigBone(f"{side}LowerLeg", f"{side}UpperLeg", v[f"{s}_thigh"], f"{s}_shin"),
+            RigBone(f"{side}Foot", f"{side}LowerLeg", v[f"{s}_shin"], None),
+        ]
+    return bones
+
+
+def local_rotations(rotations: np.ndarray, rig: list[RigBone]) -> dict[str, np.ndarray]:
+    """World-axis local rotations of each rig bone from our 15 absolute rotations (15, 3, 3)."""
+    glob: dict[str, np.ndarray] = {}
+    local: dict[str, np.ndarray] = {}
+    for b in rig:
+        parent = glob[b.parent] if b.parent else np.eye(3)
+        if b.source == "<pelvis>":
+            g = S.pelvis_rotation(rotations)
+        elif b.source is None:
+            g = parent
+        else:
+            g = np.asarray(rotations[S.BONE_INDEX[b.source]], dtype=np.float64)
+        glob[b.name] = g
+        local[b.name] = parent.T @ g
+    return local
+
+
+def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None,
+                   root_motion: str = "hips") -> list[tuple[str, list[tuple[object, str]]]]:
+    """The (address, [(value, osc type)]) list of one frame, Unity frame conversions applied.
+
+    root_motion: ``off`` (the avatar stays in place), ``hips`` (the Hips bone
+    carries the displacement) or ``full`` (the root transform carries it).
+    """
+    disp = np.zeros(3) if root_position is None or root_motion == "off" else np.asarray(root_position, float)
+    local = local_rotations(rotations, rig)
+    root_pos = F.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
+    msgs = [("/VMC/Ext/Root/Pos", [("root", "s")] + [(float(x), "f") for x in (*root_pos, 0.0, 0.0, 0.0, 1.0)])]
+    pelvis = S.pelvis_rotation(rotations)
+    for b in rig:
+        off = b.offset
+        if b.parent is None:  # turn about our pelvis joint, not the Hips pivot below it
+            up = rig[1].offset
+            off = off + up - pelvis @ up + (disp if root_motion == "hips" else 0.0)
+        pos = F.world_to_unity(off)
+        q = F.world_to_unity_quat(R.matrix_to_quat(local[b.name]))
+        msgs.append(("/VMC/Ext/Bone/Pos", [(b.name, "s")] + [(float(x), "f") for x in (*pos, *q)]))
+    return msgs
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` -> (host, port); raises VMCError with one line."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise VMCError(f"VMC target {text!r}: expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:39539")
+    return host.strip("[]"), int(port)
+
+
+class VMCSender:
+    """Sends one bundle per frame, at most ``rate`` per second, never blocking."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 39539, rate: float = 60.0,
+                 root_motion: str = "hips", skeleton: S.Skeleton | None = None):
+        if not 1 <= int(port) <= 65535:
+            raise VMCError(f"VMC port {port} is out of range; allowed: 1 to 65535")
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise VMCError(f"VMC host {host!r} cannot be resolved ({e})") from None
+        family, _, _, _, addr = infos[0]
+        self.target = f"{host}:{port}"
+        self._addr = addr
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self.rig = vmc_rig(skeleton)
+        self.rate = float(rate)
+        self.root_motion = root_motion
+        self.enabled = True
+        self.sent = 0
+        self.errors = 0
+        self.last_error = ""
+        self._t0 = time.monotonic()
+        self._last_send = -np.inf
+
+    @property
+    def state(self) -> str:
+        if not self.enabled:
+            return "off"
+        return f"sending ({self.sent} sent)" if not self.errors else f"{self.errors} send errors: {self.last_error}"
+
+    def bundle(self, rotations: np.ndarray, root_position=None, t: float | None = None) -> bytes:
+        t = time.monotonic() - self._t0 if t is None else t
+        bb = OscBundleBuilder(IMMEDIATELY)
+        head = [("/VMC/Ext/OK", [(1, "i")]), ("/VMC/Ext/T", [(float(t), "f")])]
+        for address, args in head + frame_messages(rotations, self.rig, root_position, self.root_motion):
+            mb = OscMessageBuilder(address=address)
+            for value, typ in args:
+                mb.add_arg(value, typ)
+            bb.add_content(mb.build())
+        return bb.build().dgram
+
+    def send(self, rotations: np.ndarray, root_position=None, now: float | None = None) -> bool:
+        """Send a frame unless disabled or over the rate; True when a datagram left."""
+        if not self.enabled:
+            return False
+        now = time.monotonic() if now is None else now
+        if now - self._last_send < 1.0 / self.rate - 1e-6:
+            return False
+        self._last_send = now
+        try:
+            self._sock.sendto(self.bundle(rotations, root_position), self._addr)
+        except OSError as e:  # full buffer, unreachable network, refused: never stop the app
+            self.errors += 1
+            self.last_error = e.strerror or type(e).__name__
+            return False
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self._sock.close()
