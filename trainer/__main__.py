@@ -1,0 +1,17 @@
+"""``python -m trainer COMMAND``: avatar (build the default avatar)."""
+import sys
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"avatar": "trainer.avatar_build"}
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m trainer {{{','.join(commands)}}} [options]", file=sys.stderr)
+        return 2
+    import importlib
+
+    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
