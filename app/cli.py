@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--loop", action="store_true", help="play until interrupted")
     pl.add_argument("--speed", type=float, default=1.0, help="playback speed factor")
     pl.add_argument("--no-window", action="store_true", help="stream only, no window")
+    pl.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = whole clip)")
+    pl.add_argument("--screenshot", metavar="PNG", help="save the last window frame to this file")
     c = sub.add_parser("config", help="check the configuration and print it")
     c.add_argument("--check", action="store_true", help="only check, print nothing when valid")
     return p

@@ -1,41 +1,107 @@
-"""``mocap play CLIP.bvh``: drive the VMC stream from a BVH clip in real time."""
+"""``mocap play CLIP.bvh``: drive the avatar and the VMC stream from a BVH clip.
+
+Ours and CMU clips. With a display: a window showing the avatar (config
+``renderer.avatar``, falling back to the default one), HUD with clip time,
+VMC target and state; Space pauses, V toggles VMC, Esc quits. ``--no-window``
+(or no display): VMC only.
+"""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
+import cv2
+
+from app.avatar import load_avatar_or_default
 from app.bvh import clip_to_poses, read_bvh
-from app.errors import UserError
 from app.vmc import VMCSender, parse_target
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
 def play(cfg, args) -> int:
     clip = read_bvh(args.clip)
     poses = clip_to_poses(clip, path=args.clip)
-    if not args.no_window:
-        raise UserError("mocap play: the avatar window needs the renderer, which is not built yet; "
-                        "use --no-window to stream over VMC only")
-    host, port = parse_target(args.vmc) if args.vmc else (cfg.vmc.host, cfg.vmc.port)
-    sender = VMCSender(host, port, rate=max(cfg.vmc.rate, 1.0 / clip.frame_time), root_motion=cfg.vmc.root_motion)
     n = len(poses.rotations)
+    if n == 0:
+        _say(f"{args.clip}: the clip has no frames")
+        return 1
+    sender = None
+    if args.vmc or cfg.vmc.enabled:
+        host, port = parse_target(args.vmc) if args.vmc else (cfg.vmc.host, cfg.vmc.port)
+        sender = VMCSender(host, port, rate=max(cfg.vmc.rate, 1.0 / clip.frame_time), root_motion=cfg.vmc.root_motion)
+    window = None
+    if not args.no_window:
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
+            _say("no display: playing without a window (VMC only); use --no-window to silence this")
+        else:
+            from app.window import Window
+
+            avatar = load_avatar_or_default(cfg.renderer.avatar, warn=_say)
+            window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=cfg.renderer.vsync,
+                            background=cfg.renderer.background, title=f"mocap play {os.path.basename(args.clip)}")
+    if window is None and sender is None:
+        _say("nothing to play to: no window and no VMC target (give --vmc HOST:PORT or enable vmc in config)")
+        return 2
     dt = poses.frame_time / max(args.speed, 1e-3)
-    print(f"playing {args.clip} ({poses.source} skeleton, {n} frames, {n * poses.frame_time:.1f} s) "
-          f"to VMC {sender.target}; Ctrl+C stops", file=sys.stderr)
-    start = time.monotonic()
-    k = 0
+    target = sender.target if sender else "off"
+    _say(f"playing {args.clip} ({poses.source} skeleton, {n} frames, {n * poses.frame_time:.1f} s); VMC: {target}")
+    paused = False
+    if window is not None:
+        import glfw
+
+        def toggle_pause():
+            nonlocal paused
+            paused = not paused
+
+        def toggle_vmc():
+            if sender:
+                sender.enabled = not sender.enabled
+
+        window.keys[glfw.KEY_SPACE] = toggle_pause
+        window.keys[glfw.KEY_V] = toggle_vmc
+    start, k, shown = time.monotonic(), 0, 0
     try:
         while True:
-            i = k % n
             if k >= n and not args.loop:
                 break
+            if args.max_frames and shown >= args.max_frames:
+                break
+            i = k % n
+            if sender:
+                sender.send(poses.rotations[i], poses.root_displacement[i])
+            if window is not None:
+                if not window.open:
+                    break
+                hud = [f"{os.path.basename(args.clip)}  {i * poses.frame_time:6.2f} s / {n * poses.frame_time:.2f} s"
+                       + ("  PAUSED" if paused else ""),
+                       f"VMC {target}: {sender.state if sender else 'off'}",
+                       "Space pause  V vmc  drag orbit  wheel zoom  Esc quit"]
+                window.show(poses.rotations[i], poses.root_displacement[i], hud=hud)
+            shown += 1
+            if paused:
+                start += dt
+                time.sleep(dt)
+                continue
+            k += 1
             wait = start + k * dt - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            sender.send(poses.rotations[i], poses.root_displacement[i])
-            k += 1
+            elif window is not None:  # drawing is slower than the clip: skip frames, keep real time
+                k = max(k, int((time.monotonic() - start) / dt))
     except KeyboardInterrupt:
         pass
     finally:
-        sender.close()
-    print(f"sent {sender.sent} bundles to {sender.target} ({sender.state})", file=sys.stderr)
+        if window is not None and args.screenshot:
+            cv2.imwrite(args.screenshot, window.screenshot()[..., ::-1])
+            _say(f"screenshot: {args.screenshot}")
+        if window is not None:
+            window.destroy()
+        if sender:
+            sender.close()
+    if sender:
+        _say(f"sent {sender.sent} bundles to {sender.target} ({sender.state})")
     return 0

@@ -74,7 +74,7 @@ class Renderer:
         self._quad_vao = ctx.vertex_array(self.prog_quad, [(self._quad_vbo, "2f", "in_corner")])
         self._overlay_vbo = ctx.buffer(reserve=MAX_OVERLAY_VERTICES * 7 * 4, dynamic=True)
         self._overlay_vao = ctx.vertex_array(self.prog_lines, [(self._overlay_vbo, "3f 4f", "in_position", "in_color")])
-        self._image_tex = None
+        self._image_tex: dict = {}
         self._fbo = None
         self._make_framebuffer()
         self.avatar = None
@@ -160,16 +160,20 @@ class Renderer:
             p["use_texture"].value = use
             self._avatar_vao.render(moderngl.TRIANGLES, vertices=part.count, first=part.first)
 
-    def draw_image(self, frame: np.ndarray, rect=(-1.0, -1.0, 1.0, 1.0), bgr: bool = True) -> None:
-        """Draw an image (H, W, 3) uint8 into ``rect`` (NDC x0, y0, x1, y1)."""
+    def draw_image(self, frame: np.ndarray, rect=(-1.0, -1.0, 1.0, 1.0), bgr: bool = True, slot: str = "camera") -> None:
+        """Draw an image (H, W, 3) uint8 into ``rect`` (NDC x0, y0, x1, y1).
+
+        Each ``slot`` keeps its own texture, re-made only when the image size changes."""
         h, w = frame.shape[:2]
-        if self._image_tex is None or self._image_tex.size != (w, h):
-            if self._image_tex is not None:
-                self._image_tex.release()
-            self._image_tex = self.ctx.texture((w, h), 3, alignment=1)
-        self._image_tex.write(np.ascontiguousarray(frame[..., :3]).tobytes())
+        tex = self._image_tex.get(slot)
+        if tex is None or tex.size != (w, h):
+            if tex is not None:
+                tex.release()
+            tex = self._image_tex[slot] = self.ctx.texture((w, h), 3, alignment=1)
+        tex.write(np.ascontiguousarray(frame[..., :3]).tobytes())
         self.ctx.disable(moderngl.DEPTH_TEST)
-        self._image_tex.use(location=2)
+        self.ctx.disable(moderngl.BLEND)
+        tex.use(location=2)
         self.prog_quad["image"].value = 2
         self.prog_quad["rect"].value = tuple(rect)
         self.prog_quad["bgr"].value = bgr
@@ -209,8 +213,10 @@ class Renderer:
         self.draw_overlay(pts, np.tile(color, (len(pts), 1)), mvp, moderngl.POINTS, 5.0)
 
     def render(self, frame: np.ndarray | None = None, joints_2d: np.ndarray | None = None,
-               joints_3d_world: np.ndarray | None = None, layout: str = "auto") -> None:
-        """One frame: camera view (with 2D skeleton) beside the avatar, or the avatar alone."""
+               joints_3d_world: np.ndarray | None = None, layout: str = "auto",
+               hud: np.ndarray | None = None) -> None:
+        """One frame: camera view (with 2D skeleton) beside the avatar, or the avatar alone;
+        ``hud`` (an RGB/BGR image) is drawn 1:1 in the top-left corner."""
         self._clear()
         side = frame is not None and layout in ("auto", "side")
         w, h = self.width, self.height
@@ -235,6 +241,9 @@ class Renderer:
             self.ctx.viewport = viewport
             self.draw_skeleton_3d(joints_3d_world, view, proj)
         self.ctx.viewport = (0, 0, w, h)
+        if hud is not None:
+            hh, hw = hud.shape[:2]
+            self.draw_image(hud, (-1.0, 1.0 - 2.0 * hh / h, -1.0 + 2.0 * hw / w, 1.0), slot="hud")
 
     def read(self, components: int = 3) -> np.ndarray:
         """The current frame as an image (H, W, components) uint8, rows top to bottom (RGB)."""

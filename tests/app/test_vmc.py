@@ -1,6 +1,7 @@
 """VMC sender: a real python-osc server receives our bundles; addresses and OSC
 types as the specification says; the pose rebuilt from the received local
 rotations on the VRM0-normalised rig gives our joints back; a hand-worked case."""
+import os
 import socket
 import threading
 import time
@@ -252,5 +253,33 @@ def test_play_streams_a_cmu_clip_and_our_recording(udp, tmp_path):
         assert len(dgrams) >= 2, r.stderr
         msgs = list(osc_bundle.OscBundle(dgrams[-1]))
         assert [m.params[0] for m in msgs if m.address == "/VMC/Ext/Bone/Pos"] == BONES
-    r = subprocess.run([sys.executable, "-m", "app", "play", str(ours)], capture_output=True, text=True, cwd=repo)
-    assert r.returncode == 2 and "use --no-window" in r.stderr and "Traceback" not in r.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run([sys.executable, "-m", "app", "play", str(ours)], capture_output=True, text=True,
+                       cwd=repo, env=env)
+    assert r.returncode == 2 and "nothing to play to" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (make test runs under xvfb-run)")
+def test_play_drives_the_avatar_in_a_window(udp, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    repo = Path(__file__).resolve().parents[2]
+    cmu = Path("/usr/share/assimp/models/BVH/01_01.bvh")
+    shot = tmp_path / "play.png"
+    r = subprocess.run([sys.executable, "-m", "app", "--set", "renderer.width=480", "--set", "renderer.height=360",
+                        "play", str(cmu), "--max-frames", "20", "--screenshot", str(shot),
+                        "--vmc", f"127.0.0.1:{udp.getsockname()[1]}"],
+                       capture_output=True, text=True, cwd=repo, timeout=120)
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(shot))
+    assert img.shape[:2] == (360, 480)
+    # the avatar stands in the middle of the window: skin/cloth pixels differ from the background
+    centre = img[120:300, 200:280].reshape(-1, 3).astype(int)
+    background = img[-5:, -5:].reshape(-1, 3).mean(0)
+    assert (np.abs(centre - background).sum(1) > 40).mean() > 0.3
+    udp.settimeout(2)
+    assert osc_bundle.OscBundle.dgram_is_bundle(udp.recvfrom(65536)[0])
