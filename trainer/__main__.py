@@ -1,10 +1,12 @@
-"""``python -m trainer COMMAND``: avatar (build the default avatar)."""
+"""``python -m trainer COMMAND``: avatar (build the default avatar), synth (render a synthetic dataset),
+train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model)."""
 import sys
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"avatar": "trainer.avatar_build"}
+    commands = {"avatar": "trainer.avatar_build", "synth": "trainer.data.synth", "train": "trainer.train",
+                "eval": "trainer.evaluate"}
     if not argv or argv[0] not in commands:
         print(f"usage: python -m trainer {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2

@@ -137,6 +137,9 @@ class SkeletonNet(nn.Module):
 
     def _init_heads(self):
         """Start every rotation output at the identity (rest pose)."""
+        if self.cfg.uses_heatmaps:  # heatmaps start near zero, below their Gaussian targets
+            nn.init.normal_(self.hm_out.weight, std=1e-3)
+            nn.init.zeros_(self.hm_out.bias)
         if not self.cfg.uses_rotations:
             return
         for lin in (self.global_out, self.bone_out):

@@ -65,6 +65,8 @@ class Renderer:
         self.camera = OrbitCamera()
         self.background = (0.12, 0.12, 0.14)
         self.light_dir = np.array([-0.4, -0.8, -0.5])
+        self.light_color = (0.75, 0.75, 0.72)
+        self.ambient = (0.35, 0.35, 0.38)
         ctx = self.ctx
         self.prog_skin = ctx.program(vertex_shader=load_shader("skin.vert"), fragment_shader=load_shader("lit.frag"))
         self.prog_quad = ctx.program(vertex_shader=load_shader("quad.vert"), fragment_shader=load_shader("quad.frag"))
@@ -133,10 +135,10 @@ class Renderer:
 
     # ------------------------------------------------------------------ drawing
 
-    def _clear(self):
+    def _clear(self, alpha: float = 1.0):
         self.target.use()
         self.ctx.viewport = (0, 0, self.width, self.height)
-        self.target.clear(*self.background, 1.0, depth=1.0)
+        self.target.clear(*self.background, alpha, depth=1.0)
 
     def draw_avatar(self, view: np.ndarray, proj: np.ndarray, viewport=None) -> None:
         ctx = self.ctx
@@ -148,8 +150,8 @@ class Renderer:
         p["view_proj"].write(_mat(proj @ view))
         p["model"].write(_mat(np.eye(4)))
         p["light_dir"].value = tuple(self.light_dir)
-        p["light_color"].value = (0.75, 0.75, 0.72)
-        p["ambient"].value = (0.35, 0.35, 0.38)
+        p["light_color"].value = tuple(self.light_color)
+        p["ambient"].value = tuple(self.ambient)
         self._bone_tex.use(location=0)
         p["bone_tex"].value = 0
         p["base_tex"].value = 1

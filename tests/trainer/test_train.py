@@ -1,0 +1,123 @@
+"""Training: a tiny run end to end, exact resume, a run killed mid-way, DDP with two CPU
+processes, clear errors."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from trainer import train as T
+from trainer.data import synth as Y
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = {"backbone": "mobilenet", "input_size": 64, "hg_channels": 32, "hg_depth": 2, "num_clusters": 4,
+         "head_hidden": 64}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    assert Y.main(["--out", str(out), "--train", "24", "--val", "8", "--test", "8", "--shard-size", "8",
+                   "--size", "96", "--bodies-per-shard", "2", "--seed", "9", "--no-card"]) == 0
+    return out
+
+
+def write_cfg(tmp_path, data, name, **kw):
+    cfg = {"out": str(tmp_path / name), "model": SMALL,
+           "data": [{"kind": "synth", "root": str(data), "weight": 1.0}],
+           "val": {"kind": "synth", "root": str(data), "split": "val", "max_samples": 8},
+           "batch_size": 4, "steps": 6, "val_every": 3, "ckpt_every": 2, "log_every": 1, "threads": 1, **kw}
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_tiny_run_writes_everything(tmp_path, data):
+    assert T.main([str(write_cfg(tmp_path, data, "run"))]) == 0
+    run = tmp_path / "run"
+    for f in ("last.pt", "best.pt", "train.csv", "val.csv", "curves.png", "model.onnx", "clusters.npz", "config.yaml"):
+        assert (run / f).exists(), f
+    rows = (run / "train.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,lr,img_per_s,") and len(rows) == 7
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 6
+
+
+def test_exact_resume(tmp_path, data):
+    a = write_cfg(tmp_path, data, "a", val=None)
+    assert T.main([str(a)]) == 0
+    b = write_cfg(tmp_path, data, "b", val=None, steps=6)
+    assert T.main([str(b), "--set", "steps=2", "--set", "export=false"]) == 0  # stops at step 2 (a checkpoint)
+    assert T.main([str(b)]) == 0                                                # resumes 2 -> 6
+    wa = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    wb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, data):
+    cfg = write_cfg(tmp_path, data, "k", steps=400, ckpt_every=2, val=None, export=False)
+    p = subprocess.Popen([sys.executable, "-m", "trainer", "train", str(cfg)], cwd=REPO,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "k" / "last.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not last.exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    step = torch.load(last, weights_only=False)["step"]
+    assert step >= 2
+    assert T.main([str(cfg), "--set", f"steps={step + 2}"]) == 0
+    assert torch.load(last, weights_only=False)["step"] == step + 2
+
+
+def test_ddp_with_two_cpu_processes(tmp_path, data):
+    cfg = write_cfg(tmp_path, data, "ddp", steps=3, val=None, export=False)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                        "-m", "trainer", "train", str(cfg)], cwd=REPO, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    assert ck["step"] == 3
+    rows = (tmp_path / "ddp" / "train.csv").read_text().strip().splitlines()
+    assert len(rows) == 4  # one writer (rank 0), three steps
+
+
+def test_clear_errors(tmp_path, data, capsys):
+    assert T.main([str(tmp_path / "none.yaml")]) == 2
+    assert "training config not found" in capsys.readouterr().err
+    bad = write_cfg(tmp_path, tmp_path / "missing", "m")
+    assert T.main([str(bad)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    cfg = write_cfg(tmp_path, data, "arch", steps=2, val=None, export=False)
+    assert T.main([str(cfg)]) == 0
+    assert T.main([str(cfg), "--set", "model.hg_channels=16"]) == 2
+    assert "checkpoint is for another architecture" in capsys.readouterr().err
+    p = tmp_path / "typo.yaml"
+    p.write_text("stepz: 3\n")
+    assert T.main([str(p)]) == 2
+    assert "unknown key 'stepz'" in capsys.readouterr().err
+
+
+def test_batches_mix_sources_by_weight():
+    class Src:
+        def __init__(self, tag, n):
+            self.tag, self.n = tag, n
+
+        def __len__(self):
+            return self.n
+
+        def sample(self, i, rng=None):
+            return {"tag": np.int64(self.tag), "image": np.zeros((3, 4, 4), np.float32)}
+
+    b = T.batch_for_step([Src(0, 10), Src(1, 5)], [1.0, 1.0], 16, 0, 0, 7)
+    assert int((b["tag"] == 0).sum()) == 8 and int((b["tag"] == 1).sum()) == 8
+    again = T.batch_for_step([Src(0, 10), Src(1, 5)], [1.0, 1.0], 16, 0, 0, 7)
+    assert torch.equal(b["tag"], again["tag"])

@@ -1,0 +1,1 @@
+"""Training data: synthetic renders of posed Anny bodies, shards on disk, loaders."""

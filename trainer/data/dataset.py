@@ -1,0 +1,127 @@
+"""Training samples and loss targets from datasets on disk.
+
+``SampleSource`` is the common interface (``__len__``, ``sample(i, rng)``):
+``SynthSource`` reads synthetic shards. A sample is a dict of numpy arrays:
+the image (3, S, S) float32 RGB 0..1 and the targets ``trainer.losses``
+expects, computed here once:
+
+* ``rotations`` (15, 3, 3) and ``global_rotation`` (3, 3), world axes;
+* ``joints`` (16, 3): root-relative, world axes (Y-up), scaled by Eq. 1 so the
+  bone lengths sum to the rest skeleton's total;
+* ``coords_map`` (16, 3): x, y in heatmap pixels (pixel centres at integers),
+  depth = map centre + (z - z_root) * (f / z_root) / stride, i.e. camera depth
+  in the same pixel units as x and y (weak perspective at the root);
+* ``mask_3d``: 1 for full 3D labels, 0 for 2D-only samples;
+* ``global_class``: nearest k-means centre (when centres are given).
+
+Flip augmentation mirrors the image left-right and swaps left/right joints
+and bones, mirroring 3D joints and rotations (``M R M`` with M = diag(-1,1,1)).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine import skeleton as S
+from trainer.clusters import assign_clusters
+from trainer.data.shards import CorruptShard, iter_shards, report
+
+F_CV = np.diag([1.0, -1.0, -1.0])
+MIRROR = np.diag([-1.0, 1.0, 1.0])
+REFERENCE_LENGTH = S.Skeleton.default().total_length
+
+
+def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_size: int, flip: bool,
+                 mask_3d: float = 1.0) -> dict:
+    """Resize a crop to the input size and build the loss targets (see module doc)."""
+    h = img_bgr.shape[0]
+    s = input_size / h
+    img = cv2.resize(img_bgr, (input_size, input_size), interpolation=cv2.INTER_AREA) if h != input_size else img_bgr
+    j2 = (np.asarray(joints_2d, np.float64) + 0.5) * s - 0.5
+    j3 = np.asarray(joints_3d, np.float64)
+    rot = np.asarray(rotations, np.float64)
+    f = float(k[0, 0]) * s
+    if flip:
+        img = img[:, ::-1]
+        j2 = j2[S.JOINT_FLIP].copy()
+        j2[:, 0] = input_size - 1 - j2[:, 0]
+        j3 = (j3 @ MIRROR)[S.JOINT_FLIP]
+        rot = (MIRROR @ rot @ MIRROR)[S.BONE_FLIP]
+    rel = (j3 - j3[S.ROOT]) @ F_CV.T
+    joints = S.normalize_skeleton_scale(rel, REFERENCE_LENGTH)
+    stride = 4.0
+    hm = input_size / stride
+    z_root = max(j3[S.ROOT, 2], 1e-3)
+    depth = (hm - 1) / 2 + (j3[:, 2] - z_root) * (f / z_root) / stride
+    coords = np.stack([(j2[:, 0] + 0.5) / stride - 0.5, (j2[:, 1] + 0.5) / stride - 0.5, depth], -1)
+    rgb = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
+    return {"image": rgb, "rotations": rot.astype(np.float32),
+            "global_rotation": S.pelvis_rotation(rot).astype(np.float32), "joints": joints.astype(np.float32),
+            "coords_map": np.clip(coords, -2, hm + 1).astype(np.float32), "mask_3d": np.float32(mask_3d),
+            "joints_2d": j2.astype(np.float32)}
+
+
+class SynthSource:
+    """Samples of a synthetic split (``root/split/shard_*``); corrupt shards are skipped."""
+
+    name = "synth"
+
+    def __init__(self, root: str | Path, split: str, input_size: int, centres: np.ndarray | None = None,
+                 flip: bool = False):
+        root = Path(root)
+        if not (root / split).is_dir():
+            raise SystemExit(f"dataset {root}: no '{split}' split (render one with python -m trainer synth)")
+        self.shards = list(iter_shards(root / split))
+        if not self.shards:
+            raise SystemExit(f"dataset {root}/{split}: no usable shards")
+        self.index = np.concatenate([np.stack([np.full(s.count, k), np.arange(s.count)], 1)
+                                     for k, s in enumerate(self.shards)])
+        self.input_size = input_size
+        self.centres = centres
+        self.flip = flip
+        self.bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def global_rotations(self) -> np.ndarray:
+        return np.concatenate([s.labels["global_rotation"] for s in self.shards]).astype(np.float64)
+
+    def labels(self, key: str) -> np.ndarray:
+        return np.concatenate([s.labels[key] for s in self.shards])
+
+    def sample(self, i: int, rng: np.random.Generator | None = None) -> dict:
+        for _ in range(100):
+            k, j = self.index[i % len(self.index)]
+            sh = self.shards[k]
+            if k not in self.bad:
+                try:
+                    img = sh.image(int(j))
+                    break
+                except CorruptShard as e:
+                    report(sh.path, str(e))
+                    self.bad.add(int(k))
+            i = int(rng.integers(len(self.index))) if rng is not None else i + 1
+        else:
+            raise SystemExit("too many corrupt shards; regenerate the dataset")
+        lab = sh.labels
+        flip = bool(self.flip and rng is not None and rng.random() < 0.5)
+        out = make_targets(img, lab["joints_2d"][j], lab["joints_3d"][j], lab["rotations"][j], lab["K"][j],
+                           self.input_size, flip)
+        if self.centres is not None:
+            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        out["clip_id"] = np.int64(lab["clip_id"][j])
+        return out
+
+
+def collate(samples: list[dict]) -> dict:
+    import torch
+
+    return {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in samples[0]}
+
+
+def warn(msg: str) -> None:
+    print(msg, file=sys.stderr)

@@ -1,0 +1,114 @@
+"""Poses for synthetic data, as our 15 absolute bone rotations (world axes, Y-up, facing +Z).
+
+Sources: the CMU clips of Debian's ``assimp-testmodels`` (mapped onto our
+skeleton by ``app.bvh.clip_to_poses``) and their mirror images; a sampler of
+parent-relative rotations within anatomical limits (flexion, abduction and
+twist per joint); and a global orientation covering standing, crouching,
+sitting (from the poses themselves), lying and turning away from the camera.
+
+The pelvis is rigid (both hip bones share the pelvis rotation) and the
+clavicles turn with the spine, as on the rendered rig.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine import rotations as R
+from engine import skeleton as S
+
+CLIP_DIR = Path("/usr/share/assimp/models/BVH")
+#: clip -> split; each split sees its own clips (nothing leaks between splits)
+CLIP_SPLITS = {"01_01.bvh": "train", "Boxing_Toes.bvh": "val", "01_03.bvh": "test"}
+MIRROR = np.diag([-1.0, 1.0, 1.0])
+B = S.BONE_INDEX
+
+#: (bone, axis limits in degrees as ((x_lo, x_hi), (y_lo, y_hi), (z_lo, z_hi))), parent-relative,
+#: applied as Rz @ Rx @ Ry (twist about the bone's own rest axis where it is Y or X)
+LIMITS = {
+    "spine": ((-25, 60), (-35, 35), (-25, 25)),
+    "neck": ((-30, 45), (-45, 45), (-25, 25)),
+    "head": ((-25, 30), (-30, 30), (-15, 15)),
+    "r_thigh": ((-110, 35), (-35, 35), (-15, 45)),    # x<0: forward (flexion); +z: abduction (right)
+    "l_thigh": ((-110, 35), (-35, 35), (-45, 15)),
+    "r_shin": ((0, 140), (-15, 15), (0, 0)),           # knee flexion only (+x: heel back)
+    "l_shin": ((0, 140), (-15, 15), (0, 0)),
+    "r_upper_arm": ((-80, 80), (-70, 70), (-80, 60)),
+    "l_upper_arm": ((-80, 80), (-70, 70), (-60, 80)),
+    "r_forearm": ((-60, 60), (0, 145), (0, 0)),       # elbow: +y swings the right forearm forward
+    "l_forearm": ((-60, 60), (-145, 0), (0, 0)),
+}
+
+
+def load_clip_poses(names: list[str] | None = None, stride: int = 4) -> dict[str, np.ndarray]:
+    """{clip name: (F, 15, 3, 3)} for the CMU clips (every ``stride``-th frame)."""
+    from app.bvh import clip_to_poses, read_bvh
+
+    out = {}
+    for name in names or list(CLIP_SPLITS):
+        path = CLIP_DIR / name
+        if not path.exists():
+            raise SystemExit(f"motion clips not found ({path}): apt-get install assimp-testmodels")
+        out[name] = clip_to_poses(read_bvh(path), path=str(path)).rotations[::stride]
+    return out
+
+
+def mirror(rotations: np.ndarray) -> np.ndarray:
+    """Mirror image of poses (..., 15, 3, 3) across the body's sagittal plane (left <-> right)."""
+    r = MIRROR @ np.asarray(rotations) @ MIRROR
+    return r[..., S.BONE_FLIP, :, :]
+
+
+def make_rigid_torso(rotations: np.ndarray) -> np.ndarray:
+    """Both hip bones take the pelvis rotation; clavicles take the spine's (as the rig renders)."""
+    r = np.array(rotations, dtype=np.float64, copy=True)
+    pelvis = S.pelvis_rotation(r)
+    r[..., B["r_hip"], :, :] = pelvis
+    r[..., B["l_hip"], :, :] = pelvis
+    r[..., B["r_clavicle"], :, :] = r[..., B["spine"], :, :]
+    r[..., B["l_clavicle"], :, :] = r[..., B["spine"], :, :]
+    return r
+
+
+def sample_local_pose(rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """Random parent-relative rotations (15, 3, 3) within the joint limits (identity root)."""
+    local = np.broadcast_to(np.eye(3), (S.NUM_BONES, 3, 3)).copy()
+    for bone, lims in LIMITS.items():
+        lo = np.array([l[0] for l in lims]) * scale
+        hi = np.array([l[1] for l in lims]) * scale
+        # mixture: half the time near rest (people mostly stand), else anywhere within limits
+        u = rng.uniform(lo, hi)
+        near = rng.normal(0, 0.25, 3) * (hi - lo) / 2 + np.clip(0, lo, hi)
+        ang = np.clip(near, lo, hi) if rng.random() < 0.4 else u
+        ax, ay, az = np.deg2rad(ang)
+        local[B[bone]] = R.axis_rotation(2, az) @ R.axis_rotation(0, ax) @ R.axis_rotation(1, ay)
+    return local
+
+
+def sample_global(rng: np.random.Generator) -> np.ndarray:
+    """A global body orientation: mostly upright at any yaw (including facing away),
+    sometimes leaning, sometimes lying (on the back, front or side)."""
+    yaw = R.axis_rotation(1, rng.uniform(-np.pi, np.pi))
+    u = rng.random()
+    if u < 0.75:   # upright, a little lean
+        tilt = R.axis_rotation(0, np.deg2rad(rng.normal(0, 8))) @ R.axis_rotation(2, np.deg2rad(rng.normal(0, 6)))
+    elif u < 0.9:  # bending / strong lean
+        tilt = R.axis_rotation(0, np.deg2rad(rng.uniform(-60, 70))) @ R.axis_rotation(2, np.deg2rad(rng.normal(0, 15)))
+    else:          # lying
+        tilt = R.axis_rotation(rng.integers(0, 2) * 2, np.deg2rad(rng.choice([-90, 90]) + rng.normal(0, 10)))
+    return yaw @ tilt
+
+
+def sampled_pose(rng: np.random.Generator) -> np.ndarray:
+    """Absolute rotations (15, 3, 3) of a sampled pose with a sampled global orientation."""
+    local = sample_local_pose(rng)
+    return make_rigid_torso(S.local_to_absolute(local, sample_global(rng)))
+
+
+def reorient(rotations: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A clip pose with its heading replaced by a sampled global orientation."""
+    pelvis = S.pelvis_rotation(rotations)
+    fwd = pelvis @ np.array([0.0, 0.0, 1.0])
+    yaw = np.arctan2(fwd[0], fwd[2])
+    return make_rigid_torso(sample_global(rng) @ R.axis_rotation(1, -yaw) @ rotations)
