@@ -19,7 +19,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key, e.g. --set vmc.port=39540 (repeatable)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="run the bundled model and avatar on the bundled clip")
+    d = sub.add_parser("demo", help="the bundled model and avatar on the bundled clip")
+    d.add_argument("--no-window", action="store_true", help="headless: write poses, BVH and an overlay video")
+    d.add_argument("--max-frames", type=int, default=0, help=argparse.SUPPRESS)
+    d.add_argument("--screenshot", help=argparse.SUPPRESS)
+    d.add_argument("--loop", action="store_true", help="play the clip in a loop")
+    rn = sub.add_parser("run", help="live capture from the configured camera (or --input)")
+    rn.add_argument("--input", help="camera index, video file or image folder (default: camera.source)")
+    rn.add_argument("--no-window", action="store_true", help="headless (VMC/BVH only)")
+    rn.add_argument("--max-frames", type=int, default=0, help="stop after this many frames")
+    rn.add_argument("--screenshot", metavar="PNG", help="save the last window frame")
+    rn.add_argument("--loop", action="store_true", help="loop a video input")
+    pr = sub.add_parser("process", help="offline: every frame of a video or image folder")
+    pr.add_argument("input")
+    pr.add_argument("--out", default="poses.jsonl", help="JSON lines, one record per frame")
+    pr.add_argument("--bvh", help="also write a BVH clip")
+    pr.add_argument("--vmc", metavar="HOST:PORT", help="also stream over VMC")
+    pr.add_argument("--video", metavar="OUT.mp4", help="also write a video with the skeleton drawn over")
+    sub.add_parser("cameras", help="list the cameras that open")
+    b = sub.add_parser("bench", help="end-to-end speed on a video, headless")
+    b.add_argument("--input", default=None, help="video (default: the bundled demo clip)")
+    b.add_argument("--json", help="write the results as JSON")
+    b.add_argument("--frames", type=int, default=0, help="stop after this many frames")
     r = sub.add_parser("repair-bvh", help="make a BVH recording cut short by a crash valid again")
     r.add_argument("file")
     pl = sub.add_parser("play", help="play a BVH clip (ours or CMU) to the VMC stream (and the avatar)")
@@ -35,22 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _resolve(path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
-def cmd_demo(cfg) -> int:
-    model = _resolve(cfg.model.path)
-    if not model.exists():
-        print(f"mocap demo: no trained model is bundled yet ({model.relative_to(REPO_ROOT) if model.is_relative_to(REPO_ROOT) else model} "
-              "is missing). The set-up is complete; the demo runs once the default model lands "
-              "(see README, 'Status').")
-        return 0
-    print(f"mocap demo: model {model} found, but the live pipeline is not built yet (see README, 'Status').")
-    return 0
-
-
 def cmd_config(cfg, args) -> int:
     if not args.check:
         import yaml
@@ -64,8 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = dict(parse_override(o) for o in args.overrides)
         cfg = load_config(args.config, overrides)
-        if args.command == "demo":
-            return cmd_demo(cfg)
+        if args.command in ("demo", "run", "process", "bench", "cameras"):
+            from app import pipeline
+
+            if args.command == "demo":
+                return pipeline.demo(cfg, args)
+            if args.command == "run":
+                return pipeline.run_live(cfg, args, source=args.input, max_frames=args.max_frames,
+                                         screenshot=args.screenshot)
+            if args.command == "process":
+                return pipeline.process(cfg, args)
+            if args.command == "bench":
+                args.input = args.input or str(pipeline.DEMO_CLIP)
+                return pipeline.bench(cfg, args)
+            from app.capture import list_cameras
+
+            cams = list_cameras()
+            print("\n".join(f"{i}: {w}x{h}" for i, w, h in cams) if cams else "no cameras found")
+            return 0 if cams else 1
         if args.command == "config":
             return cmd_config(cfg, args)
         if args.command == "repair-bvh":

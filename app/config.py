@@ -76,7 +76,7 @@ class TrackingConfig:
 @dataclass
 class OneEuroConfig:
     min_cutoff: float = knob(1.0, range=(0.001, 100.0), doc="Hz; lower = smoother at rest")
-    beta: float = knob(0.5, range=(0.0, 100.0), doc="speed coefficient; higher = less lag when moving")
+    beta: float = knob(10.0, range=(0.0, 1000.0), doc="speed coefficient; higher = less lag when moving")
     d_cutoff: float = knob(1.0, range=(0.001, 100.0), doc="Hz, cutoff of the derivative")
 
 
@@ -84,7 +84,7 @@ class OneEuroConfig:
 class FilterConfig:
     enabled: bool = knob(True)
     position: OneEuroConfig = field(default_factory=OneEuroConfig)
-    rotation: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=0.3))
+    rotation: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff=1.5, beta=10.0))
 
 
 @dataclass

@@ -72,6 +72,17 @@ def export_onnx(net: SkeletonNet, path: str | Path, opset: int = 17, batch: int 
     return path
 
 
+def export_torchscript(net: SkeletonNet, path: str | Path) -> Path:
+    """TorchScript of the exported graph (the engine's ``torch`` backend loads it without the trainer)."""
+    path = Path(path)
+    size = net.cfg.input_size
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ts = torch.jit.trace(ExportWrapper(net).eval(), torch.rand(1, 3, size, size), check_trace=False)
+    torch.jit.save(ts, str(path), _extra_files={"input_size": str(size)})  # read by engine's torch backend
+    return path
+
+
 def tensorrt_problems(path: str | Path) -> list[str]:
     """Operators in the ONNX graph that TensorRT 10 would reject, or that are not on the
     list of operators checked for this model. Empty list = TensorRT-friendly."""

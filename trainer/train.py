@@ -324,11 +324,12 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:
         _plot(out)
         if cfg.export:
-            from trainer.export import export_onnx
+            from trainer.export import export_onnx, export_torchscript
 
             src = out / "best.pt" if (out / "best.pt").exists() else last
             net.load_state_dict(torch.load(src, map_location="cpu", weights_only=False)["model"])
             export_onnx(net.cpu().eval(), out / "model.onnx")
+            export_torchscript(net, out / "model.ts")
     if world > 1:
         dist.destroy_process_group()
     return out

@@ -52,7 +52,7 @@ def test_int_promoted_to_float_and_path_source(tmp_path):
     ("model:\n  input_size: 200\n",
      "config.yaml: model.input_size = 200 is not allowed; allowed: a multiple of 32 from 64 to 512"),
     ("filter:\n  position:\n    beta: -1\n",
-     "config.yaml: filter.position.beta = -1 is out of range; allowed: 0.0 to 100.0"),
+     "config.yaml: filter.position.beta = -1 is out of range; allowed: 0.0 to 1000.0"),
     ("camera:\n  source: -1\n",
      "config.yaml: camera.source = -1 is out of range; allowed: a camera index 0 or more, or a file/folder path"),
     ("vmc: 5\n", "config.yaml: vmc must be a mapping of keys, got an integer"),
