@@ -18,6 +18,7 @@ Targets (dict of tensors):
   joints (B, 16, 3)              - root-relative, world axes, Eq. 1 scaled, metres
   coords_map (B, 16, 3)          - (x, y, depth) in heatmap pixels
   mask_3d (B,) float             - 1 = full 3D labels, 0 = 2D-only
+  mask_rot (B,) float            - 1 = rotation labels (exact or fitted), 0 = none (plain 2D data)
 """
 from __future__ import annotations
 
@@ -64,13 +65,14 @@ def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeight
     m3 = tgt.get("mask_3d", ones).float()
     parts: dict[str, torch.Tensor] = {}
     total = torch.zeros((), device=m3.device)
+    mr = tgt.get("mask_rot", ones).float()
     if cfg.uses_rotations:
         if cfg.global_rot == "class":
-            l_g = F.cross_entropy(out["global_logits"], tgt["global_class"])
+            l_g = _masked_mean(F.cross_entropy(out["global_logits"], tgt["global_class"], reduction="none"), mr)
         else:
-            l_g = _sq(out["global_rotation"], tgt["global_rotation"], 2).mean()
+            l_g = _masked_mean(_sq(out["global_rotation"], tgt["global_rotation"], 2), mr)
         gt_rb = tgt["global_rotation"].transpose(-1, -2)[:, None] @ tgt["rotations"]
-        l_rb = _sq(out["bone_rotations"], gt_rb, 3).mean()
+        l_rb = _masked_mean(_sq(out["bone_rotations"], gt_rb, 3), mr)
         total = total + l_g + w.alpha * l_rb
         parts["rot_g"], parts["rot_b"] = l_g, l_rb
     l_r = _masked_mean(_sq(out["rotations"], tgt["rotations"], 3), m3)

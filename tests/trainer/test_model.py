@@ -162,7 +162,7 @@ def test_ablation_variant_trains_and_exports(name, tmp_path):
     tgt = make_targets(net, 4)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     losses = []
-    for _ in range(12):
+    for _ in range(20):
         loss, _ = skeletonnet_loss(net(x), tgt, cfg)
         opt.zero_grad()
         loss.backward()

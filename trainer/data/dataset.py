@@ -12,6 +12,7 @@ expects, computed here once:
   depth = map centre + (z - z_root) * (f / z_root) / stride, i.e. camera depth
   in the same pixel units as x and y (weak perspective at the root);
 * ``mask_3d``: 1 for full 3D labels, 0 for 2D-only samples;
+* ``mask_rot``: 1 when rotation labels exist (0 for plain 2D datasets);
 * ``global_class``: nearest k-means centre (when centres are given).
 
 Flip augmentation mirrors the image left-right and swaps left/right joints
@@ -61,6 +62,7 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
     return {"image": rgb, "rotations": rot.astype(np.float32),
             "global_rotation": S.pelvis_rotation(rot).astype(np.float32), "joints": joints.astype(np.float32),
             "coords_map": np.clip(coords, -2, hm + 1).astype(np.float32), "mask_3d": np.float32(mask_3d),
+            "mask_rot": np.float32(1.0), "global_class": np.int64(0), "visible": np.ones(16, np.float32),
             "joints_2d": j2.astype(np.float32)}
 
 

@@ -1,0 +1,183 @@
+"""Loaders for real datasets, for users who have them (none ships on these machines).
+
+**Human3.6M**, in the widely used preprocessed layout of the ``h36m-fetch``
+tools (frames extracted to JPEG, one ``annot.h5`` per sequence)::
+
+    ROOT/cameras.json                        {"54138969": {"f": [fx, fy], "c": [cx, cy]}, ...}
+    ROOT/S1/Directions-1/annot.h5            pose/3d (N, 32, 3) mm, camera space; camera (N,); frame (N,)
+    ROOT/S1/Directions-1/imageSequence/54138969/img_000001.jpg
+
+Subjects 1, 5, 6, 7, 8 train and 9, 11 test; 50 fps sampled to 10 fps (every
+5th frame); the 32 joints mapped to our 16 (MPII order) by ``H36M_TO_MPII``.
+Rotation labels are derived from the joints by the minimal-twist rule
+(``rotations_from_joints``), since the preprocessed layout has no angles.
+
+**MPII**, in the JSON layout most 2D pose code uses (``annot/train.json``,
+``annot/valid.json``: a list of ``{"image", "center": [x, y], "scale",
+"joints": 16 x [x, y], "joints_vis": 16}``; images in ``ROOT/images``). 2D
+only: these samples supervise the xy heatmaps (``mask_3d = 0``) and, having no
+rotations, not the rotation regressor (``mask_rot = 0``) unless fitted 3D labels
+are given (the in-the-wild pipeline).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine import rotations as R
+from engine import skeleton as S
+from trainer.clusters import assign_clusters
+from trainer.data.dataset import make_targets
+from engine.preprocess import Box, crop
+
+H36M_TRAIN = (1, 5, 6, 7, 8)
+H36M_TEST = (9, 11)
+#: H36M 32-joint index of each of our 16 joints (MPII order)
+H36M_TO_MPII = np.array([3, 2, 1, 6, 7, 8, 0, 13, 14, 15, 27, 26, 25, 17, 18, 19])
+H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
+                "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
+F_CV = np.diag([1.0, -1.0, -1.0])
+
+
+def rotations_from_joints(joints_world: np.ndarray) -> np.ndarray:
+    """15 absolute rotations (15, 3, 3) reproducing the bone directions of joints (16, 3), world axes.
+
+    The minimal-twist rule: the pelvis frame comes from the hips (x: right hip
+    to left hip) and the spine (y); every other bone is its parent's rotation
+    followed by the minimal turn onto its own direction.
+    """
+    j = np.asarray(joints_world, np.float64)
+    u = S.Skeleton.default().bone_vectors
+    x = j[S.JOINT_INDEX["l_hip"]] - j[S.JOINT_INDEX["r_hip"]]
+    y = j[S.JOINT_INDEX["thorax"]] - j[S.ROOT]
+    pelvis = R.gram_schmidt(np.stack([x, y, np.cross(x, y)], -1)) @ R.gram_schmidt(
+        np.stack([u[S.BONE_INDEX["l_hip"]] - u[S.BONE_INDEX["r_hip"]], u[S.BONE_INDEX["spine"]],
+                  np.cross(u[S.BONE_INDEX["l_hip"]] - u[S.BONE_INDEX["r_hip"]], u[S.BONE_INDEX["spine"]])], -1)).T
+    out = np.empty((S.NUM_BONES, 3, 3))
+    for b in range(S.NUM_BONES):
+        p = int(S.BONE_PARENTS[b])
+        parent = pelvis if p < 0 else out[p]
+        s, e = S.BONES[b]
+        out[b] = R.rotation_between(parent @ u[b], j[e] - j[s]) @ parent
+    return out
+
+
+class H36MSource:
+    name = "h36m"
+
+    def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False,
+                 stride: int = 5, subjects=None):
+        import h5py
+
+        self.root = Path(root)
+        cams = self.root / "cameras.json"
+        if not cams.exists():
+            raise SystemExit(f"{self.root}: cameras.json missing (Human3.6M layout, see trainer/data/realsets.py)")
+        self.cameras = json.loads(cams.read_text())
+        subjects = subjects or (H36M_TRAIN if split == "train" else H36M_TEST)
+        self.items = []  # (image path, joints3d (16,3) m, K, action index)
+        for s in subjects:
+            for seq in sorted((self.root / f"S{s}").glob("*/annot.h5")):
+                action = seq.parent.name.split("-")[0]
+                try:
+                    with h5py.File(seq, "r") as f:
+                        pose, cam, frame = f["pose/3d"][:], f["camera"][:], f["frame"][:]
+                except (OSError, KeyError) as e:
+                    raise SystemExit(f"{seq}: malformed annot.h5 ({e})") from None
+                for p3, c, fr in zip(pose, cam, frame):
+                    if (int(fr) - 1) % stride:
+                        continue
+                    img = seq.parent / "imageSequence" / str(int(c)) / f"img_{int(fr):06d}.jpg"
+                    cp = self.cameras.get(str(int(c)))
+                    if cp is None:
+                        raise SystemExit(f"{cams}: no intrinsics for camera {int(c)}")
+                    k = np.array([[cp["f"][0], 0, cp["c"][0]], [0, cp["f"][1], cp["c"][1]], [0, 0, 1.0]])
+                    act = H36M_ACTIONS.index(action) if action in H36M_ACTIONS else -1
+                    self.items.append((img, np.asarray(p3, np.float64)[H36M_TO_MPII] / 1000.0, k, act))
+        if not self.items:
+            raise SystemExit(f"{self.root}: no Human3.6M sequences for subjects {list(subjects)}")
+        self.input_size, self.centres, self.flip = input_size, centres, flip
+
+    def __len__(self):
+        return len(self.items)
+
+    def sample(self, i: int, rng=None) -> dict:
+        path, j3, k, act = self.items[i % len(self.items)]
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SystemExit(f"{path}: missing or unreadable image")
+        j2 = (j3 @ k.T)[:, :2] / j3[:, 2:]
+        box = Box.around(j2, 1.25 if rng is None else rng.uniform(1.15, 1.4))
+        size = 256
+        img = crop(frame, box, size)
+        a = np.vstack([box.affine(size), [0, 0, 1]])
+        rot = rotations_from_joints((j3 - j3[S.ROOT]) @ F_CV.T)
+        out = make_targets(img, (j2 @ a[:2, :2].T) + a[:2, 2], j3, rot, a @ k, self.input_size,
+                           bool(self.flip and rng is not None and rng.random() < 0.5))
+        if self.centres is not None:
+            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        out["clip_id"] = np.int64(act)
+        return out
+
+
+class MPIISource:
+    name = "mpii"
+
+    def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False):
+        self.root = Path(root)
+        ann = self.root / "annot" / ("train.json" if split == "train" else "valid.json")
+        if not ann.exists():
+            raise SystemExit(f"{ann}: MPII annotation file missing (layout: see trainer/data/realsets.py)")
+        try:
+            self.items = json.loads(ann.read_text())
+            for it in self.items:
+                if np.asarray(it["joints"]).shape != (16, 2) or "image" not in it:
+                    raise ValueError("joints must be 16 x [x, y]")
+        except (ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"{ann}: malformed MPII annotations ({e})") from None
+        self.input_size, self.centres, self.flip = input_size, centres, flip
+
+    def __len__(self):
+        return len(self.items)
+
+    def sample(self, i: int, rng=None) -> dict:
+        it = self.items[i % len(self.items)]
+        frame = cv2.imread(str(self.root / "images" / it["image"]), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SystemExit(f"{self.root / 'images' / it['image']}: missing or unreadable image")
+        side = float(it["scale"]) * 200.0 * (1.25 if rng is None else rng.uniform(1.1, 1.35))
+        c = np.asarray(it["center"], np.float64)
+        box = Box(c[0] - side / 2, c[1] - side / 2, side)
+        size = 256
+        img = crop(frame, box, size)
+        a = box.affine(size)
+        j2 = np.asarray(it["joints"], np.float64) @ a[:, :2].T + a[:, 2]
+        # no 3D: a placeholder skeleton keeps shapes; masks switch its losses off
+        rest = np.broadcast_to(np.eye(3), (15, 3, 3))
+        j3 = S.Skeleton.default().rest_joints @ F_CV.T + np.array([0.0, 0.0, 3.0])
+        k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
+        out = make_targets(img, j2, j3, rest, k, self.input_size, False)
+        flip = bool(self.flip and rng is not None and rng.random() < 0.5)
+        if flip:  # mirror the 2D labels only (no 3D here)
+            out["image"] = np.ascontiguousarray(out["image"][:, :, ::-1])
+            jj = out["joints_2d"][S.JOINT_FLIP].copy()
+            jj[:, 0] = self.input_size - 1 - jj[:, 0]
+            out["joints_2d"] = jj
+            cm = out["coords_map"][S.JOINT_FLIP].copy()
+            cm[:, 0] = self.input_size / 4 - 1 - cm[:, 0]
+            out["coords_map"] = cm
+        out["mask_3d"] = np.float32(0.0)
+        out["mask_rot"] = np.float32(0.0)
+        out["global_class"] = np.int64(0)
+        out["clip_id"] = np.int64(-1)
+        out["visible"] = np.asarray(it.get("joints_vis", [1] * 16), np.float32)
+        return out
+
+
+def make(kind: str, root: Path, split: str, input_size: int, centres, flip: bool, spec: dict):
+    if kind == "h36m":
+        return H36MSource(root, split, input_size, centres, flip)
+    return MPIISource(root, split, input_size, centres, flip)
