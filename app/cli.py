@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from app.config import REPO_ROOT, ConfigError, config_to_dict, load_config, parse_override
+from app.config import ConfigError, config_to_dict, load_config, parse_override
 from app.errors import UserError
 
 

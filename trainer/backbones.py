@@ -3,7 +3,6 @@ and a MobileNetV2-style real-time network. Each maps (B, 3, S, S) images to
 (B, C, S/32, S/32) features and exposes ``out_channels``."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 

@@ -133,7 +133,9 @@ def scale_to_length(joints: torch.Tensor, reference_length: float) -> torch.Tens
     rel = joints - joints[:, S.ROOT:S.ROOT + 1]
     bones = bone_vectors_of(rel)
     total = torch.sqrt((bones * bones).sum(-1) + 1e-12).sum(-1)
-    return rel * (reference_length / torch.clamp(total, min=1e-6))[:, None, None]
+    # the scale is bounded (a skeleton under a quarter of the reference is not blown up further),
+    # which keeps gradients finite while heatmaps are still flat early in training
+    return rel * (reference_length / torch.clamp(total, min=0.25 * reference_length))[:, None, None]
 
 
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:

@@ -8,7 +8,8 @@
 * Flip augmentation with the left/right label swap.
 * Validation every ``val_every`` steps (MPJPE, PA-MPJPE, rotation errors on a
   fixed subset of the validation split); ``best.pt`` keeps the best MPJPE.
-* Checkpoints every ``ckpt_every`` steps (``last.pt``, written atomically:
+* ``stop_at`` ends a chunk early without changing the schedule (train over
+  several days in chunks); checkpoints every ``ckpt_every`` steps (``last.pt``, written atomically:
   model, optimizer, schedule, step, best score), exact resume, CSV logs
   (``train.csv``, ``val.csv``) and PNG plots of the curves.
 * Distributed data-parallel under ``torchrun`` (gloo on CPU, NCCL on GPUs);
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -46,6 +46,7 @@ class TrainConfig:
                                                "max_samples": 400})
     batch_size: int = 16
     steps: int = 20000
+    stop_at: int = 0                                   # stop (checkpointed) at this step; 0 = run to the end
     optimizer: str = "adam"                            # adam | sgd
     lr: float = 1e-3
     lr_final: float = 1e-5
@@ -262,7 +263,8 @@ def train(cfg: TrainConfig) -> Path:
     t_last, seen = time.perf_counter(), 0
     amp = cuda and cfg.amp
     try:
-        while step < cfg.steps:
+        end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+        while step < end:
             batch = pending.pop(step).result()
             if step + 2 < cfg.steps:
                 pending[step + 2] = pool.submit(batch_for_step, sources, weights, cfg.batch_size, cfg.seed, rank, step + 2)
@@ -314,7 +316,7 @@ def train(cfg: TrainConfig) -> Path:
                 if m["mpjpe_mm"] < best:
                     best = m["mpjpe_mm"]
                     _save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
-            if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            if rank == 0 and (step % cfg.ckpt_every == 0 or step in (cfg.steps, end)):
                 _save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), last)
                 _plot(out)
     finally:
@@ -323,7 +325,7 @@ def train(cfg: TrainConfig) -> Path:
         tr_log.close()
     if rank == 0:
         _plot(out)
-        if cfg.export:
+        if cfg.export and step >= cfg.steps:
             from trainer.export import export_onnx, export_torchscript
 
             src = out / "best.pt" if (out / "best.pt").exists() else last

@@ -1,7 +1,6 @@
 """BVH recording: an independent parser (bvhio, PyPI) re-reads our files and its
 forward kinematics gives our joints back; Blender's layout rules; resampling;
 crash safety under SIGKILL; long clips; CMU clips mapped onto our skeleton."""
-import os
 import signal
 import subprocess
 import sys

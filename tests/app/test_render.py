@@ -1,7 +1,6 @@
 """Renderer and avatars: GPU skinning equals numpy LBS, the offscreen silhouette
 equals the numpy-projected mesh, a real GLFW window under Xvfb, VRM 0.x / 1.0
 loading and bad-input messages."""
-import json
 import os
 import subprocess
 import sys

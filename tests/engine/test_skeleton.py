@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from hypothesis.extra.numpy import arrays
 
 from engine import rotations as R
 from engine import skeleton as S

@@ -1,7 +1,6 @@
 """Synthetic data: label consistency, determinism, split isolation, corrupt shards,
 bad input, the dataset card."""
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np

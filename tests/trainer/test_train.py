@@ -52,7 +52,8 @@ def test_exact_resume(tmp_path, data):
     a = write_cfg(tmp_path, data, "a", val=None)
     assert T.main([str(a)]) == 0
     b = write_cfg(tmp_path, data, "b", val=None, steps=6)
-    assert T.main([str(b), "--set", "steps=2", "--set", "export=false"]) == 0  # stops at step 2 (a checkpoint)
+    assert T.main([str(b), "--set", "stop_at=2"]) == 0  # a chunk: stops at step 2 (checkpointed)
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == 2
     assert T.main([str(b)]) == 0                                                # resumes 2 -> 6
     wa = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
     wb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
@@ -73,7 +74,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, data):
     p.wait()
     step = torch.load(last, weights_only=False)["step"]
     assert step >= 2
-    assert T.main([str(cfg), "--set", f"steps={step + 2}"]) == 0
+    assert T.main([str(cfg), "--set", f"stop_at={step + 2}"]) == 0
     assert torch.load(last, weights_only=False)["step"] == step + 2
 
 

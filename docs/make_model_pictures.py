@@ -1,0 +1,64 @@
+"""Overlay pictures of a model on real photographs: ``python docs/make_model_pictures.py [MODEL.onnx]``.
+
+For OpenCV's messi5.jpg and basketball1.png and three frames of the bundled
+Sports2D clip: the estimator's 2D skeleton over the photo, beside the default
+avatar posed by the predicted rotations (seen from the camera's side).
+Writes docs/images/model_on_photos.png.
+"""
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.avatar import DEFAULT_AVATAR, load_avatar
+from app.render import Renderer
+from engine.backends import OnnxRuntimeBackend
+from engine.estimator import Estimator, EstimatorSettings
+from trainer.data.card import draw_skeleton
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = [Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
+          Path("/usr/share/doc/opencv-doc/examples/data/basketball1.png")]
+
+
+def frames():
+    for p in PHOTOS:
+        img = cv2.imread(str(p))
+        if img is not None:
+            yield p.name, img
+    cap = cv2.VideoCapture(str(ROOT / "assets" / "demo.mp4"))
+    for k in range(150):
+        ok, f = cap.read()
+        if ok and k in (10, 75, 140):
+            yield f"demo.mp4 frame {k}", f
+
+
+def main():
+    model = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx"
+    backend = OnnxRuntimeBackend(model)
+    avatar = load_avatar(DEFAULT_AVATAR)
+    r = Renderer(300, 300, avatar=avatar)
+    r.camera.distance = 3.0
+    tiles = []
+    for name, img in frames():
+        est = Estimator(backend, EstimatorSettings(filter_enabled=False, min_confidence=0.0))
+        pose = est(img, 0.0)
+        pose = est(img, 0.1)  # second pass on the tracked crop
+        h = 300
+        s = h / img.shape[0]
+        vis = draw_skeleton(cv2.resize(img, None, fx=s, fy=s), pose.joints_2d * s, 3)
+        cv2.putText(vis, f"{name}  conf {pose.confidence:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 2, cv2.LINE_AA)
+        r.set_pose(pose.rotations)
+        r.render()
+        tiles.append(np.concatenate([vis, r.read()[..., ::-1]], 1))
+    w = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 0), (0, w - t.shape[1]), (0, 0))) for t in tiles]
+    out = ROOT / "docs" / "images" / "model_on_photos.png"
+    cv2.imwrite(str(out), np.concatenate(tiles, 0))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
