@@ -254,3 +254,15 @@ def test_window_shows_camera_view_and_avatar(model, short_clip, tmp_path):
     # avatar: skin/cloth pixels in the right half's centre
     centre = right[60:330, 120:200].reshape(-1, 3).astype(float)
     assert (np.abs(centre - bg[::-1]).sum(1) > 40).mean() > 0.25
+
+
+def test_demo_headless_names_its_outputs(model):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = mocap("--set", f"model.path={model}", "demo", env=env)
+    assert r.returncode == 0, r.stderr
+    for name in ("poses.jsonl", "demo.bvh", "overlay.mp4"):
+        assert f"demo_output/{name}" in r.stderr
+        assert (REPO / "demo_output" / name).stat().st_size > 0
+    assert len((REPO / "demo_output" / "poses.jsonl").read_text().splitlines()) == 150
+    r = mocap("--set", "model.path=/nothing.onnx", "demo", env=env)
+    assert r.returncode == 0 and "no trained model is bundled yet" in r.stderr
