@@ -149,21 +149,25 @@ def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor
     return torch.exp(-(dx * dx + dy * dy) / (2.0 * sigma * sigma))
 
 
-def soft_argmax(heatmaps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Spatial soft-argmax: expected (x, y) under the rectified, normalised map.
+def heatmap_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Spatial softmax: (B, J, H, W) logits -> probability maps summing to 1 per joint."""
+    b, j, h, w = logits.shape
+    return torch.softmax(logits.reshape(b, j, h * w), dim=-1).reshape(b, j, h, w)
 
-    heatmaps: (B, J, H, W), trained towards Gaussians of peak 1. The
-    distribution is ``relu(h) / sum(relu(h))`` (with a tiny uniform floor so an
-    all-negative map reads as the centre). Returns (B, J, 2) as (x, y) in map
-    pixel coordinates (pixel centres at integers).
+
+def soft_argmax(probs: torch.Tensor) -> torch.Tensor:
+    """Spatial soft-argmax: expected (x, y) under probability maps (B, J, H, W).
+
+    Returns (B, J, 2) in map pixel coordinates (pixel centres at integers).
+    With ``heatmap_probabilities`` of the network's logits every pixel keeps a
+    gradient (no map can go dead), and a map shaped like the normalised
+    Gaussian target reads out exactly its centre.
     """
-    b, j, h, w = heatmaps.shape
-    p = F.relu(heatmaps) + eps / (h * w)
-    p = p / p.sum(dim=(-1, -2), keepdim=True)
-    xs = torch.arange(w, dtype=heatmaps.dtype, device=heatmaps.device)
-    ys = torch.arange(h, dtype=heatmaps.dtype, device=heatmaps.device)
-    x = (p.sum(-2) * xs).sum(-1)
-    y = (p.sum(-1) * ys).sum(-1)
+    b, j, h, w = probs.shape
+    xs = torch.arange(w, dtype=probs.dtype, device=probs.device)
+    ys = torch.arange(h, dtype=probs.dtype, device=probs.device)
+    x = (probs.sum(-2) * xs).sum(-1)
+    y = (probs.sum(-1) * ys).sum(-1)
     return torch.stack([x, y], dim=-1)
 
 

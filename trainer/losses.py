@@ -2,7 +2,9 @@
 
 ``L = L_RotG + alpha L_RotB + beta L_Rot + gamma L_pos + lambda L_hm``, with
 alpha = beta = gamma = 0.1 and lambda = 0.001 by default. Sums run over
-joints/bones/heatmap pixels as in the paper; the batch is averaged. Positions
+joints/bones/heatmap pixels as in the paper; the batch is averaged. The network's
+heatmaps are spatial-softmax probability maps; for ``L_hm`` they are scaled so
+a map shaped like its Gaussian target (peak 1) matches it. Positions
 enter ``L_pos`` in decimetres (``position_scale = 10``), so a 5 cm error per
 joint weighs about as much as a 0.5 error in a rotation-matrix entry.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,10 +45,16 @@ class LossWeights:
 
 
 def heatmap_targets(coords_map: torch.Tensor, size: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ground-truth cross heatmaps from (B, 16, 3) map coordinates -> xy, zy (B, 16, size, size)."""
+    """Ground-truth cross heatmaps from (B, 16, 3) map coordinates -> xy, zy (B, 16, size, size),
+    Gaussians of peak 1."""
     xy = L.gaussian_maps(coords_map[..., :2], size, sigma)
     zy = L.gaussian_maps(torch.stack([coords_map[..., 2], coords_map[..., 1]], -1), size, sigma)
     return xy, zy
+
+
+def _as_peak_one(probs: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Probability maps scaled so a map shaped like the target Gaussian has peak 1."""
+    return probs * (2 * np.pi * sigma * sigma)
 
 
 def _masked_mean(per_sample: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -82,7 +91,9 @@ def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeight
     if cfg.uses_heatmaps:
         size = out["heatmaps_xy"].shape[-1]
         t_xy, t_zy = heatmap_targets(tgt["coords_map"], size, w.heatmap_sigma)
-        l_hm = _sq(out["heatmaps_xy"], t_xy, 3).mean() + _masked_mean(_sq(out["heatmaps_zy"], t_zy, 3), m3)
+        s = w.heatmap_sigma
+        l_hm = (_sq(_as_peak_one(out["heatmaps_xy"], s), t_xy, 3).mean()
+                + _masked_mean(_sq(_as_peak_one(out["heatmaps_zy"], s), t_zy, 3), m3))
         total = total + w.lam * l_hm
         parts["hm"] = l_hm
     parts = {k: v.detach() for k, v in parts.items()}

@@ -137,7 +137,7 @@ class SkeletonNet(nn.Module):
 
     def _init_heads(self):
         """Start every rotation output at the identity (rest pose)."""
-        if self.cfg.uses_heatmaps:  # heatmaps start near zero, below their Gaussian targets
+        if self.cfg.uses_heatmaps:  # heatmap logits start flat: uniform maps, joints at the centre
             nn.init.normal_(self.hm_out.weight, std=1e-3)
             nn.init.zeros_(self.hm_out.bias)
         if not self.cfg.uses_rotations:
@@ -187,7 +187,7 @@ class SkeletonNet(nn.Module):
 
     def _decode_maps(self, hm: torch.Tensor):
         j = S.NUM_JOINTS
-        hxy, hzy = hm[:, :j], hm[:, j:]
+        hxy, hzy = L.heatmap_probabilities(hm[:, :j]), L.heatmap_probabilities(hm[:, j:])
         xy = L.soft_argmax(hxy)
         zy = L.soft_argmax(hzy)
         x, y, z = xy[..., 0], 0.5 * (xy[..., 1] + zy[..., 1]), zy[..., 0]
@@ -228,7 +228,8 @@ class SkeletonNet(nn.Module):
                 d_r = L.rotation_between(self.bone_vectors.expand_as(refined), refined)
                 out["rotations"] = d_r
             out["joints"] = joints
-            peak = hxy.flatten(2).max(dim=-1).values
+            # a map as sharp as the target Gaussian (sigma 1.5 px) peaks at 1 / (2 pi 1.5^2)
+            peak = hxy.flatten(2).max(dim=-1).values * (2 * np.pi * 1.5 ** 2)
             out["confidence"] = peak.clamp(0.0, 1.0).mean(dim=-1)
         else:
             out["joints"] = L.scale_to_length(fk, self.reference_length)
