@@ -86,14 +86,14 @@ def vmc_rig(skeleton: S.Skeleton | None = None) -> list[RigBone]:
     return bones
 
 
-def local_rotations(rotations: np.ndarray, rig: list[RigBone]) -> dict[str, np.ndarray]:
+def local_rotations(rotations: np.ndarray, rig: list[RigBone], pelvis: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """World-axis local rotations of each rig bone from our 15 absolute rotations (15, 3, 3)."""
     glob: dict[str, np.ndarray] = {}
     local: dict[str, np.ndarray] = {}
     for b in rig:
         parent = glob[b.parent] if b.parent else np.eye(3)
         if b.source == "<pelvis>":
-            g = S.pelvis_rotation(rotations)
+            g = S.pelvis_rotation(rotations) if pelvis is None else pelvis
         elif b.source is None:
             g = parent
         else:
@@ -111,10 +111,10 @@ def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None
     carries the displacement) or ``full`` (the root transform carries it).
     """
     disp = np.zeros(3) if root_position is None or root_motion == "off" else np.asarray(root_position, float)
-    local = local_rotations(rotations, rig)
+    pelvis = S.pelvis_rotation(rotations)
+    local = local_rotations(rotations, rig, pelvis)
     root_pos = F.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
     msgs = [("/VMC/Ext/Root/Pos", [("root", "s")] + [(float(x), "f") for x in (*root_pos, 0.0, 0.0, 0.0, 1.0)])]
-    pelvis = S.pelvis_rotation(rotations)
     for b in rig:
         off = b.offset
         if b.parent is None:  # turn about our pelvis joint, not the Hips pivot below it

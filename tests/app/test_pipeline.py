@@ -224,8 +224,9 @@ def test_bad_inputs_are_one_line(model, short_clip, tmp_path):
     assert r.returncode == 0 and f"the {n} frames processed are kept" in r.stderr
     r = mocap("--set", "model.path=/nope.onnx", "process", str(short_clip))
     assert r.returncode == 2 and "model not found" in r.stderr
+    (tmp_path / "empty_dir").mkdir()
     with pytest.raises(CaptureError, match="no images in this folder"):
-        open_source(str(tmp_path / "empty_dir") if (tmp_path / "empty_dir").mkdir() is None else "")
+        open_source(str(tmp_path / "empty_dir"))
 
 
 def test_bench_writes_a_table_and_json(model, short_clip, tmp_path):
