@@ -9,7 +9,6 @@ Shapes are documented per function; ``B`` is any batch shape.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from engine import skeleton as S
 
