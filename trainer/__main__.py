@@ -1,12 +1,13 @@
 """``python -m trainer COMMAND``: avatar (build the default avatar), synth (render a synthetic dataset),
-train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model)."""
+train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model),
+ablate (the paper's Tables 3 and 4 on synthetic data)."""
 import sys
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"avatar": "trainer.avatar_build", "synth": "trainer.data.synth", "train": "trainer.train",
-                "eval": "trainer.evaluate"}
+                "eval": "trainer.evaluate", "ablate": "trainer.ablate"}
     if not argv or argv[0] not in commands:
         print(f"usage: python -m trainer {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ class TrainConfig:
     log_every: int = 20
     seed: int = 0
     threads: int = 0
+    clusters: str = ""                                 # k-means centres (clusters.npz) to reuse instead of computing
     amp: bool = True                                   # GPU only
     loss: dict = field(default_factory=dict)           # LossWeights fields
     export: bool = True
@@ -229,6 +230,16 @@ def train(cfg: TrainConfig) -> Path:
     first = make_source(cfg.data[0], "train", mcfg.input_size, None, cfg.flip)
     if ckpt is not None:
         centres = np.asarray(ckpt["cluster_centres"], dtype=np.float64)
+    elif cfg.clusters:
+        from trainer.clusters import load_clusters
+
+        if not Path(cfg.clusters).exists():
+            raise UserError(f"clusters file {cfg.clusters} not found")
+        centres = np.asarray(load_clusters(cfg.clusters), dtype=np.float64)
+        if len(centres) != mcfg.num_clusters:
+            raise UserError(f"{cfg.clusters}: {len(centres)} centres, the model wants num_clusters = {mcfg.num_clusters}")
+        if rank == 0:
+            save_clusters(out / "clusters.npz", centres)
     else:
         centres = kmeans_rotations(first.global_rotations(), mcfg.num_clusters, seed=cfg.seed)
         if rank == 0:

@@ -1,5 +1,6 @@
 """Training: a tiny run end to end, exact resume, a run killed mid-way, DDP with two CPU
 processes, clear errors."""
+import json
 import os
 import signal
 import subprocess
@@ -101,6 +102,9 @@ def test_clear_errors(tmp_path, data, capsys):
     assert T.main([str(cfg)]) == 0
     assert T.main([str(cfg), "--set", "model.hg_channels=16"]) == 2
     assert "checkpoint is for another architecture" in capsys.readouterr().err
+    cl = write_cfg(tmp_path, data, "cl", steps=2, val=None, export=False, clusters=str(tmp_path / "nope.npz"))
+    assert T.main([str(cl)]) == 2
+    assert "clusters file" in capsys.readouterr().err
     p = tmp_path / "typo.yaml"
     p.write_text("stepz: 3\n")
     assert T.main([str(p)]) == 2
@@ -122,3 +126,31 @@ def test_batches_mix_sources_by_weight():
     assert int((b["tag"] == 0).sum()) == 8 and int((b["tag"] == 1).sum()) == 8
     again = T.batch_for_step([Src(0, 10), Src(1, 5)], [1.0, 1.0], 16, 0, 0, 7)
     assert torch.equal(b["tag"], again["tag"])
+
+
+def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys):
+    from trainer import ablate as A
+
+    cfg = {"out": str(tmp_path / "abl"),
+           "base": {"model": SMALL, "data": [{"kind": "synth", "root": str(data), "weight": 1.0}],
+                    "batch_size": 4, "steps": 3, "ckpt_every": 2, "log_every": 1, "threads": 1},
+           "variants": {"both": {"mode": "both"}, "rot_nogs": {"mode": "rot", "gram_schmidt": False}}}
+    p = tmp_path / "abl.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    assert A.main([str(p), "--test-samples", "8"]) == 0
+    res = json.loads((tmp_path / "abl" / "results.json").read_text())
+    assert set(res) == {"both", "rot_nogs"}
+    assert all(r["steps"] == 3 and r["overall"]["samples"] == 8 for r in res.values())
+    assert res["rot_nogs"]["model"]["gram_schmidt"] is False
+    # the classes were computed once and shared by both variants
+    c0 = np.load(tmp_path / "abl" / "clusters.npz")["centres"]
+    for v in ("both", "rot_nogs"):
+        np.testing.assert_array_equal(np.load(tmp_path / "abl" / v / "clusters.npz")["centres"], c0)
+        assert torch.load(tmp_path / "abl" / v / "last.pt", weights_only=False)["step"] == 3
+    table = (tmp_path / "abl" / "table.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| both |") and "gram_schmidt=False" in table[3]
+    capsys.readouterr()
+    assert A.main([str(p), "--test-samples", "8"]) == 0          # finished variants are not trained again
+    assert capsys.readouterr().err.count("done already") == 2
+    assert A.main([str(p), "--only", "nope"]) == 2
+    assert "unknown variant 'nope'" in capsys.readouterr().err

@@ -1,0 +1,141 @@
+"""``python -m trainer ablate``: the paper's Tables 3 and 4 on the synthetic benchmark.
+
+``python -m trainer ablate trainer/configs/ablation.yaml``
+
+Trains every variant named in the config with the same base settings and the
+same number of steps (the k-means classes are computed once and shared),
+evaluates each final model on the synthetic test split, and writes
+``results.json`` and ``table.md`` in the run folder. Variants that already
+finished are not trained again; an interrupted variant resumes from its last
+checkpoint, so the command can be re-run after a kill. ``--only NAME``
+restricts it to some variants; ``--steps N`` overrides the step budget (for a
+quick look; results of different budgets must not be compared).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+PAPER = {  # the paper's MPJPE (mm) on Human3.6M, Tables 3 and 4, for the reader's side-by-side
+    "rot": 112.43, "hm": 128.55, "both": 87.05, "aa": 175.06, "fkaa": 197.44, "absolute": 114.70,
+    "no_gs": 124.06, "global_regress": 119.18,
+}
+
+
+def load_ablation_config(path: str | Path) -> dict:
+    from trainer.train import UserError
+
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: ablation config not found")
+    data = yaml.safe_load(p.read_text()) or {}
+    for key in ("out", "base", "variants"):
+        if key not in data:
+            raise UserError(f"{p}: missing key '{key}'")
+    if not isinstance(data["variants"], dict) or not data["variants"]:
+        raise UserError(f"{p}: 'variants' must map names to model overrides")
+    return data
+
+
+def variant_config(abl: dict, name: str, steps: int | None):
+    from trainer.train import TrainConfig
+
+    base = copy.deepcopy(abl["base"])
+    base["model"] = {**base.get("model", {}), **(abl["variants"][name] or {})}
+    base["out"] = str(Path(abl["out"]) / name)
+    base["clusters"] = str(Path(abl["out"]) / "clusters.npz")
+    base["val"] = {}
+    base["export"] = False
+    if steps:
+        base["steps"] = steps
+    return TrainConfig(**base)
+
+
+def run(abl: dict, only: list[str], steps: int | None, test_samples: int) -> dict:
+    from trainer.clusters import kmeans_rotations, save_clusters
+    from trainer.evaluate import evaluate
+    from trainer.model import SkeletonNetConfig
+    from trainer.train import UserError, load_checkpoint, make_source, train
+
+    out = Path(abl["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    names = only or list(abl["variants"])
+    unknown = [n for n in names if n not in abl["variants"]]
+    if unknown:
+        raise UserError(f"unknown variant {unknown[0]!r}; the config has: {', '.join(abl['variants'])}")
+    first = variant_config(abl, names[0], steps)
+    mcfg = SkeletonNetConfig(**first.model)
+    if not (out / "clusters.npz").exists():
+        src = make_source(first.data[0], "train", mcfg.input_size, None, False)
+        print(f"k-means of {len(src)} global rotations into {mcfg.num_clusters} classes ...", file=sys.stderr)
+        save_clusters(out / "clusters.npz", kmeans_rotations(src.global_rotations(), mcfg.num_clusters,
+                                                             seed=first.seed))
+    res_path = out / "results.json"
+    results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    for name in names:
+        cfg = variant_config(abl, name, steps)
+        done = results.get(name)
+        if done and done.get("steps") == cfg.steps and done.get("model") == cfg.model:
+            print(f"{name}: done already ({done['overall']['mpjpe_mm']:.1f} mm)", file=sys.stderr)
+            continue
+        print(f"== {name}: {cfg.model} for {cfg.steps} steps", file=sys.stderr)
+        t0 = time.time()
+        train(cfg)
+        wall = time.time() - t0
+        net = load_checkpoint(Path(cfg.out) / "last.pt")
+        test = make_source({"kind": "synth", "root": cfg.data[0]["root"]}, "test", net.cfg.input_size, None, False)
+        ev = evaluate(net, test, net.reference_length, test_samples)
+        results[name] = {"model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
+                         "train_wall_s_this_call": round(wall, 1), "paper_mpjpe_mm": PAPER.get(name), **ev}
+        res_path.write_text(json.dumps(results, indent=2))
+        print(f"{name}: MPJPE {ev['overall']['mpjpe_mm']:.1f} mm", file=sys.stderr)
+    (out / "table.md").write_text(format_table(results, list(abl["variants"])))
+    return results
+
+
+def format_table(results: dict, order: list[str]) -> str:
+    head = ["variant", "model settings", "MPJPE mm", "PA-MPJPE mm", "global rot deg", "bone rot deg",
+            "paper MPJPE mm (H3.6M)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in order:
+        if name not in results:
+            continue
+        r = results[name]
+        o = r["overall"]
+        diff = {k: v for k, v in r["model"].items() if k not in ("backbone", "input_size", "hg_channels",
+                                                                 "num_clusters")}
+        paper = r.get("paper_mpjpe_mm")
+        lines.append("| " + " | ".join([
+            name, ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)", f"{o['mpjpe_mm']:.1f}",
+            f"{o['pa_mpjpe_mm']:.1f}", f"{o['global_rotation_error_deg']:.1f}", f"{o['bone_rotation_error_deg']:.1f}",
+            f"{paper:.1f}" if paper else "-"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer ablate", description=__doc__.splitlines()[0])
+    ap.add_argument("config")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--test-samples", type=int, default=0, help="0 = the whole test split")
+    args = ap.parse_args(argv)
+    from trainer.train import UserError
+
+    try:
+        abl = load_ablation_config(args.config)
+        results = run(abl, args.only, args.steps, args.test_samples)
+    except UserError as e:
+        print(f"trainer: {e.code}", file=sys.stderr)
+        return 2
+    print(format_table(results, list(abl["variants"])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
