@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # Debian packages the tests need: a virtual X server, Mesa's software OpenGL/EGL,
 # and the CMU motion clips (assimp-testmodels).
-APT_PKGS := xvfb xauth libegl1 libegl-mesa0 libgl1-mesa-dri libglx-mesa0 libgl1 assimp-testmodels
+APT_PKGS := xvfb xauth xdotool libegl1 libegl-mesa0 libgl1-mesa-dri libglx-mesa0 libgl1 assimp-testmodels
 PYTEST_ARGS ?=
 
 .PHONY: demo test sysdeps venv runtime dev clean bench

@@ -1,19 +1,23 @@
 """``python -m trainer COMMAND``: avatar (build the default avatar), synth (render a synthetic dataset),
 train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model),
-ablate (the paper's Tables 3 and 4 on synthetic data)."""
+ablate (the paper's Tables 3 and 4 on synthetic data), teacher-setup (the MediaPipe
+environment), wild (3D labels for real photos and videos), annotate (accept or reject them)."""
 import sys
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"avatar": "trainer.avatar_build", "synth": "trainer.data.synth", "train": "trainer.train",
-                "eval": "trainer.evaluate", "ablate": "trainer.ablate"}
+                "eval": "trainer.evaluate", "ablate": "trainer.ablate",
+                "teacher-setup": "trainer.wild.teacher:main_setup", "wild": "trainer.wild.pipeline",
+                "annotate": "trainer.wild.annotate"}
     if not argv or argv[0] not in commands:
         print(f"usage: python -m trainer {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
     import importlib
 
-    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+    module, _, func = commands[argv[0]].partition(":")
+    return getattr(importlib.import_module(module), func or "main")(argv[1:])
 
 
 if __name__ == "__main__":

@@ -105,11 +105,11 @@ def make_source(spec: dict, split: str, input_size: int, centres, flip: bool):
         from trainer.data.dataset import SynthSource
 
         return SynthSource(root, spec.get("split", split), input_size, centres, flip)
-    if kind in ("h36m", "mpii"):
+    if kind in ("h36m", "mpii", "wild"):
         from trainer.data import realsets
 
         return realsets.make(kind, root, spec.get("split", split), input_size, centres, flip, spec)
-    raise UserError(f"unknown dataset kind {kind!r}; allowed: synth, h36m, mpii")
+    raise UserError(f"unknown dataset kind {kind!r}; allowed: synth, h36m, mpii, wild")
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:

@@ -177,7 +177,91 @@ class MPIISource:
         return out
 
 
+def read_decisions(path: Path) -> dict[str, str]:
+    """The annotation decisions (``decisions.jsonl``): the last word on each image wins; a torn last line
+    (a crash while writing) is ignored."""
+    out: dict[str, str] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            d = json.loads(line)
+            out[d["image"]] = d["decision"]
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+class WildSource:
+    """Real images labelled by ``python -m trainer wild`` and accepted in ``python -m trainer annotate``.
+
+    Each sample supervises the rotation regressor and the xy heatmaps only
+    (``mask_3d = 0``, ``mask_rot = 1``: the paper's rule for its in-the-wild
+    set). ``accept: auto`` in the data entry also takes fits that passed the
+    pre-filter but were not reviewed; the default takes only accepted ones.
+    ``split: val`` / ``test`` can name a held-out list (``holdout`` key: a file of image keys).
+    """
+
+    name = "wild"
+
+    def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False,
+                 accept: str = "reviewed", holdout: str | None = None):
+        self.root = Path(root)
+        lab = self.root / "wild" / "labels.json"
+        if not lab.exists():
+            raise SystemExit(f"{lab}: no labels (run python -m trainer wild {self.root})")
+        try:
+            labels = json.loads(lab.read_text())
+        except ValueError as e:
+            raise SystemExit(f"{lab}: malformed labels ({e})") from None
+        dec = read_decisions(self.root / "wild" / "decisions.jsonl")
+        held = set()
+        if holdout:
+            held = {ln.strip() for ln in Path(holdout).read_text().splitlines() if ln.strip()}
+        keys = []
+        for k, v in sorted(labels.items()):
+            ok = dec.get(k) == "accept" or (accept == "auto" and k not in dec and v.get("auto") == "ok")
+            if ok and ((k in held) == (split != "train") if holdout else True):
+                keys.append(k)
+        if not keys:
+            raise SystemExit(f"{self.root}: no accepted images for split {split!r} (annotate them first)")
+        self.items = [(k, labels[k]) for k in keys]
+        self.input_size, self.centres, self.flip = input_size, centres, flip
+
+    def __len__(self):
+        return len(self.items)
+
+    def sample(self, i: int, rng=None) -> dict:
+        key, lab = self.items[i % len(self.items)]
+        frame = cv2.imread(str(self.root / key), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SystemExit(f"{self.root / key}: missing or unreadable image")
+        j2 = np.asarray(lab["joints_2d"], np.float64)
+        conf = np.asarray(lab["confidence"], np.float64)
+        box = Box.around(j2[conf >= 0.5] if (conf >= 0.5).sum() >= 2 else j2,
+                         1.3 if rng is None else rng.uniform(1.2, 1.45))
+        size = 256
+        img = crop(frame, box, size)
+        a = box.affine(size)
+        rot = np.asarray(lab["rotations"], np.float64)
+        # a 3D placeholder consistent with the rotations (the fitted skeleton 3 m ahead); mask_3d = 0 keeps
+        # it out of the losses
+        j3 = np.asarray(lab["joints_3d"], np.float64) @ F_CV.T + np.array([0.0, 0.0, 3.0])
+        k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
+        flip = bool(self.flip and rng is not None and rng.random() < 0.5)
+        out = make_targets(img, j2 @ a[:, :2].T + a[:, 2], j3, rot, k, self.input_size, flip, mask_3d=0.0)
+        if self.centres is not None:
+            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        out["clip_id"] = np.int64(-2)
+        vis = (conf >= 0.5).astype(np.float32)
+        out["visible"] = vis[S.JOINT_FLIP] if flip else vis
+        return out
+
+
 def make(kind: str, root: Path, split: str, input_size: int, centres, flip: bool, spec: dict):
+    if kind == "wild":
+        return WildSource(root, split, input_size, centres, flip, spec.get("accept", "reviewed"),
+                          spec.get("holdout"))
     if kind == "h36m":
         return H36MSource(root, split, input_size, centres, flip)
     return MPIISource(root, split, input_size, centres, flip)

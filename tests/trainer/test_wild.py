@@ -1,0 +1,273 @@
+"""In-the-wild labels: the MediaPipe mapping and teacher, skeleton fitting, joint limits, the
+labelling pipeline, the wild dataset and mixed batches, and the annotation tool under Xvfb."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from engine import rotations as R
+from engine import skeleton as S
+from trainer.data import poses as P
+from trainer.wild import teacher as T
+from trainer.wild.fitting import fit_skeleton, implausible, twist_angles
+
+REPO = Path(__file__).resolve().parents[2]
+SK = S.Skeleton.default()
+MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
+F_CV = np.diag([1.0, -1.0, -1.0])
+
+
+def landmarks_for(joints: np.ndarray) -> np.ndarray:
+    """MediaPipe-like landmarks placed on a rest-proportioned body: hips, shoulders, limbs on our
+    joints, ears at the middle of the head (thorax + neck + half the head)."""
+    lm = np.zeros((33, joints.shape[1]))
+    for name, i in T.MP.items():
+        if name in S.JOINT_INDEX:
+            lm[i] = joints[S.JOINT_INDEX[name]]
+    th, hd = joints[S.JOINT_INDEX["thorax"]], joints[S.JOINT_INDEX["head_top"]]
+    mid_head = th + (hd - th) * (0.21 / 0.32)  # 10 cm neck + 11 cm of the 22 cm head, along the neck-head line
+    lm[T.MP["l_ear"]] = mid_head + [0.07, 0, 0][: joints.shape[1]]
+    lm[T.MP["r_ear"]] = mid_head - [0.07, 0, 0][: joints.shape[1]]
+    return lm
+
+
+def test_mediapipe_mapping_rebuilds_our_joints_on_a_moved_rest_body():
+    rng = np.random.default_rng(0)
+    rest = SK.rest_joints
+    for _ in range(5):
+        q = R.axis_angle_to_matrix(rng.normal(size=3))
+        j = rest @ q.T + rng.normal(size=3)
+        lm = landmarks_for(rest) @ q.T + (j[0] - rest[0] @ q.T)
+        got, conf = T.mediapipe_to_joints(lm)
+        np.testing.assert_allclose(got, j, atol=1e-9)
+        assert np.all(conf == 1.0)
+    vis = np.ones(33)
+    vis[T.MP["l_ear"]] = 0.2
+    _, conf = T.mediapipe_to_joints(landmarks_for(rest)[:, :2], vis)
+    assert conf[S.JOINT_INDEX["head_top"]] == 0.2 and conf[S.JOINT_INDEX["l_wrist"]] == 1.0
+    with pytest.raises(ValueError, match="33 landmarks"):
+        T.mediapipe_to_joints(np.zeros((17, 2)))
+
+
+@pytest.mark.skipif(not (T.TEACHER_VENV / T.READY).exists(),
+                    reason="no teacher environment (make test creates it: python -m trainer teacher-setup)")
+def test_mediapipe_teacher_finds_the_person_in_a_photo(tmp_path):
+    img = cv2.imread(str(MESSI))
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
+    res = T.run_teacher([MESSI, blank], tmp_path / "teacher.json")
+    assert res[str(blank.resolve())]["landmarks"] is None
+    j, c = T.teacher_keypoints(res[str(MESSI.resolve())])
+    h, w = img.shape[:2]
+    assert j.shape == (16, 2) and np.all((j >= 0) & (j < [w, h]))
+    y = lambda n: j[S.JOINT_INDEX[n], 1]  # noqa: E731
+    # an upright player: head over neck over thorax over pelvis over knees over ankles
+    assert y("head_top") < y("upper_neck") < y("thorax") < y("pelvis") < y("r_knee") < y("r_ankle")
+    assert c[S.JOINT_INDEX["pelvis"]] > 0.5
+    # a re-run reads the cache (no second teacher pass needed) and keeps the same answer
+    again = T.run_teacher([MESSI], tmp_path / "teacher.json")
+    assert again[str(MESSI.resolve())] == res[str(MESSI.resolve())]
+
+
+def test_teacher_missing_environment_is_one_clear_error(tmp_path):
+    with pytest.raises(T.TeacherError, match="teacher-setup"):
+        T.run_teacher([MESSI], tmp_path / "t.json", python=tmp_path / "none" / "bin" / "python")
+
+
+def test_fitting_reproduces_exact_joints_with_rotations_fk_reproduces():
+    rng = np.random.default_rng(3)
+    clips = P.load_clip_poses(["01_03.bvh"], stride=60)["01_03.bvh"][:10]
+    poses = list(clips) + [P.sampled_pose(rng) for _ in range(20)]
+    for rot in poses:
+        j = SK.forward_kinematics(rot)
+        f = fit_skeleton(j)
+        assert np.abs(f.joints - (j - j[S.ROOT])).max() < 0.005
+        np.testing.assert_allclose(S.forward_kinematics(f.rotations, SK.bone_vectors), f.joints, atol=1e-12)
+        assert R.is_rotation(f.rotations, 1e-9).all()
+        assert np.all(np.diff(f.energy) <= 1e-9)  # each local/global step lowers the energy
+
+
+def test_fitting_resolves_twist_as_a_swing_at_a_bent_elbow():
+    """Joints leave the twist free; a screwed upper arm must come back as a pure elbow swing."""
+    rot = np.broadcast_to(np.eye(3), (15, 3, 3)).copy()
+    ua, fa = S.BONE_INDEX["r_upper_arm"], S.BONE_INDEX["r_forearm"]
+    bend = R.axis_rotation(2, np.radians(80))          # forearm bent 80 deg about z (the rest arm is along x)
+    screw = R.axis_rotation(0, np.radians(70))         # 70 deg of twist about the upper arm's own axis
+    rot[ua] = screw
+    rot[fa] = screw @ bend
+    j = SK.forward_kinematics(rot)
+    f = fit_skeleton(j)
+    assert np.abs(f.joints - (j - j[S.ROOT])).max() < 0.005
+    tw = twist_angles(f.rotations)
+    assert tw[ua] < 5 and tw[fa] < 5, tw
+    assert twist_angles(rot)[ua] > 60  # the input did carry the screw
+
+
+def test_joint_limits():
+    rest = np.broadcast_to(np.eye(3), (15, 3, 3)).copy()
+    assert implausible(rest) == []
+    knee = S.BONE_INDEX["r_shin"]
+    back, fwd = rest.copy(), rest.copy()
+    back[knee] = R.axis_rotation(0, np.radians(90))    # foot goes behind (-z): a normal knee bend
+    fwd[knee] = R.axis_rotation(0, np.radians(-60))    # foot goes to the front (+z): a broken knee
+    assert S.forward_kinematics(back, SK.bone_vectors)[S.JOINT_INDEX["r_ankle"], 2] < 0
+    assert implausible(back) == []
+    assert any("r knee bends forwards" in m for m in implausible(fwd))
+    tw = rest.copy()
+    tw[S.BONE_INDEX["l_forearm"]] = R.axis_rotation(0, np.radians(150))
+    assert any("l_forearm twists" in m for m in implausible(tw))
+
+
+def _keypoint_folder(tmp_path, n=3):
+    """Photos (a plain picture per pose) with exact keypoints of known poses, as a --keypoints JSON."""
+    rng = np.random.default_rng(5)
+    root = tmp_path / "photos"
+    root.mkdir()
+    kp = {}
+    for i in range(n):
+        rot = P.sampled_pose(rng)
+        cam = SK.forward_kinematics(rot) @ F_CV.T + [0.0, 0.0, 4.0]
+        uv = cam[:, :2] / cam[:, 2:] * 600 + [320, 240]
+        img = np.full((480, 640, 3), 90, np.uint8)
+        for a, b in S.BONES:
+            cv2.line(img, tuple(int(v) for v in uv[a]), tuple(int(v) for v in uv[b]), (255, 255, 255), 6)
+        cv2.imwrite(str(root / f"p{i}.png"), img)
+        kp[f"p{i}.png"] = np.concatenate([uv, np.ones((16, 1))], 1).tolist()
+    (tmp_path / "kp.json").write_text(json.dumps(kp))
+    return root, tmp_path / "kp.json"
+
+
+def test_pipeline_labels_a_folder_from_keypoints(tmp_path):
+    from trainer.wild import pipeline as W
+
+    root, kp = _keypoint_folder(tmp_path)
+    # a short video gives every 2nd frame
+    vw = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(5):
+        vw.write(np.zeros((48, 64, 3), np.uint8))
+    vw.release()
+    assert W.main([str(root), "--keypoints", str(kp), "--every", "2"]) == 0
+    labels = json.loads((root / "wild" / "labels.json").read_text())
+    frames = sorted(k for k in labels if k.startswith("wild/frames/clip_"))
+    assert frames == [f"wild/frames/clip_{k:06d}.jpg" for k in (0, 2, 4)]
+    assert all(labels[f]["reasons"] == ["no person found"] for f in frames)  # no keypoints given for them
+    for i in range(3):
+        lab = labels[f"p{i}.png"]
+        assert lab["reprojection_rel"] < W.MAX_REPROJECTION, lab["reasons"]
+        rot = np.asarray(lab["rotations"])
+        np.testing.assert_allclose(S.forward_kinematics(rot, SK.bone_vectors), lab["joints_3d"], atol=1e-9)
+    assert W.main([str(tmp_path / "nothing")]) == 2
+
+
+def test_wild_source_takes_accepted_images_and_masks_3d(tmp_path):
+    from trainer.data.realsets import WildSource
+    from trainer.wild import pipeline as W
+
+    root, kp = _keypoint_folder(tmp_path)
+    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    dec = root / "wild" / "decisions.jsonl"
+    dec.write_text('{"image": "p0.png", "decision": "accept"}\n{"image": "p1.png", "decision": "reject"}\n'
+                   '{"image": "p2.png", "decision": "reject"}\n{"image": "p2.png", "decision": "accept"}\n{"ima')
+    src = WildSource(root, "train", 64, None, flip=True)
+    assert [k for k, _ in src.items] == ["p0.png", "p2.png"]  # last word wins; a torn line is ignored
+    s = src.sample(0)
+    assert s["mask_3d"] == 0 and s["mask_rot"] == 1 and s["image"].shape == (3, 64, 64)
+    lab = json.loads((root / "wild" / "labels.json").read_text())["p0.png"]
+    np.testing.assert_allclose(s["rotations"], lab["rotations"], atol=1e-6)
+    rng = np.random.default_rng(0)
+    flipped = [src.sample(0, rng) for _ in range(8)]
+    f = next(x for x in flipped if not np.allclose(x["image"], s["image"], atol=1e-6))
+    # a flipped sample: left and right joints swap and mirror about the crop's centre column
+    ok = np.abs(f["joints_2d"][S.JOINT_FLIP][:, 1] - s["joints_2d"][:, 1]).max()
+    assert ok < 3.0
+    assert len(WildSource(root, "train", 64, None, accept="auto").items) == 3 - 1  # p1 rejected by a person
+
+
+def test_mixed_training_with_wild_images(tmp_path):
+    from trainer import train as TR
+    from trainer.data import synth as Y
+    from trainer.wild import pipeline as W
+
+    syn = tmp_path / "syn"
+    assert Y.main(["--out", str(syn), "--train", "8", "--val", "4", "--test", "4", "--shard-size", "4",
+                   "--size", "96", "--bodies-per-shard", "1", "--seed", "2", "--no-card"]) == 0
+    root, kp = _keypoint_folder(tmp_path)
+    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    cfg = {"out": str(tmp_path / "run"), "model": {"backbone": "mobilenet", "input_size": 64, "hg_channels": 16,
+                                                   "hg_depth": 2, "num_clusters": 4, "head_hidden": 32},
+           "data": [{"kind": "synth", "root": str(syn), "weight": 1.0},
+                    {"kind": "wild", "root": str(root), "weight": 1.0, "accept": "auto"}],
+           "val": None, "batch_size": 4, "steps": 3, "log_every": 1, "threads": 1, "export": False}
+    p = tmp_path / "mix.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    assert TR.main([str(p)]) == 0
+    b = TR.batch_for_step(*_sources(TR, cfg), 4, 0, 0, 0)
+    assert sorted(b["mask_3d"].tolist()) == [0.0, 0.0, 1.0, 1.0]  # half synthetic, half real
+
+
+def _sources(TR, cfg):
+    srcs = [TR.make_source(s, "train", 64, np.broadcast_to(np.eye(3), (4, 3, 3)), True) for s in cfg["data"]]
+    return srcs, [1.0, 1.0]
+
+
+needs_display = pytest.mark.skipif(not os.environ.get("DISPLAY") or not shutil.which("xdotool"),
+                                   reason="needs a display and xdotool (make test runs under xvfb-run)")
+
+
+def _annotate(root, *extra):
+    return subprocess.Popen([sys.executable, "-m", "trainer", "annotate", str(root), *extra], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _window(timeout=60.0):
+    t = time.time()
+    while time.time() - t < timeout:
+        r = subprocess.run(["xdotool", "search", "--name", "review fitted poses"], capture_output=True, text=True)
+        if r.stdout.strip():
+            return r.stdout.split()[0]
+        time.sleep(0.2)
+    raise AssertionError("annotation window did not open")
+
+
+def _keys(win, *keys):
+    for k in keys:
+        subprocess.run(["xdotool", "key", "--window", win, k], check=True)
+        time.sleep(0.4)
+
+
+@needs_display
+def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
+    from trainer.wild import pipeline as W
+
+    root, kp = _keypoint_folder(tmp_path)
+    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    shot = tmp_path / "shot.png"
+    p = _annotate(root, "--screenshot", str(shot))
+    win = _window()
+    _keys(win, "a", "r", "b", "Right")           # accept p0, reject p1, back to p1, accept p1
+    lines = [json.loads(x) for x in (root / "wild" / "decisions.jsonl").read_text().splitlines()]
+    assert [(d["image"], d["decision"]) for d in lines] == [("p0.png", "accept"), ("p1.png", "reject"),
+                                                             ("p1.png", "accept")]
+    p.send_signal(signal.SIGKILL)                 # a crash: nothing decided is lost
+    p.wait()
+    from trainer.data.realsets import read_decisions
+
+    assert read_decisions(root / "wild" / "decisions.jsonl") == {"p0.png": "accept", "p1.png": "accept"}
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[1] == 1500
+    # a restart opens at the first undecided image (p2) and a reject there ends the review
+    p = _annotate(root)
+    win = _window()
+    _keys(win, "x")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "2 accepted, 1 rejected, 0 left of 3" in out

@@ -1,0 +1,205 @@
+"""``python -m trainer annotate DIR``: a person accepts or rejects each fitted pose.
+
+The window shows three panels for the current image: the photo with its 2D
+keypoints (green) and the fitted skeleton's projection (yellow); the default
+avatar in the fitted pose drawn over the photo (aligned by the fit's
+scaled-orthographic camera); and the avatar from the side (drag to orbit,
+wheel to zoom), where depth mistakes of the lifting show.
+
+Keys: A or Right or Enter = accept, R or X or Delete = reject, B or Left or
+Backspace = back, Q or Escape = quit. Each decision is appended to
+``DIR/wild/decisions.jsonl`` and flushed to disk at once (a crash loses
+nothing; the last line for an image wins). The tool opens at the first
+undecided image; fits the automatic pre-filter rejected are not shown unless
+``--all`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from trainer.data.realsets import read_decisions
+
+KEYS_HELP = "A accept   R reject   B back   Q quit"
+
+
+class DecisionLog:
+    """Append-only decisions, each fsynced before the tool moves on."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.decisions = read_decisions(self.path)
+        self._f = open(self.path, "a")
+
+    def write(self, image: str, decision: str) -> None:
+        self._f.write(json.dumps({"image": image, "decision": decision,
+                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.decisions[image] = decision
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def overlay_projection(lab: dict, hips_offset: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
+    """4x4 matrix taking avatar world points (pelvis at the origin) onto the photo panel's NDC.
+
+    Same scaled-orthographic camera as the fit's reprojection: image x = s x + a,
+    image y = -s y + b; depth keeps what is nearer the camera (larger world z) in front.
+    """
+    fw, fh = photo_size
+    j3 = np.asarray(lab["joints_3d"], np.float64)
+    proj2 = np.asarray(lab["projected_2d"], np.float64)
+    s = float(lab["scale_px_per_m"])
+    a = proj2[:, 0].mean() - s * j3[:, 0].mean()
+    b = proj2[:, 1].mean() + s * j3[:, 1].mean()
+    m = np.zeros((4, 4))
+    m[0, 0], m[0, 3] = 2 * s / fw, 2 * a / fw - 1
+    m[1, 1], m[1, 3] = 2 * s / fh, 1 - 2 * b / fh
+    m[2, 2] = -0.3
+    m[3, 3] = 1.0
+    t = np.eye(4)
+    t[:3, 3] = -hips_offset  # the avatar's hips onto the fit's pelvis
+    return m @ t
+
+
+class Annotator:
+    def __init__(self, root: Path, show_all: bool = False, width: int = 1500, height: int = 560):
+        from app.avatar import DEFAULT_AVATAR, load_avatar
+        from app.window import Window, hud_image
+
+        self.root = Path(root)
+        lab_path = self.root / "wild" / "labels.json"
+        if not lab_path.exists():
+            raise SystemExit(f"trainer: {lab_path}: no labels yet (run python -m trainer wild {self.root})")
+        labels = json.loads(lab_path.read_text())
+        self.labels = labels
+        self.keys = [k for k in sorted(labels) if show_all and "rotations" in labels[k] or labels[k]["auto"] == "ok"]
+        self.auto_rejected = sum(v["auto"] != "ok" for v in labels.values())
+        self.log = DecisionLog(self.root / "wild" / "decisions.jsonl")
+        undecided = [i for i, k in enumerate(self.keys) if k not in self.log.decisions]
+        self.index = undecided[0] if undecided else len(self.keys)
+        self.avatar = load_avatar(DEFAULT_AVATAR)
+        self.hud_image = hud_image
+        self.win = Window(width, height, self.avatar, "SkeletonNet: review fitted poses")
+        self.win.renderer.camera.yaw = 90.0
+        self.win.renderer.camera.distance = 4.0
+        g = self.win.glfw
+        act = {"accept": (g.KEY_A, g.KEY_RIGHT, g.KEY_ENTER), "reject": (g.KEY_R, g.KEY_X, g.KEY_DELETE),
+               "back": (g.KEY_B, g.KEY_LEFT, g.KEY_BACKSPACE), "quit": (g.KEY_Q, g.KEY_ESCAPE)}
+        for name, codes in act.items():
+            for c in codes:
+                self.win.keys[c] = getattr(self, name)
+        self._image_cache: tuple[str, np.ndarray] | None = None
+        self.shown = 0
+        self.t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ actions
+
+    def accept(self):
+        self._decide("accept")
+
+    def reject(self):
+        self._decide("reject")
+
+    def _decide(self, d: str):
+        if self.index < len(self.keys):
+            self.log.write(self.keys[self.index], d)
+            self.index += 1
+            if self.index >= len(self.keys):
+                self.win.close()
+
+    def back(self):
+        self.index = max(0, self.index - 1)
+
+    def quit(self):
+        self.win.close()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _photo(self, key: str) -> np.ndarray:
+        if self._image_cache is None or self._image_cache[0] != key:
+            img = cv2.imread(str(self.root / key))
+            if img is None:
+                img = np.zeros((240, 320, 3), np.uint8)
+            self._image_cache = (key, img)
+        return self._image_cache[1]
+
+    def draw(self):
+        r = self.win.renderer
+        w, h = r.width, r.height
+        r._clear()
+        if self.index >= len(self.keys):
+            return
+        key = self.keys[self.index]
+        lab = self.labels[key]
+        img = self._photo(key)
+        fh, fw = img.shape[:2]
+        third = w // 3
+        s = min(third / fw, (h - 60) / fh)
+        pw, ph = int(fw * s), int(fh * s)
+        rot = np.asarray(lab["rotations"], np.float64)
+        r.set_pose(rot)
+        hips = self.avatar.node_globals(rot)[self.avatar._hips][:3, 3]
+        for panel in (0, 1):
+            x0 = panel * third + (third - pw) // 2
+            y0 = (h - 60 - ph) // 2
+            rect = (2 * x0 / w - 1, 1 - 2 * (y0 + ph) / h, 2 * (x0 + pw) / w - 1, 1 - 2 * y0 / h)
+            r.draw_image(img, rect)
+            if panel == 0:
+                r.draw_skeleton_2d(np.asarray(lab["projected_2d"]), (fw, fh), rect, color=(1.0, 0.85, 0.1, 1.0))
+                r.draw_skeleton_2d(np.asarray(lab["joints_2d"]), (fw, fh), rect)
+            else:
+                r.draw_avatar(np.eye(4), overlay_projection(lab, hips, (fw, fh)), (x0, h - y0 - ph, pw, ph))
+        r.ctx.viewport = (2 * third, 0, w - 2 * third, h - 60)
+        cam = r.camera
+        r.draw_avatar(cam.view(), cam.projection((w - 2 * third) / (h - 60)), (2 * third, 0, w - 2 * third, h - 60))
+        r.ctx.viewport = (0, 0, w, h)
+        dec = self.log.decisions.get(key, "undecided")
+        done = sum(k in self.log.decisions for k in self.keys)
+        lines = [f"{self.index + 1}/{len(self.keys)}  {key}  [{dec}]   reviewed {done}, "
+                 f"pre-filter rejected {self.auto_rejected}   reprojection {lab['reprojection_rel'] * 100:.1f}% "
+                 f"of body size   {KEYS_HELP}"]
+        hud = self.hud_image(lines, width=w)
+        r.draw_image(hud, (-1.0, -1.0, 1.0, -1.0 + 2.0 * hud.shape[0] / h), slot="hud")
+
+    def run(self, screenshot: Path | None = None) -> dict:
+        while self.win.open and self.index < len(self.keys):
+            self.draw()
+            if screenshot is not None and self.shown == 0:
+                cv2.imwrite(str(screenshot), self.win.screenshot()[..., ::-1])
+            self.shown += 1
+            self.win.glfw.swap_buffers(self.win.win)
+            self.win.glfw.wait_events_timeout(0.05)
+        self.log.close()
+        self.win.destroy()
+        return {k: self.log.decisions.get(k) for k in self.keys}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer annotate", description=__doc__.splitlines()[0])
+    ap.add_argument("dir")
+    ap.add_argument("--all", action="store_true", help="also show fits the pre-filter rejected")
+    ap.add_argument("--screenshot", default=None, help="save the first drawn frame (PNG)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    a = Annotator(Path(args.dir), args.all)
+    if not a.keys:
+        print(f"trainer: {args.dir}: nothing to review (no fit passed the pre-filter; --all shows them)",
+              file=sys.stderr)
+        return 2
+    res = a.run(Path(args.screenshot) if args.screenshot else None)
+    acc = sum(v == "accept" for v in res.values())
+    rej = sum(v == "reject" for v in res.values())
+    print(f"{acc} accepted, {rej} rejected, {len(res) - acc - rej} left of {len(res)} "
+          f"({time.perf_counter() - t0:.1f} s) -> {a.log.path}")
+    return 0
