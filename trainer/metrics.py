@@ -76,3 +76,16 @@ def summary(pred: dict, gt: dict, reference_length: float) -> dict:
         out["bone_rotation_error_deg"] = float(bone_rotation_error(pred["rotations"], pred["global_rotation"],
                                                                    gt["rotations"], gt["global_rotation"]).mean())
     return out
+
+
+def pck(pred_2d: np.ndarray, gt_2d: np.ndarray, visible: np.ndarray | None = None, alpha: float = 0.2) -> np.ndarray:
+    """PCK@alpha per sample: the share of visible joints whose 2D error is under alpha x the torso size.
+
+    The torso size is the distance from the right shoulder to the left hip of
+    the ground truth (the usual PCK torso diagonal). (N, 16, 2) -> (N,).
+    """
+    p, g = np.asarray(pred_2d, np.float64), np.asarray(gt_2d, np.float64)
+    v = np.ones(g.shape[:2]) if visible is None else np.asarray(visible, np.float64)
+    torso = np.linalg.norm(g[:, S.JOINT_INDEX["r_shoulder"]] - g[:, S.JOINT_INDEX["l_hip"]], axis=-1)
+    hit = np.linalg.norm(p - g, axis=-1) < alpha * torso[:, None]
+    return (hit * v).sum(1) / np.maximum(v.sum(1), 1e-9)

@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     clusters: str = ""                                 # k-means centres (clusters.npz) to reuse instead of computing
+    init: str = ""                                     # start from this checkpoint's weights (fine-tuning)
     amp: bool = True                                   # GPU only
     loss: dict = field(default_factory=dict)           # LossWeights fields
     export: bool = True
@@ -228,8 +229,19 @@ def train(cfg: TrainConfig) -> Path:
                             f"use another 'out' folder or the same model settings")
     # k-means classes of the training set's global rotations (once per run, saved with it)
     first = make_source(cfg.data[0], "train", mcfg.input_size, None, cfg.flip)
+    init = None
+    if ckpt is None and cfg.init:
+        if not Path(cfg.init).exists():
+            raise UserError(f"init checkpoint {cfg.init} not found")
+        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        if init.get("model_config") != dataclasses.asdict(mcfg):
+            raise UserError(f"{cfg.init}: init checkpoint is for another architecture ({init.get('model_config')})")
     if ckpt is not None:
         centres = np.asarray(ckpt["cluster_centres"], dtype=np.float64)
+    elif init is not None:  # the classes belong to the weights
+        centres = np.asarray(init["cluster_centres"], dtype=np.float64)
+        if rank == 0:
+            save_clusters(out / "clusters.npz", centres)
     elif cfg.clusters:
         from trainer.clusters import load_clusters
 
@@ -255,6 +267,8 @@ def train(cfg: TrainConfig) -> Path:
     opt = (torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam" else
            torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
     step, best = 0, float("inf")
+    if init is not None:
+        net.load_state_dict(init["model"])
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])

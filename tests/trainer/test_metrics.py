@@ -50,3 +50,21 @@ def test_rotation_errors_by_hand():
     err = M.bone_rotation_error(turn @ rots, turn[None], rots, np.eye(3)[None])
     assert err[0] == pytest.approx(0.0, abs=1e-9)
     assert M.rotation_error(turn, np.eye(3)) == pytest.approx(90.0)
+
+
+def test_pck_hand_worked():
+    from trainer.metrics import pck
+
+    g = np.zeros((1, 16, 2))
+    g[0, S.JOINT_INDEX["r_shoulder"]] = [0.0, 0.0]
+    g[0, S.JOINT_INDEX["l_hip"]] = [30.0, 40.0]          # torso 50 px: PCK@0.2 radius 10 px
+    p = g.copy()
+    p[0, 0] += [9.0, 0.0]                               # inside
+    p[0, 1] += [6.0, 8.0]                               # exactly 10 px: not under the radius
+    p[0, 2] += [0.0, 30.0]                              # outside
+    assert pck(p, g)[0] == pytest.approx(14 / 16)
+    v = np.ones((1, 16))
+    v[0, 2] = 0                                          # an invisible joint does not count
+    assert pck(p, g, v)[0] == pytest.approx(14 / 15)
+    assert pck(p, g, alpha=0.5)[0] == pytest.approx(15 / 16)   # radius 25 px: still misses the 30 px one
+    assert pck(p, g, alpha=0.7)[0] == pytest.approx(1.0)

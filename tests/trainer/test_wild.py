@@ -214,6 +214,48 @@ def test_mixed_training_with_wild_images(tmp_path):
     assert sorted(b["mask_3d"].tolist()) == [0.0, 0.0, 1.0, 1.0]  # half synthetic, half real
 
 
+def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys):
+    import torch
+
+    from trainer import evaluate as E
+    from trainer import train as TR
+    from trainer.data import synth as Y
+    from trainer.wild import pipeline as W
+
+    root, kp = _keypoint_folder(tmp_path)
+    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    (tmp_path / "hold.txt").write_text("p1.png\np2.png\n")
+    syn = tmp_path / "syn"
+    assert Y.main(["--out", str(syn), "--train", "8", "--val", "4", "--test", "4", "--shard-size", "4",
+                   "--size", "96", "--bodies-per-shard", "1", "--seed", "2", "--no-card"]) == 0
+    small = {"backbone": "mobilenet", "input_size": 64, "hg_channels": 16, "hg_depth": 2, "num_clusters": 4,
+             "head_hidden": 32}
+    base = {"model": small, "data": [{"kind": "synth", "root": str(syn)}], "val": None, "batch_size": 4,
+            "log_every": 1, "threads": 1, "export": False}
+    a = tmp_path / "a.yaml"
+    a.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "a"), "steps": 2}))
+    assert TR.main([str(a)]) == 0
+    b = tmp_path / "b.yaml"
+    b.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "b"), "steps": 1,
+                                 "init": str(tmp_path / "a" / "last.pt"), "lr": 1e-12, "lr_final": 1e-12}))
+    assert TR.main([str(b)]) == 0
+    wa = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    wb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    np.testing.assert_array_equal(wa["cluster_centres"], wb["cluster_centres"])
+    k = "rot_head.1.weight"
+    assert torch.allclose(wa["model"][k], wb["model"][k], atol=1e-6)  # a tiny lr: b starts at a's weights
+    capsys.readouterr()
+    js = tmp_path / "pck.json"
+    assert E.main(["--checkpoint", str(tmp_path / "a" / "last.pt"), "--kind", "wild", "--data", str(root),
+                   "--split", "test", "--holdout", str(tmp_path / "hold.txt"), "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert res["samples"] == 2 and 0.0 <= res["pck@0.2"] <= 1.0 and res["error_2d_px"] > 0
+    b2 = tmp_path / "b2.yaml"
+    b2.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "b2"), "steps": 1, "init": str(tmp_path / "x.pt")}))
+    assert TR.main([str(b2)]) == 2
+    assert "init checkpoint" in capsys.readouterr().err
+
+
 def _sources(TR, cfg):
     srcs = [TR.make_source(s, "train", 64, np.broadcast_to(np.eye(3), (4, 3, 3)), True) for s in cfg["data"]]
     return srcs, [1.0, 1.0]

@@ -198,7 +198,8 @@ class WildSource:
     Each sample supervises the rotation regressor and the xy heatmaps only
     (``mask_3d = 0``, ``mask_rot = 1``: the paper's rule for its in-the-wild
     set). ``accept: auto`` in the data entry also takes fits that passed the
-    pre-filter but were not reviewed; the default takes only accepted ones.
+    pre-filter but were not reviewed; ``accept: all`` takes every image with keypoints (for 2D
+    evaluation against the teacher); the default takes only accepted ones.
     ``split: val`` / ``test`` can name a held-out list (``holdout`` key: a file of image keys).
     """
 
@@ -220,7 +221,8 @@ class WildSource:
             held = {ln.strip() for ln in Path(holdout).read_text().splitlines() if ln.strip()}
         keys = []
         for k, v in sorted(labels.items()):
-            ok = dec.get(k) == "accept" or (accept == "auto" and k not in dec and v.get("auto") == "ok")
+            ok = dec.get(k) == "accept" or (accept == "auto" and k not in dec and v.get("auto") == "ok") or \
+                (accept == "all" and "joints_2d" in v)
             if ok and ((k in held) == (split != "train") if holdout else True):
                 keys.append(k)
         if not keys:

@@ -185,12 +185,73 @@ class Annotator:
         return {k: self.log.decisions.get(k) for k in self.keys}
 
 
+def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 4, tile_h: int = 240) -> int:
+    """Render every fit (offscreen): the photo crop with keypoints (green) and fit (yellow), the avatar over
+    the crop, and the avatar from the side; numbered in review order. (Keypoints: red right, blue left.) Returns the number of tiles."""
+    from app.avatar import DEFAULT_AVATAR, load_avatar
+    from app.render import Renderer
+    from trainer.data.card import draw_skeleton
+
+    root = Path(root)
+    labels = json.loads((root / "wild" / "labels.json").read_text())
+    keys = [k for k in sorted(labels) if show_all and "rotations" in labels[k] or labels[k]["auto"] == "ok"]
+    avatar = load_avatar(DEFAULT_AVATAR)
+    side = Renderer(tile_h, tile_h, avatar=avatar)
+    side.camera.yaw, side.camera.distance = 90.0, 4.0
+    tiles = []
+    for n, key in enumerate(keys):
+        lab = labels[key]
+        img = cv2.imread(str(root / key))
+        if img is None:
+            continue
+        fh, fw = img.shape[:2]
+        rot = np.asarray(lab["rotations"], np.float64)
+        r = Renderer(fw, fh, avatar=avatar)
+        r.set_pose(rot)
+        r._clear()
+        r.draw_image(img)
+        hips = avatar.node_globals(rot)[avatar._hips][:3, 3]
+        r.draw_avatar(np.eye(4), overlay_projection(lab, hips, (fw, fh)), (0, 0, fw, fh))
+        over = r.read()[..., ::-1]
+        r.release()
+        j2 = np.asarray(lab["joints_2d"])
+        c = j2[np.asarray(lab["confidence"]) >= 0.5] if (np.asarray(lab["confidence"]) >= 0.5).sum() > 2 else j2
+        cx, cy = (c.max(0) + c.min(0)) / 2
+        half = max(*(c.max(0) - c.min(0))) * 0.65 + 10
+        x0, y0 = int(max(cx - half, 0)), int(max(cy - half, 0))
+        x1, y1 = int(min(cx + half, fw)), int(min(cy + half, fh))
+        kp = draw_skeleton(img.copy(), j2, 2)
+        for q in np.asarray(lab["projected_2d"]):  # the fitted skeleton's projection: yellow dots
+            cv2.circle(kp, (int(q[0]), int(q[1])), 4, (0, 215, 255), -1)
+        crops = [cv2.resize(a[y0:y1, x0:x1], (tile_h * (x1 - x0) // max(y1 - y0, 1), tile_h)) for a in (kp, over)]
+        side.set_pose(rot)
+        side.render()
+        tile = np.concatenate(crops + [side.read()[..., ::-1]], 1)
+        cv2.putText(tile, f"{n + 1} {Path(key).name}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
+        tiles.append(tile)
+    side.release()
+    if not tiles:
+        return 0
+    w = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 4), (0, w - t.shape[1] + 4), (0, 0))) for t in tiles]
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    rows = [np.concatenate(tiles[i:i + columns], 1) for i in range(0, len(tiles), columns)]
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
+    return len(keys)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer annotate", description=__doc__.splitlines()[0])
     ap.add_argument("dir")
     ap.add_argument("--all", action="store_true", help="also show fits the pre-filter rejected")
     ap.add_argument("--screenshot", default=None, help="save the first drawn frame (PNG)")
+    ap.add_argument("--sheet", default=None, metavar="PNG",
+                    help="no window: render all fits to one contact sheet (offscreen) and exit")
     args = ap.parse_args(argv)
+    if args.sheet:
+        n = contact_sheet(Path(args.dir), Path(args.sheet), args.all)
+        print(f"{n} fits -> {args.sheet}")
+        return 0 if n else 2
     t0 = time.perf_counter()
     a = Annotator(Path(args.dir), args.all)
     if not a.keys:
