@@ -9,7 +9,10 @@ evaluates each final model on the synthetic test split, and writes
 finished are not trained again; an interrupted variant resumes from its last
 checkpoint, so the command can be re-run after a kill. ``--only NAME``
 restricts it to some variants; ``--steps N`` overrides the step budget (for a
-quick look; results of different budgets must not be compared).
+quick look; results of different budgets must not be compared). Each variant is
+also scored on 500 of its training images (``--train-samples``): at a small
+budget that shows how fast each representation can be fitted, even where none
+generalises yet.
 """
 from __future__ import annotations
 
@@ -57,7 +60,8 @@ def variant_config(abl: dict, name: str, steps: int | None):
     return TrainConfig(**base)
 
 
-def run(abl: dict, only: list[str], steps: int | None, test_samples: int) -> dict:
+def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_samples: int = 500,
+        reeval: bool = False) -> dict:
     from trainer.clusters import kmeans_rotations, save_clusters
     from trainer.evaluate import evaluate
     from trainer.model import SkeletonNetConfig
@@ -81,18 +85,25 @@ def run(abl: dict, only: list[str], steps: int | None, test_samples: int) -> dic
     for name in names:
         cfg = variant_config(abl, name, steps)
         done = results.get(name)
-        if done and done.get("steps") == cfg.steps and done.get("model") == cfg.model:
+        same = bool(done) and done.get("steps") == cfg.steps and done.get("model") == cfg.model
+        if same and not (reeval and "train_fit" not in done):
             print(f"{name}: done already ({done['overall']['mpjpe_mm']:.1f} mm)", file=sys.stderr)
             continue
-        print(f"== {name}: {cfg.model} for {cfg.steps} steps", file=sys.stderr)
-        t0 = time.time()
-        train(cfg)
-        wall = time.time() - t0
+        wall = done.get("train_wall_s_this_call", 0.0) if same else 0.0
+        if not same:
+            print(f"== {name}: {cfg.model} for {cfg.steps} steps", file=sys.stderr)
+            t0 = time.time()
+            train(cfg)
+            wall = time.time() - t0
         net = load_checkpoint(Path(cfg.out) / "last.pt")
         test = make_source({"kind": "synth", "root": cfg.data[0]["root"]}, "test", net.cfg.input_size, None, False)
         ev = evaluate(net, test, net.reference_length, test_samples)
+        # how well the same steps fit images the variant was trained on (learnability, Table 4's argument)
+        tr = make_source({"kind": "synth", "root": cfg.data[0]["root"]}, "train", net.cfg.input_size, None, False)
+        fit = evaluate(net, tr, net.reference_length, train_samples)["overall"] if train_samples else None
         results[name] = {"model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
-                         "train_wall_s_this_call": round(wall, 1), "paper_mpjpe_mm": PAPER.get(name), **ev}
+                         "train_wall_s_this_call": round(wall, 1), "paper_mpjpe_mm": PAPER.get(name),
+                         "train_fit": fit, **ev}
         res_path.write_text(json.dumps(results, indent=2))
         print(f"{name}: MPJPE {ev['overall']['mpjpe_mm']:.1f} mm", file=sys.stderr)
     (out / "table.md").write_text(format_table(results, list(abl["variants"])))
@@ -101,7 +112,7 @@ def run(abl: dict, only: list[str], steps: int | None, test_samples: int) -> dic
 
 def format_table(results: dict, order: list[str]) -> str:
     head = ["variant", "model settings", "MPJPE mm", "PA-MPJPE mm", "global rot deg", "bone rot deg",
-            "paper MPJPE mm (H3.6M)"]
+            "train-images MPJPE mm", "paper MPJPE mm (H3.6M)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in order:
         if name not in results:
@@ -114,6 +125,7 @@ def format_table(results: dict, order: list[str]) -> str:
         lines.append("| " + " | ".join([
             name, ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)", f"{o['mpjpe_mm']:.1f}",
             f"{o['pa_mpjpe_mm']:.1f}", f"{o['global_rotation_error_deg']:.1f}", f"{o['bone_rotation_error_deg']:.1f}",
+            f"{r['train_fit']['mpjpe_mm']:.1f}" if r.get("train_fit") else "-",
             f"{paper:.1f}" if paper else "-"]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -124,12 +136,15 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append", default=[], metavar="NAME")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--test-samples", type=int, default=0, help="0 = the whole test split")
+    ap.add_argument("--train-samples", type=int, default=500,
+                    help="also evaluate on this many training images (0 = no)")
+    ap.add_argument("--reeval", action="store_true", help="re-evaluate finished variants that lack train-image scores")
     args = ap.parse_args(argv)
     from trainer.train import UserError
 
     try:
         abl = load_ablation_config(args.config)
-        results = run(abl, args.only, args.steps, args.test_samples)
+        results = run(abl, args.only, args.steps, args.test_samples, args.train_samples, args.reeval)
     except UserError as e:
         print(f"trainer: {e.code}", file=sys.stderr)
         return 2

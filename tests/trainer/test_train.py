@@ -137,7 +137,7 @@ def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys)
            "variants": {"both": {"mode": "both"}, "rot_nogs": {"mode": "rot", "gram_schmidt": False}}}
     p = tmp_path / "abl.yaml"
     p.write_text(yaml.safe_dump(cfg))
-    assert A.main([str(p), "--test-samples", "8"]) == 0
+    assert A.main([str(p), "--test-samples", "8", "--train-samples", "8"]) == 0
     res = json.loads((tmp_path / "abl" / "results.json").read_text())
     assert set(res) == {"both", "rot_nogs"}
     assert all(r["steps"] == 3 and r["overall"]["samples"] == 8 for r in res.values())
@@ -149,6 +149,7 @@ def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys)
         assert torch.load(tmp_path / "abl" / v / "last.pt", weights_only=False)["step"] == 3
     table = (tmp_path / "abl" / "table.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| both |") and "gram_schmidt=False" in table[3]
+    assert res["both"]["train_fit"]["samples"] == 8
     capsys.readouterr()
     assert A.main([str(p), "--test-samples", "8"]) == 0          # finished variants are not trained again
     assert capsys.readouterr().err.count("done already") == 2
