@@ -1,6 +1,7 @@
 # Set-up and everyday commands. Two of them do everything on a fresh machine:
 #   make demo   - virtual environment + runtime install, then the app on its bundled default
-#   make test   - system packages (Xvfb, Mesa) + full environment, then the whole test suite
+#   make test   - system packages (Xvfb, Mesa, xdotool) + full environment + the MediaPipe teacher
+#                 environment, then the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 APT_PKGS := xvfb xauth xdotool libegl1 libegl-mesa0 libgl1-mesa-dri libglx-mesa0 libgl1 assimp-testmodels
 PYTEST_ARGS ?=
 
-.PHONY: demo test sysdeps venv runtime dev clean bench
+.PHONY: demo test sysdeps venv runtime dev teacher clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 runtime: $(VENV)/.runtime
 dev: $(VENV)/.dev
 
+# The MediaPipe teacher for in-the-wild labels lives in its own environment (it pins numpy<2).
+teacher: dev
+	$(PY) -m trainer teacher-setup
+
 sysdeps:
 	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -45,8 +50,8 @@ demo: runtime
 	$(VENV)/bin/mocap demo
 
 # pytest's exit code 5 (no tests collected) counts as a failure like any other.
-test: sysdeps dev
-	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1280x800x24"'; fi; \
+test: sysdeps dev teacher
+	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1600x900x24"'; fi; \
 	eval $$run $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
@@ -54,4 +59,4 @@ bench: dev
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-teacher .pytest_cache .hypothesis
