@@ -1,5 +1,5 @@
 """``python -m trainer COMMAND``: avatar (build the default avatar), synth (render a synthetic dataset),
-train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model),
+train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model), export (checkpoint to ONNX),
 ablate (the paper's Tables 3 and 4 on synthetic data), teacher-setup (the MediaPipe
 environment), wild (3D labels for real photos and videos), annotate (accept or reject them)."""
 import sys
@@ -8,7 +8,7 @@ import sys
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"avatar": "trainer.avatar_build", "synth": "trainer.data.synth", "train": "trainer.train",
-                "eval": "trainer.evaluate", "ablate": "trainer.ablate",
+                "eval": "trainer.evaluate", "ablate": "trainer.ablate", "export": "trainer.export",
                 "teacher-setup": "trainer.wild.teacher:main_setup", "wild": "trainer.wild.pipeline",
                 "annotate": "trainer.wild.annotate"}
     if not argv or argv[0] not in commands:

@@ -47,6 +47,14 @@ def test_tiny_run_writes_everything(tmp_path, data):
     rows = (run / "train.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,lr,img_per_s,") and len(rows) == 7
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 6
+    from trainer.export import main as export_main
+
+    assert export_main([str(run / "best.pt"), "--out", str(tmp_path / "x.onnx")]) == 0
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(tmp_path / "x.onnx")).get_modelmeta().custom_metadata_map
+    assert meta["skeletonnet.input_size"] == "64"
+    assert export_main([str(tmp_path / "none.pt")]) == 2
 
 
 def test_exact_resume(tmp_path, data):
