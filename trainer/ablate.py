@@ -104,6 +104,9 @@ def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_
         results[name] = {"model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
                          "train_wall_s_this_call": round(wall, 1), "paper_mpjpe_mm": PAPER.get(name),
                          "train_fit": fit, **ev}
+        latest = json.loads(res_path.read_text()) if res_path.exists() else {}  # another process may have
+        latest[name] = results[name]                                           # added variants meanwhile
+        results = latest
         res_path.write_text(json.dumps(results, indent=2))
         print(f"{name}: MPJPE {ev['overall']['mpjpe_mm']:.1f} mm", file=sys.stderr)
     (out / "table.md").write_text(format_table(results, list(abl["variants"])))
