@@ -3,7 +3,10 @@
 For OpenCV's messi5.jpg and basketball1.png and three frames of the bundled
 Sports2D clip: the estimator's 2D skeleton over the photo, beside the default
 avatar posed by the predicted rotations (seen from the camera's side).
-Writes docs/images/model_on_photos.png.
+Writes docs/images/model_on_photos.png; with the synthetic data present
+(data/synth), also docs/images/model_on_synth.png: 12 synthetic test images,
+ground-truth skeleton (left) beside the prediction (right), with the avatar in
+the predicted and in the true pose.
 """
 import sys
 from pathlib import Path
@@ -60,5 +63,35 @@ def main():
     print(f"wrote {out}")
 
 
+def synth_figure(model: Path, root: Path = ROOT / "data" / "synth", n: int = 12):
+    from trainer.data.dataset import SynthSource
+    from trainer.evaluate import OnnxNet
+
+    if not (root / "test").is_dir():
+        return
+    net = OnnxNet(model)
+    src = SynthSource(root, "test", net.input_size, None, False)
+    avatar = load_avatar(DEFAULT_AVATAR)
+    r = Renderer(net.input_size, net.input_size, avatar=avatar)
+    r.camera.distance = 3.4
+    tiles = []
+    for i in np.linspace(0, len(src) - 1, n).astype(int):
+        s = src.sample(int(i))
+        o = net(s["image"][None])
+        img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
+        views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
+        for rot in (s["rotations"], o["rotations"][0]):
+            r.set_pose(rot)
+            r.render()
+            views.append(r.read()[..., ::-1])
+        tiles.append(np.concatenate(views, 1))
+    cols = 2
+    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
+    out = ROOT / "docs" / "images" / "model_on_synth.png"
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()
+    synth_figure(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx")
