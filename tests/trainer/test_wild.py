@@ -22,7 +22,8 @@ from trainer.wild.fitting import fit_skeleton, implausible, twist_angles
 
 REPO = Path(__file__).resolve().parents[2]
 SK = S.Skeleton.default()
-MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
+MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")  # only named, never read, in these tests
+DEMO = REPO / "assets" / "demo.mp4"
 F_CV = np.diag([1.0, -1.0, -1.0])
 
 
@@ -61,21 +62,26 @@ def test_mediapipe_mapping_rebuilds_our_joints_on_a_moved_rest_body():
 @pytest.mark.skipif(not (T.TEACHER_VENV / T.READY).exists(),
                     reason="no teacher environment (make test creates it: python -m trainer teacher-setup)")
 def test_mediapipe_teacher_finds_the_person_in_a_photo(tmp_path):
-    img = cv2.imread(str(MESSI))
+    cap = cv2.VideoCapture(str(DEMO))  # the bundled clip: frame 60 shows one walker, upright
+    for _ in range(61):
+        ok, img = cap.read()
+    assert ok
+    photo = tmp_path / "walker.jpg"
+    cv2.imwrite(str(photo), img)
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
-    res = T.run_teacher([MESSI, blank], tmp_path / "teacher.json")
+    res = T.run_teacher([photo, blank], tmp_path / "teacher.json")
     assert res[str(blank.resolve())]["landmarks"] is None
-    j, c = T.teacher_keypoints(res[str(MESSI.resolve())])
+    j, c = T.teacher_keypoints(res[str(photo.resolve())])
     h, w = img.shape[:2]
     assert j.shape == (16, 2) and np.all((j >= 0) & (j < [w, h]))
     y = lambda n: j[S.JOINT_INDEX[n], 1]  # noqa: E731
-    # an upright player: head over neck over thorax over pelvis over knees over ankles
+    # an upright walker: head over neck over thorax over pelvis over knees over ankles
     assert y("head_top") < y("upper_neck") < y("thorax") < y("pelvis") < y("r_knee") < y("r_ankle")
     assert c[S.JOINT_INDEX["pelvis"]] > 0.5
     # a re-run reads the cache (no second teacher pass needed) and keeps the same answer
-    again = T.run_teacher([MESSI], tmp_path / "teacher.json")
-    assert again[str(MESSI.resolve())] == res[str(MESSI.resolve())]
+    again = T.run_teacher([photo], tmp_path / "teacher.json")
+    assert again[str(photo.resolve())] == res[str(photo.resolve())]
 
 
 def test_teacher_missing_environment_is_one_clear_error(tmp_path):
