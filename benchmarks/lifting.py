@@ -22,11 +22,7 @@ F_CV = np.diag([1.0, -1.0, -1.0])
 
 def main():
     sk = S.Skeleton.default()
-    rng = np.random.default_rng(0)
-    clips = P.load_clip_poses(["01_01.bvh"], stride=2)["01_01.bvh"]
-    train = np.concatenate([sk.forward_kinematics(np.concatenate([clips, P.mirror(clips)])),
-                            sk.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(3000)]))])
-    basis = PoseBasis.learn(train, k=80)
+    basis = PoseBasis.default()
     rng2 = np.random.default_rng(1)
     held = P.load_clip_poses(["01_03.bvh"], stride=20)["01_03.bvh"]
     groups = {"CMU 01_03": np.stack([sk.forward_kinematics(P.reorient(p, rng2)) for p in held]),

@@ -38,27 +38,33 @@ class OnnxNet:
                 "global_rotation": S.pelvis_rotation(rot)}
 
 
-def run_predictions(net, source, max_samples: int = 0, batch: int = 32):
+def _batches(net, source, max_samples: int = 0, batch: int = 32):
+    """(network outputs as float64 numpy, the batch's labels as numpy) over the first samples of a source."""
     from trainer.data.dataset import collate
 
     n = min(len(source), max_samples) if max_samples else len(source)
-    preds, gts = {"joints": [], "rotations": [], "global_rotation": []}, {"joints": [], "rotations": [],
-                                                                           "global_rotation": [], "clip_id": []}
     for s in range(0, n, batch):
-        b = collate([source.sample(i) for i in range(s, min(n, s + batch))])
+        b = {k: v.numpy() for k, v in collate([source.sample(i) for i in range(s, min(n, s + batch))]).items()}
         if isinstance(net, OnnxNet):
-            o = net(b["image"].numpy())
+            o = net(b["image"])
         else:
             import torch
 
             with torch.no_grad():
-                o = {k: v.numpy() for k, v in net(b["image"]).items()}
+                o = {k: v.numpy() for k, v in net(torch.from_numpy(b["image"])).items()}
             if "global_rotation" not in o:
                 o["global_rotation"] = S.pelvis_rotation(o["rotations"])
-        for k in preds:
-            preds[k].append(np.asarray(o[k], np.float64))
-            gts[k].append(b[k].numpy().astype(np.float64))
-        gts["clip_id"].append(b["clip_id"].numpy())
+        yield {k: np.asarray(v, np.float64) for k, v in o.items()}, b
+
+
+def run_predictions(net, source, max_samples: int = 0, batch: int = 32):
+    keys = ("joints", "rotations", "global_rotation")
+    preds, gts = {k: [] for k in keys}, {k: [] for k in (*keys, "clip_id")}
+    for o, b in _batches(net, source, max_samples, batch):
+        for k in keys:
+            preds[k].append(o[k])
+            gts[k].append(b[k].astype(np.float64))
+        gts["clip_id"].append(b["clip_id"])
     return {k: np.concatenate(v) for k, v in preds.items()}, {k: np.concatenate(v) for k, v in gts.items()}
 
 
@@ -76,22 +82,11 @@ def evaluate(net, source, reference_length: float, max_samples: int = 0, groups=
 def evaluate_2d(net, source, max_samples: int = 0, batch: int = 32) -> dict:
     """PCK@0.2 and mean 2D error (pixels of the network input) against a source's 2D labels (e.g. the
     teacher's keypoints on real images), over joints labelled visible."""
-    from trainer.data.dataset import collate
-
-    n = min(len(source), max_samples) if max_samples else len(source)
     pred, gt, vis = [], [], []
-    for s in range(0, n, batch):
-        b = collate([source.sample(i) for i in range(s, min(n, s + batch))])
-        if isinstance(net, OnnxNet):
-            o = net(b["image"].numpy())
-        else:
-            import torch
-
-            with torch.no_grad():
-                o = {k: v.numpy() for k, v in net(b["image"]).items()}
-        pred.append(np.asarray(o["joints_2d"], np.float64))
-        gt.append(b["joints_2d"].numpy().astype(np.float64))
-        vis.append(b["visible"].numpy().astype(np.float64))
+    for o, b in _batches(net, source, max_samples, batch):
+        pred.append(o["joints_2d"])
+        gt.append(b["joints_2d"].astype(np.float64))
+        vis.append(b["visible"].astype(np.float64))
     p, g, v = np.concatenate(pred), np.concatenate(gt), np.concatenate(vis)
     err = np.linalg.norm(p - g, axis=-1)
     return {"samples": int(len(g)), "pck@0.2": float(M.pck(p, g, v).mean()),

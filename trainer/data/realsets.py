@@ -192,6 +192,19 @@ def read_decisions(path: Path) -> dict[str, str]:
     return out
 
 
+def read_labels(root: Path, missing_ok: bool = False) -> dict:
+    """``ROOT/wild/labels.json`` of ``python -m trainer wild``; a missing or malformed file is one clear line."""
+    lab = Path(root) / "wild" / "labels.json"
+    if not lab.exists():
+        if missing_ok:
+            return {}
+        raise SystemExit(f"{lab}: no labels (run python -m trainer wild {root})")
+    try:
+        return json.loads(lab.read_text())
+    except ValueError as e:
+        raise SystemExit(f"{lab}: malformed labels ({e}); delete it and run python -m trainer wild {root}") from None
+
+
 class WildSource:
     """Real images labelled by ``python -m trainer wild`` and accepted in ``python -m trainer annotate``.
 
@@ -208,13 +221,7 @@ class WildSource:
     def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False,
                  accept: str = "reviewed", holdout: str | None = None):
         self.root = Path(root)
-        lab = self.root / "wild" / "labels.json"
-        if not lab.exists():
-            raise SystemExit(f"{lab}: no labels (run python -m trainer wild {self.root})")
-        try:
-            labels = json.loads(lab.read_text())
-        except ValueError as e:
-            raise SystemExit(f"{lab}: malformed labels ({e})") from None
+        labels = read_labels(self.root)
         dec = read_decisions(self.root / "wild" / "decisions.jsonl")
         held = set()
         if holdout:

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from trainer.data.realsets import read_decisions
+from trainer.data.realsets import read_decisions, read_labels
 
 KEYS_HELP = "A accept   R reject   B back   Q quit"
 
@@ -48,6 +48,11 @@ class DecisionLog:
 
     def close(self) -> None:
         self._f.close()
+
+
+def reviewable(labels: dict, show_all: bool = False) -> list[str]:
+    """Image keys to review, in order: fits that passed the pre-filter (or every fit with ``show_all``)."""
+    return [k for k in sorted(labels) if labels[k]["auto"] == "ok" or (show_all and "rotations" in labels[k])]
 
 
 def overlay_projection(lab: dict, hips_offset: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
@@ -78,12 +83,9 @@ class Annotator:
         from app.window import Window, hud_image
 
         self.root = Path(root)
-        lab_path = self.root / "wild" / "labels.json"
-        if not lab_path.exists():
-            raise SystemExit(f"trainer: {lab_path}: no labels yet (run python -m trainer wild {self.root})")
-        labels = json.loads(lab_path.read_text())
+        labels = read_labels(self.root)
         self.labels = labels
-        self.keys = [k for k in sorted(labels) if show_all and "rotations" in labels[k] or labels[k]["auto"] == "ok"]
+        self.keys = reviewable(labels, show_all)
         self.auto_rejected = sum(v["auto"] != "ok" for v in labels.values())
         self.log = DecisionLog(self.root / "wild" / "decisions.jsonl")
         undecided = [i for i, k in enumerate(self.keys) if k not in self.log.decisions]
@@ -193,11 +195,12 @@ def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 
     from trainer.data.card import draw_skeleton
 
     root = Path(root)
-    labels = json.loads((root / "wild" / "labels.json").read_text())
-    keys = [k for k in sorted(labels) if show_all and "rotations" in labels[k] or labels[k]["auto"] == "ok"]
+    labels = read_labels(root)
+    keys = reviewable(labels, show_all)
     avatar = load_avatar(DEFAULT_AVATAR)
     side = Renderer(tile_h, tile_h, avatar=avatar)
     side.camera.yaw, side.camera.distance = 90.0, 4.0
+    r = Renderer(64, 64, avatar=avatar)  # resized to each photo
     tiles = []
     for n, key in enumerate(keys):
         lab = labels[key]
@@ -206,14 +209,13 @@ def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 
             continue
         fh, fw = img.shape[:2]
         rot = np.asarray(lab["rotations"], np.float64)
-        r = Renderer(fw, fh, avatar=avatar)
+        r.resize(fw, fh)
         r.set_pose(rot)
         r._clear()
         r.draw_image(img)
         hips = avatar.node_globals(rot)[avatar._hips][:3, 3]
         r.draw_avatar(np.eye(4), overlay_projection(lab, hips, (fw, fh)), (0, 0, fw, fh))
         over = r.read()[..., ::-1]
-        r.release()
         j2 = np.asarray(lab["joints_2d"])
         c = j2[np.asarray(lab["confidence"]) >= 0.5] if (np.asarray(lab["confidence"]) >= 0.5).sum() > 2 else j2
         cx, cy = (c.max(0) + c.min(0)) / 2
@@ -230,6 +232,7 @@ def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 
         cv2.putText(tile, f"{n + 1} {Path(key).name}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
         tiles.append(tile)
     side.release()
+    r.release()
     if not tiles:
         return 0
     w = max(t.shape[1] for t in tiles)

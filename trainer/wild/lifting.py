@@ -63,6 +63,17 @@ class PoseBasis:
         lengths = S.bone_lengths(canonical(poses_world)).mean(0)
         return cls(mean, basis, lengths, c.reshape(-1, 16, 3))
 
+    @classmethod
+    def default(cls, samples: int = 3000, k: int = 80, seed: int = 0) -> "PoseBasis":
+        """The basis used here: CMU 01_01 (every 2nd frame) and its mirror plus ``samples`` sampled poses."""
+        from trainer.data import poses as P
+
+        rng = np.random.default_rng(seed)
+        clips = P.load_clip_poses(["01_01.bvh"], stride=2)["01_01.bvh"]
+        train = np.concatenate([REF.forward_kinematics(np.concatenate([clips, P.mirror(clips)])),
+                                REF.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(samples)]))])
+        return cls.learn(train, k=k)
+
     def save(self, path) -> None:
         np.savez(path, mean=self.mean, basis=self.basis, bone_lengths=self.bone_lengths, exemplars=self.exemplars)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine import skeleton as S
+from trainer.data.realsets import read_labels
 from trainer.wild import teacher as T
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -82,17 +82,11 @@ def collect(root: Path, every: int = 10) -> list[Path]:
 
 def default_basis():
     """The lifting's pose basis (CMU 01_01 and its mirror plus 3,000 sampled poses), cached on disk."""
-    from trainer.data import poses as P
     from trainer.wild.lifting import PoseBasis
 
     if BASIS_CACHE.exists():
         return PoseBasis.load(BASIS_CACHE)
-    sk = S.Skeleton.default()
-    rng = np.random.default_rng(0)
-    clips = P.load_clip_poses(["01_01.bvh"], stride=2)["01_01.bvh"]
-    train = np.concatenate([sk.forward_kinematics(np.concatenate([clips, P.mirror(clips)])),
-                            sk.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(3000)]))])
-    basis = PoseBasis.learn(train, k=80)
+    basis = PoseBasis.default()
     BASIS_CACHE.parent.mkdir(parents=True, exist_ok=True)
     basis.save(BASIS_CACHE)
     return basis
@@ -157,7 +151,7 @@ def build_labels(root: Path, every: int = 10, keypoints: Path | None = None, tea
         entries = T.run_teacher(images, wdir / "teacher.json", teacher_python)
         kp = {p: T.teacher_keypoints(entries.get(str(p.resolve()))) for p in images}
     out_path = wdir / "labels.json"
-    labels = json.loads(out_path.read_text()) if out_path.exists() else {}
+    labels = read_labels(root, missing_ok=True)
     basis = default_basis()
 
     def save():
