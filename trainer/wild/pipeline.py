@@ -33,7 +33,7 @@ from trainer.wild import teacher as T
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 F_CV = np.diag([1.0, -1.0, -1.0])
-BASIS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skeletonnet" / "pose_basis.npz"
+BASIS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skeletonnet" / "pose_basis_v2.npz"
 
 #: pre-filter thresholds: RMS reprojection error of the fitted skeleton over the
 #: person's 2D size (bounding-box diagonal), and the fewest confident joints
@@ -81,7 +81,7 @@ def collect(root: Path, every: int = 10) -> list[Path]:
 
 
 def default_basis():
-    """The lifting's pose basis (CMU 01_01 and its mirror plus 3,000 sampled poses), cached on disk."""
+    """The lifting's pose basis (``PoseBasis.default``), cached on disk."""
     from trainer.wild.lifting import PoseBasis
 
     if BASIS_CACHE.exists():
@@ -111,8 +111,13 @@ def reprojection(joints_world: np.ndarray, joints_2d: np.ndarray, weights: np.nd
     return err, s, proj
 
 
-def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis) -> dict:
-    """Lift, fit and pre-filter one person. All arrays as lists (JSON)."""
+def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis, image_size: tuple[int, int] | None = None) -> dict:
+    """Lift, fit and pre-filter one person. All arrays as lists (JSON).
+
+    ``image_size`` (width, height): the lifting takes a pinhole camera with the
+    focal length of the larger side (a normal lens, about 53 degrees) centred
+    on the image; without it, a distant (nearly orthographic) camera.
+    """
     from trainer.wild.fitting import fit_skeleton, implausible
     from trainer.wild.lifting import lift
 
@@ -120,7 +125,9 @@ def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis) -> dict:
     reasons = []
     if vis.sum() < MIN_JOINTS:
         reasons.append(f"only {int(vis.sum())} confident joints")
-    cam, info = lift(joints_2d, basis, np.maximum(vis, 0.05))
+    camera = {} if image_size is None else {"focal": float(max(image_size)),
+                                            "centre": (image_size[0] / 2.0, image_size[1] / 2.0)}
+    cam, info = lift(joints_2d, basis, np.maximum(vis, 0.05), **camera)
     world = cam @ F_CV.T
     fit = fit_skeleton(world, np.maximum(vis, 0.05))
     err, scale, proj = reprojection(fit.joints, joints_2d, vis)
@@ -166,7 +173,9 @@ def build_labels(root: Path, every: int = 10, keypoints: Path | None = None, tea
             labels[key] = {"auto": "reject", "reasons": ["no person found"]}
         else:
             j2, c = kp[p]
-            labels[key] = label_one(np.asarray(j2, np.float64), np.asarray(c, np.float64), basis)
+            img = cv2.imread(str(p))
+            size = None if img is None else (img.shape[1], img.shape[0])
+            labels[key] = label_one(np.asarray(j2, np.float64), np.asarray(c, np.float64), basis, size)
         if k % 10 == 9:
             save()
     save()
