@@ -49,6 +49,20 @@ def test_bone_placement_rebuilds_a_perspective_pose():
     np.testing.assert_allclose(joints, cam, atol=1e-9)
 
 
+def test_batched_pose_sampler_matches_the_single_one():
+    """The prior's 100,000 poses come from the vectorised sampler: same distribution of local
+    rotations (per bone: mean rotation matrix and the spread of rotation angles) as the loop."""
+    rng = np.random.default_rng(4)
+    one = np.stack([P.sample_local_pose(rng) for _ in range(4000)])
+    many = P.sample_local_poses(np.random.default_rng(5), 4000)
+    assert many.shape == one.shape == (4000, 15, 3, 3)
+    np.testing.assert_allclose(many @ many.transpose(0, 1, 3, 2), np.broadcast_to(np.eye(3), many.shape), atol=1e-9)
+    np.testing.assert_allclose(many.mean(0), one.mean(0), atol=0.04)
+    ang = lambda r: np.degrees(np.arccos(np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1, 1)))
+    for q in (25, 50, 75, 95):
+        np.testing.assert_allclose(np.percentile(ang(many), q, axis=0), np.percentile(ang(one), q, axis=0), atol=4.0)
+
+
 @pytest.fixture(scope="module")
 def basis():
     return PoseBasis.default()
@@ -56,22 +70,24 @@ def basis():
 
 def test_lifting_beats_the_pursuit_on_held_out_poses(basis):
     """Exact perspective projections of unseen poses: the depth-order search and refinement
-    bring PA-MPJPE well under the pursuit's (~100 mm; the benchmark's mean over 136 poses is
-    about 50 mm, median 38), and noisy keypoints raise the noise estimate."""
+    bring PA-MPJPE well under the pursuit's (~100 mm; the benchmark: docs/wild.md), and noisy
+    keypoints are recognised as noisy."""
     rng = np.random.default_rng(11)
     clip = P.load_clip_poses(["01_03.bvh"], stride=450)["01_03.bvh"]      # the test clip: 11 frames
-    err_lift, err_pursuit, noise_est = [], [], {0.0: [], 10.0: []}
+    err_lift, err_pursuit, fit_rms, weight = [], [], {0.0: [], 10.0: []}, {0.0: [], 10.0: []}
     for k, rot in enumerate(clip):
         cam = SK.forward_kinematics(P.reorient(rot, rng)) @ F_CV.T + [0.0, 0.0, 4.0]
         gt = (cam - cam[S.ROOT])[None]
         for noise in (0.0, 10.0) if k < 3 else (0.0,):
             uv = cam[:, :2] / cam[:, 2:] * 1000.0 + 320.0 + rng.normal(0, noise, (16, 2))
             x, info = lift(uv, basis, focal=1000.0, centre=(320.0, 320.0))
-            noise_est[noise].append(info["noise_px"])
+            fit_rms[noise].append(info["fit_rms_px"])
+            weight[noise].append(info["prior_weight"])
             if noise == 0.0:
                 err_lift.append(pa_mpjpe(x[None], gt)[0])
                 err_pursuit.append(pa_mpjpe(info["pursuit"][None], gt)[0])
                 assert info["reprojection_px"] < 5.0 and abs(info["depth_m"] - 4.0) < 0.4  # body ~400 px tall
-    print("lift", np.round(err_lift), "pursuit", np.round(err_pursuit), "noise", noise_est)
+    print("lift", np.round(err_lift), "pursuit", np.round(err_pursuit), "fit rms", fit_rms, "weight", weight)
     assert np.median(err_lift) < 50.0 and np.mean(err_lift) < 0.7 * np.mean(err_pursuit)
-    assert np.mean(noise_est[10.0]) > np.mean(noise_est[0.0]) + 3.0
+    # noisy keypoints are told apart from exact ones, and the refinement leans on the prior for them
+    assert min(fit_rms[10.0]) > 2.5 * max(fit_rms[0.0]) and min(weight[10.0]) > 0.5 and max(weight[0.0]) < 0.1

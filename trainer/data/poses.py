@@ -86,6 +86,21 @@ def sample_local_pose(rng: np.random.Generator, scale: float = 1.0) -> np.ndarra
     return local
 
 
+def sample_local_poses(rng: np.random.Generator, n: int, scale: float = 1.0) -> np.ndarray:
+    """``n`` poses (n, 15, 3, 3) drawn as :func:`sample_local_pose` draws one, vectorised
+    (the same distribution, a different random stream): for a pose prior of 100,000 poses."""
+    local = np.broadcast_to(np.eye(3), (n, S.NUM_BONES, 3, 3)).copy()
+    for bone, lims in LIMITS.items():
+        lo = np.array([l[0] for l in lims]) * scale
+        hi = np.array([l[1] for l in lims]) * scale
+        u = rng.uniform(lo, hi, (n, 3))
+        near = np.clip(rng.normal(0, 0.25, (n, 3)) * (hi - lo) / 2 + np.clip(0, lo, hi), lo, hi)
+        ang = np.deg2rad(np.where(rng.random((n, 1)) < 0.4, near, u))
+        local[:, B[bone]] = (R.axis_rotation(2, ang[:, 2]) @ R.axis_rotation(0, ang[:, 0])
+                             @ R.axis_rotation(1, ang[:, 1]))
+    return local
+
+
 def sample_global(rng: np.random.Generator) -> np.ndarray:
     """A global body orientation: mostly upright at any yaw (including facing away),
     sometimes leaning, sometimes lying (on the back, front or side)."""

@@ -24,17 +24,22 @@ joint lies on the ray through its keypoint. Given the pelvis depth, each
 bone's end is where its ray meets the sphere of the bone's length around its
 start: two roots, the bone pointing towards or away from the camera. The
 search tries a grid of pelvis depths around the pursuit's scale, the 128 depth
-orders of the 7 torso bones and then, per limb, the 4 orders of its two bones,
-and scores each candidate by how close its bone directions (canonical frame)
-come to the mocap exemplars (mean squared distance to the 5 nearest, per
-body part: a joint-limit and pose-frequency prior) plus a penalty for bones
-whose keypoints lie further apart than the bone can reach.
+orders of the 7 torso bones and then, per limb, the 4 orders of its two bones.
+A candidate's cost is a pose prior per body part, -log of a k-nearest-neighbour
+density of its bone directions (canonical frame) mixing the mocap clips and
+100,000 joint-limit samples, plus a penalty for bones whose keypoints lie
+further apart than the bone can reach and a prior on the pelvis depth around
+the pursuit's. From exact keypoints the depth order is the only unknown, so
+the prior alone decides it; its settings were chosen on a development set.
 
 Stage 3, ``_refine``: least squares over the 16 joints with reprojection
-(pixels / sigma), bone lengths (1 cm) and a Gaussian pose prior (PCA of the
-exemplars); sigma, the 2D error, is estimated from a first pass (how far the
-keypoints must move to fit a plausible skeleton), so exact keypoints keep the
-search's exact answer and noisy ones lean on the prior.
+(pixels / 10), bone lengths (1 cm) and a Gaussian pose prior (PCA of the
+exemplars) whose weight follows the keypoints' noise: a first pass with a
+weak prior measures how far the keypoints must move for a rigid skeleton to
+fit them (about 0.1 px when they are exact, more with noise); exact keypoints
+keep the search's answer (weight 0.03), noisy ones lean on the prior (up to 1)
+and are also refined from the pursuit's pose, keeping the better fit (with
+noise the search's depth orders are less reliable).
 
 Shapes: joints_2d (16, 2) pixels; returns 3D joints (16, 3) in camera axes
 (x right, y down, z forward), pelvis at the origin, at the scale of the
@@ -65,15 +70,20 @@ class PoseBasis:
     mean: np.ndarray     # (48,)
     basis: np.ndarray    # (K, 48), unit rows
     bone_lengths: np.ndarray  # (15,) mean skeleton
-    exemplars: np.ndarray | None = None  # (N, 16, 3) canonical mocap poses: pursuit starts, search prior
+    exemplars: np.ndarray | None = None  # (N, 16, 3) canonical poses: pursuit starts, Gaussian prior
+    #: the search's density prior: canonical mocap poses and joint-limit samples (float32)
+    prior_mocap: np.ndarray | None = None
+    prior_sampled: np.ndarray | None = None
     _prior: "_Prior | None" = field(default=None, repr=False, compare=False)
 
     def prior(self) -> "_Prior":
-        """The search's and refinement's pose prior, built from the exemplars on first use."""
+        """The search's and refinement's pose prior, built on first use (without the density
+        sets, the exemplars stand in for the joint-limit samples)."""
         if self._prior is None:
             if self.exemplars is None:
                 raise ValueError("this pose basis has no exemplars (learn it with PoseBasis.learn)")
-            self._prior = _Prior(self.exemplars, self.bone_lengths)
+            sampled = self.exemplars if self.prior_sampled is None else self.prior_sampled
+            self._prior = _Prior(self.prior_mocap, sampled, self.exemplars, self.bone_lengths)
         return self._prior
 
     @classmethod
@@ -95,24 +105,34 @@ class PoseBasis:
         return cls(mean, basis, lengths, c.reshape(-1, 16, 3))
 
     @classmethod
-    def default(cls, samples: int = 10000, k: int = 80, seed: int = 0) -> "PoseBasis":
+    def default(cls, samples: int = 10000, k: int = 80, seed: int = 0, prior_samples: int = 100000) -> "PoseBasis":
         """The basis used here: CMU 01_01 and Boxing_Toes (every 2nd frame) and their mirrors plus
-        ``samples`` sampled poses (CMU 01_03, the test clip, stays out)."""
+        ``samples`` sampled poses (CMU 01_03, the test clip, stays out); the search's density
+        prior adds ``prior_samples`` joint-limit samples (the sampler's distribution, vectorised)."""
         from trainer.data import poses as P
 
         rng = np.random.default_rng(seed)
         clips = np.concatenate(list(P.load_clip_poses(["01_01.bvh", "Boxing_Toes.bvh"], stride=2).values()))
-        train = np.concatenate([REF.forward_kinematics(np.concatenate([clips, P.mirror(clips)])),
-                                REF.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(samples)]))])
-        return cls.learn(train, k=k)
+        mocap = REF.forward_kinematics(np.concatenate([clips, P.mirror(clips)]))
+        train = np.concatenate([mocap, REF.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(samples)]))])
+        out = cls.learn(train, k=k)
+        sampled = P.make_rigid_torso(S.local_to_absolute(P.sample_local_poses(rng, prior_samples)))
+        rigid = REF.forward_kinematics(P.make_rigid_torso(np.concatenate([clips, P.mirror(clips)])))  # as the data
+        out.prior_mocap = canonical(rigid).astype(np.float32)
+        out.prior_sampled = canonical(REF.forward_kinematics(sampled)).astype(np.float32)
+        return out
 
     def save(self, path) -> None:
-        np.savez(path, mean=self.mean, basis=self.basis, bone_lengths=self.bone_lengths, exemplars=self.exemplars)
+        extra = {n: getattr(self, n) for n in ("prior_mocap", "prior_sampled") if getattr(self, n) is not None}
+        np.savez(path, mean=self.mean, basis=self.basis, bone_lengths=self.bone_lengths, exemplars=self.exemplars,
+                 **extra)
 
     @classmethod
     def load(cls, path) -> "PoseBasis":
         with np.load(path) as f:
-            return cls(f["mean"], f["basis"], f["bone_lengths"], f["exemplars"])
+            return cls(f["mean"], f["basis"], f["bone_lengths"], f["exemplars"],
+                       f["prior_mocap"] if "prior_mocap" in f else None,
+                       f["prior_sampled"] if "prior_sampled" in f else None)
 
 def _batch_camera(x2: np.ndarray, poses: np.ndarray, w: np.ndarray, iters: int = 8):
     """Scaled orthographic cameras for centred poses (N, 16, 3) and 2D points x2 (16, 2).
@@ -253,26 +273,49 @@ def _directions(joints: np.ndarray, bones) -> np.ndarray:
 
 
 class _Prior:
-    """Nearest-exemplar scores per body part (k-d trees) and a Gaussian (PCA) pose prior."""
+    """The search's prior: per body part (the torso, each limb), a k-nearest-neighbour density of
+    the part's bone directions in the canonical frame, mixing the mocap poses (weight
+    ``mocap_weight``) and the joint-limit samples; a candidate's cost is -log(density) /
+    ``temperature``. The refinement's: a Gaussian (PCA) prior of the exemplars.
 
-    def __init__(self, exemplars: np.ndarray, lengths: np.ndarray, k: int = 5):
+    The density of one set is k / (N r^d), r the root-mean-square distance to the k nearest
+    poses; d (``dims``: torso, limbs) sets how sharply density falls away from the data. k,
+    d, the mixture weight and the temperature were chosen on a development set (CMU 01_03 frames
+    between the benchmark's and a separate sample of poses; docs/wild.md).
+    """
+
+    def __init__(self, mocap, sampled, gaussian_poses, lengths, k: int = 10, mocap_weight: float = 0.5,
+                 dims=(12.0, 2.0), temperature: float = 4.0, reach: float = 0.8):
         from scipy.spatial import cKDTree
 
-        ex = _body_frame(np.asarray(exemplars, np.float64))
-        self.k = k
+        sets = [(mocap_weight, mocap), (1.0 - mocap_weight, sampled)]
+        sets = [(w, np.asarray(x, np.float64)) for w, x in sets if x is not None and len(x)]
+        total = sum(w for w, _ in sets)
+        self.k, self.temperature, self.reach = k, temperature, reach
+        self.parts = (TORSO,) + LIMBS
+        self.dims = (dims[0],) + (dims[1],) * len(LIMBS)
+        self.sets = []
+        for w, poses in sets:
+            bf = _body_frame(poses)
+            self.sets.append((w / total, len(poses), [cKDTree(_directions(bf, part)) for part in self.parts]))
         self.lengths = np.asarray(lengths, np.float64)
-        self.torso = cKDTree(_directions(ex, TORSO))
-        self.limbs = [cKDTree(_directions(ex, limb)) for limb in LIMBS]
-        flat = ex.reshape(len(ex), -1)
+        flat = _body_frame(np.asarray(gaussian_poses, np.float64)).reshape(len(gaussian_poses), -1)
         self.mean = flat.mean(0)
         _, sv, vt = np.linalg.svd(flat - self.mean, full_matrices=False)
         self.axes = vt
         self.inv_std = 1.0 / np.sqrt(sv ** 2 / len(flat) + 1e-4)
 
-    def score(self, tree, features: np.ndarray) -> np.ndarray:
-        """Mean squared distance to the k nearest exemplars. (..., D) -> (...)."""
-        d, _ = tree.query(features.reshape(-1, features.shape[-1]), k=self.k)
-        return (d ** 2).mean(-1).reshape(features.shape[:-1])
+    def cost(self, part: int, joints: np.ndarray) -> np.ndarray:
+        """-log density / temperature of part ``part`` (0 torso, 1-4 limbs) of canonical-frame
+        joints (..., 16, 3) -> (...)."""
+        f = _directions(joints, self.parts[part])
+        flat = f.reshape(-1, f.shape[-1])
+        density = np.zeros(len(flat))
+        for w, n, trees in self.sets:   # beyond ``reach`` the density is floored (and the query fast)
+            d, _ = trees[part].query(flat, k=self.k, distance_upper_bound=self.reach)
+            r = np.sqrt((np.minimum(d, self.reach) ** 2).mean(-1)) + 1e-3
+            density += w * self.k / n / r ** self.dims[part]
+        return (-np.log(density + 1e-300) / self.temperature).reshape(f.shape[:-1])
 
     def gaussian(self, joints: np.ndarray) -> np.ndarray:
         """Whitened PCA coordinates of one pose (16, 3): residuals of the Gaussian prior."""
@@ -299,7 +342,7 @@ def _place(joints: np.ndarray, rays: np.ndarray, bone: int, sign, length: float,
 
 
 def _search(rays: np.ndarray, prior: _Prior, depths: np.ndarray, focal: float, depth_guess: float,
-            sigma: float = 10.0, tau: float = 0.3, keep: int = 4) -> tuple[np.ndarray, float]:
+            sigma: float = 10.0, keep: int = 8) -> tuple[np.ndarray, float]:
     """Best joints (16, 3) (camera axes, metres) and pelvis depth over the given pelvis ``depths``."""
     n = len(depths)
     joints = np.zeros((n, len(_TORSO_SIGNS), S.NUM_JOINTS, 3))
@@ -308,7 +351,7 @@ def _search(rays: np.ndarray, prior: _Prior, depths: np.ndarray, focal: float, d
     for i, b in enumerate(TORSO):
         joints, pen = _place(joints, rays, b, _TORSO_SIGNS[None, :, i], prior.lengths[b], focal, sigma)
         cost += pen
-    cost += prior.score(prior.torso, _directions(_body_frame(joints), TORSO)) / tau ** 2
+    cost += prior.cost(0, _body_frame(joints))
     top = np.argsort(cost, axis=1)[:, :keep]                       # the best torso orders per depth
     joints = np.take_along_axis(joints, top[:, :, None, None], 1)
     cost = np.take_along_axis(cost, top, 1)
@@ -318,7 +361,7 @@ def _search(rays: np.ndarray, prior: _Prior, depths: np.ndarray, focal: float, d
         for bi, b in enumerate(limb):
             cand, p = _place(cand, rays, b, _LIMB_SIGNS[None, None, :, bi], prior.lengths[b], focal, sigma)
             pen += p
-        c = pen + prior.score(prior.limbs[li], _directions(_body_frame(cand), limb)) / tau ** 2
+        c = pen + prior.cost(li + 1, _body_frame(cand))
         best = c.argmin(2)
         joints = np.take_along_axis(cand, best[:, :, None, None, None], 2)[:, :, 0]
         cost = cost + np.take_along_axis(c, best[:, :, None], 2)[..., 0]
@@ -328,7 +371,7 @@ def _search(rays: np.ndarray, prior: _Prior, depths: np.ndarray, focal: float, d
 
 
 def _refine(joints: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: float, prior: _Prior, sigma: float,
-            length_tol: float = 0.01) -> np.ndarray:
+            length_tol: float = 0.01, prior_weight: float = 1.0, with_cost: bool = False):
     """Least squares over the joints (16, 3): reprojection / sigma, bone lengths, Gaussian prior."""
     from scipy.optimize import least_squares
 
@@ -338,10 +381,11 @@ def _refine(joints: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: float, pri
         x = v.reshape(S.NUM_JOINTS, 3)
         reproj = ((x[:, :2] / np.maximum(x[:, 2:], 1e-6) * focal - uv) * sw).ravel() / sigma
         bones = (np.linalg.norm(x[S.BONES[:, 1]] - x[S.BONES[:, 0]], axis=1) - prior.lengths) / length_tol
-        return np.concatenate([reproj, bones, prior.gaussian(x)])
+        return np.concatenate([reproj, bones, prior_weight * prior.gaussian(x)])
 
     sol = least_squares(residuals, joints.ravel(), method="trf", max_nfev=100, x_scale=0.05)
-    return sol.x.reshape(S.NUM_JOINTS, 3)
+    x = sol.x.reshape(S.NUM_JOINTS, 3)
+    return (x, float(sol.cost)) if with_cost else x
 
 
 def _reprojection_px(joints: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: float) -> float:
@@ -357,9 +401,10 @@ def lift(joints_2d: np.ndarray, basis: PoseBasis, visible: np.ndarray | None = N
     unknown lens, about the image's larger side and its centre). Without them
     the camera is taken as far away (focal 10 times the keypoints' extent,
     centre at their middle): nearly orthographic. ``noise_px``: the 2D error
-    when it is known; by default it is estimated. ``info`` holds the
-    reprojection error (pixels), the scale at the pelvis (pixels per metre),
-    the pelvis depth (metres), the noise used and the pursuit's own result.
+    when it is known; by default it is judged from a first fit. ``info``
+    holds the reprojection error (pixels), the scale at the pelvis (pixels
+    per metre), the pelvis depth (metres), that first fit's error
+    (``fit_rms_px``), the refinement's prior weight and the pursuit's result.
     """
     j2 = np.asarray(joints_2d, np.float64)
     w = np.ones(S.NUM_JOINTS) if visible is None else np.asarray(visible, np.float64)
@@ -372,14 +417,24 @@ def lift(joints_2d: np.ndarray, basis: PoseBasis, visible: np.ndarray | None = N
     prior = basis.prior()
     rays = np.concatenate([uv / focal, np.ones((S.NUM_JOINTS, 1))], 1)
     guess = focal / max(info["scale"], 1e-9)                         # pelvis depth at the pursuit's scale
-    _, depth = _search(rays, prior, guess * np.exp(np.linspace(-0.3, 0.3, 13)), focal, guess)
+    _, depth = _search(rays, prior, guess * np.exp(np.linspace(-0.3, 0.3, 25)), focal, guess)
     joints, depth = _search(rays, prior, depth * np.exp(np.linspace(-0.05, 0.05, 11)), focal, guess)
-    if noise_px is None:   # how far must the keypoints move to fit a plausible skeleton? (calibrated: 0, 5, 10 px in)
-        first = _refine(joints, uv, w, focal, prior, sigma=5.0)
-        noise_px = 4.0 * max(_reprojection_px(first, uv, w, focal) - 1.5, 0.0)
-    joints = _refine(joints, uv, w, focal, prior, sigma=float(np.clip(noise_px, 0.5, 20.0)))
+    if noise_px is None:   # how far must the keypoints move for a nearly free skeleton to fit them?
+        first = _refine(joints, uv, w, focal, prior, sigma=5.0, prior_weight=0.1)
+        fit_rms = _reprojection_px(first, uv, w, focal)
+        weight = float(np.exp(np.interp(fit_rms, [0.1, 0.15, 0.2, 0.3], np.log([0.03, 0.1, 0.3, 1.0]))))
+    else:
+        fit_rms = float("nan")
+        weight = float(np.exp(np.interp(noise_px, [0.0, 2.0, 5.0], np.log([0.03, 0.3, 1.0]))))
+    joints, cost = _refine(joints, uv, w, focal, prior, sigma=10.0, prior_weight=weight, with_cost=True)
+    if weight > 0.1:   # noisy keypoints: a few pixels can flip a bone's depth order, so also start from the pursuit
+        other, other_cost = _refine(start + guess * rays[S.ROOT], uv, w, focal, prior, sigma=10.0,
+                                    prior_weight=weight, with_cost=True)
+        if other_cost < cost:
+            joints = other
     root = joints[S.ROOT]
     return joints - root, {"reprojection_px": _reprojection_px(joints, uv, w, focal),
-                           "scale": focal / float(root[2]), "depth_m": float(root[2]), "noise_px": float(noise_px),
+                           "scale": focal / float(root[2]), "depth_m": float(root[2]), "fit_rms_px": fit_rms,
+                           "prior_weight": weight,
                            "pursuit": start, "pursuit_reprojection_px": info["reprojection_px"],
                            "atoms": info["atoms"], "coefficients": info["coefficients"]}

@@ -33,7 +33,7 @@ from trainer.wild import teacher as T
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 F_CV = np.diag([1.0, -1.0, -1.0])
-BASIS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skeletonnet" / "pose_basis_v2.npz"
+BASIS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skeletonnet" / "pose_basis_v3.npz"
 
 #: pre-filter thresholds: RMS reprojection error of the fitted skeleton over the
 #: person's 2D size (bounding-box diagonal), and the fewest confident joints
