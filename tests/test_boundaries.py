@@ -1,6 +1,7 @@
 """The folder boundaries of DESIGN.md: the runtime imports no torch, engine
 imports neither app nor trainer, app never imports trainer."""
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,9 +54,8 @@ def test_runtime_dependencies_are_declared():
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
-    def names(reqs):
-        return {r.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower()
-                .replace("_", "-") for r in reqs}
+    def names(reqs):   # "pkg[extra]>=1; marker" -> "pkg"
+        return {re.match(r"[A-Za-z0-9._-]+", r).group(0).lower().replace("_", "-") for r in reqs}
 
     base = names(project["dependencies"])
     extras = {k: names(v) for k, v in project["optional-dependencies"].items()}

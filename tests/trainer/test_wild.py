@@ -319,3 +319,19 @@ def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert "2 accepted, 1 rejected, 0 left of 3" in out
+
+
+def test_unreadable_basis_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
+    """A truncated pose-basis cache (a run killed while writing it) costs one line and a rebuild."""
+    from trainer.wild import pipeline as W
+    from trainer.wild.lifting import PoseBasis
+
+    rng = np.random.default_rng(0)
+    small = PoseBasis.learn(SK.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(50)])), k=10)
+    monkeypatch.setattr(PoseBasis, "default", classmethod(lambda cls: small))
+    monkeypatch.setattr(W, "BASIS_CACHE", tmp_path / "pose_basis.npz")
+    W.BASIS_CACHE.write_bytes(b"PK\x03\x04 truncated")
+    np.testing.assert_array_equal(W.default_basis().basis, small.basis)
+    assert "unreadable pose-basis cache" in capsys.readouterr().err
+    np.testing.assert_array_equal(PoseBasis.load(W.BASIS_CACHE).basis, small.basis)   # rewritten whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pose_basis.npz"]

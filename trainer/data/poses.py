@@ -73,26 +73,17 @@ def make_rigid_torso(rotations: np.ndarray) -> np.ndarray:
 
 def sample_local_pose(rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
     """Random parent-relative rotations (15, 3, 3) within the joint limits (identity root)."""
-    local = np.broadcast_to(np.eye(3), (S.NUM_BONES, 3, 3)).copy()
-    for bone, lims in LIMITS.items():
-        lo = np.array([l[0] for l in lims]) * scale
-        hi = np.array([l[1] for l in lims]) * scale
-        # mixture: half the time near rest (people mostly stand), else anywhere within limits
-        u = rng.uniform(lo, hi)
-        near = rng.normal(0, 0.25, 3) * (hi - lo) / 2 + np.clip(0, lo, hi)
-        ang = np.clip(near, lo, hi) if rng.random() < 0.4 else u
-        ax, ay, az = np.deg2rad(ang)
-        local[B[bone]] = R.axis_rotation(2, az) @ R.axis_rotation(0, ax) @ R.axis_rotation(1, ay)
-    return local
+    return sample_local_poses(rng, 1, scale)[0]
 
 
 def sample_local_poses(rng: np.random.Generator, n: int, scale: float = 1.0) -> np.ndarray:
-    """``n`` poses (n, 15, 3, 3) drawn as :func:`sample_local_pose` draws one, vectorised
-    (the same distribution, a different random stream): for a pose prior of 100,000 poses."""
+    """``n`` random parent-relative poses (n, 15, 3, 3) within the joint limits (identity root);
+    ``n`` = 1 draws the same numbers as :func:`sample_local_pose`."""
     local = np.broadcast_to(np.eye(3), (n, S.NUM_BONES, 3, 3)).copy()
     for bone, lims in LIMITS.items():
         lo = np.array([l[0] for l in lims]) * scale
         hi = np.array([l[1] for l in lims]) * scale
+        # mixture: half the time near rest (people mostly stand), else anywhere within limits
         u = rng.uniform(lo, hi, (n, 3))
         near = np.clip(rng.normal(0, 0.25, (n, 3)) * (hi - lo) / 2 + np.clip(0, lo, hi), lo, hi)
         ang = np.deg2rad(np.where(rng.random((n, 1)) < 0.4, near, u))

@@ -113,11 +113,12 @@ class PoseBasis:
 
         rng = np.random.default_rng(seed)
         clips = np.concatenate(list(P.load_clip_poses(["01_01.bvh", "Boxing_Toes.bvh"], stride=2).values()))
-        mocap = REF.forward_kinematics(np.concatenate([clips, P.mirror(clips)]))
-        train = np.concatenate([mocap, REF.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(samples)]))])
+        clips = np.concatenate([clips, P.mirror(clips)])
+        train = np.concatenate([REF.forward_kinematics(clips),
+                                REF.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(samples)]))])
         out = cls.learn(train, k=k)
         sampled = P.make_rigid_torso(S.local_to_absolute(P.sample_local_poses(rng, prior_samples)))
-        rigid = REF.forward_kinematics(P.make_rigid_torso(np.concatenate([clips, P.mirror(clips)])))  # as the data
+        rigid = REF.forward_kinematics(P.make_rigid_torso(clips))  # the prior sees the torso as the data does
         out.prior_mocap = canonical(rigid).astype(np.float32)
         out.prior_sampled = canonical(REF.forward_kinematics(sampled)).astype(np.float32)
         return out

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -85,10 +86,15 @@ def default_basis():
     from trainer.wild.lifting import PoseBasis
 
     if BASIS_CACHE.exists():
-        return PoseBasis.load(BASIS_CACHE)
+        try:
+            return PoseBasis.load(BASIS_CACHE)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            print(f"{BASIS_CACHE}: unreadable pose-basis cache ({type(e).__name__}), rebuilding it", file=sys.stderr)
     basis = PoseBasis.default()
     BASIS_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    basis.save(BASIS_CACHE)
+    tmp = BASIS_CACHE.with_name(BASIS_CACHE.stem + ".part.npz")   # written whole, then renamed
+    basis.save(tmp)
+    os.replace(tmp, BASIS_CACHE)
     return basis
 
 
