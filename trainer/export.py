@@ -116,6 +116,27 @@ def onnx_parity(net: SkeletonNet, path: str | Path, batch: int = 2, seed: int = 
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(ExportWrapper.OUTPUTS, ref, got)}
 
 
+def write_slim_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
+    """The weights of a training checkpoint without its optimizer state, floating-point tensors stored
+    as float16 (half the size; the network loads them back into float32; the fixed buffers stay float32). Keeps what ``init:`` and
+    ``load_checkpoint`` need: model config, k-means classes, training config and step."""
+    import torch
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    learned = (".weight", ".bias", ".running_mean", ".running_var")  # fixed buffers (centres, bones) stay float32
+    slim = {"model": {k: (v.half() if v.is_floating_point() and k.endswith(learned) else v)
+                      for k, v in ck["model"].items()},
+            "model_config": ck["model_config"], "cluster_centres": ck["cluster_centres"],
+            "train_config": ck.get("train_config"), "step": ck.get("step"), "best": ck.get("best"),
+            "slim": True}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(slim, tmp)
+    tmp.replace(out)
+    return out
+
+
 def main(argv=None) -> int:
     """``python -m trainer export CHECKPOINT [--out model.onnx] [--torchscript]``: ONNX with metadata,
     checked against torch (ONNX Runtime) and for TensorRT 10 operators."""
@@ -126,6 +147,9 @@ def main(argv=None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--out", default=None, help="default: model.onnx beside the checkpoint")
     ap.add_argument("--torchscript", action="store_true", help="also write a TorchScript .ts beside it")
+    ap.add_argument("--weights", default=None, metavar="PT",
+                    help="also write a slim checkpoint (weights in float16, no optimizer state) that "
+                         "training configs can start from (init:) and eval/export can read")
     args = ap.parse_args(argv)
     from trainer.train import UserError, load_checkpoint
 
@@ -143,4 +167,7 @@ def main(argv=None) -> int:
     print("TensorRT 10 operator check: " + ("ok" if not probs else "; ".join(probs)))
     if args.torchscript:
         print(export_torchscript(net, out.with_suffix(".ts")))
+    if args.weights:
+        w = write_slim_checkpoint(args.checkpoint, args.weights)
+        print(f"{w}: {w.stat().st_size / 1e6:.1f} MB (float16 weights; use as init: in a training config)")
     return 0 if max(par.values()) < 1e-2 else 1  # float32 differences, amplified near degenerate GS inputs
