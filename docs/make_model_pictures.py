@@ -1,8 +1,12 @@
 """Overlay pictures of a model on real photographs: ``python docs/make_model_pictures.py [MODEL.onnx]``.
 
-For OpenCV's messi5.jpg and basketball1.png and three frames of the bundled
-Sports2D clip: the estimator's 2D skeleton over the photo, beside the default
-avatar posed by the predicted rotations (seen from the camera's side).
+For OpenCV's messi5.jpg and basketball2.png and three frames of the Sports2D
+demo video: the estimator's 2D skeleton over the photo, beside the default
+avatar posed by the predicted rotations (seen from the camera's side). These
+are held out from the in-the-wild training images (docs/wild.md): the photos,
+and frames 170, 188 and 210 of the full video when `data/wild/sports2d_demo.mp4`
+is there (otherwise frames 10, 75 and 140 of the bundled clip, which the
+default model has trained on).
 Writes docs/images/model_on_photos.png; with the synthetic data present
 (data/synth), also docs/images/model_on_synth.png: 12 synthetic test images,
 ground-truth skeleton (left) beside the prediction (right), with the avatar in
@@ -22,7 +26,8 @@ from trainer.data.card import draw_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
-          Path("/usr/share/doc/opencv-doc/examples/data/basketball1.png")]
+          Path("/usr/share/doc/opencv-doc/examples/data/basketball2.png")]
+HELD_OUT_VIDEO = ROOT / "data" / "wild" / "sports2d_demo.mp4"
 
 
 def frames():
@@ -30,11 +35,13 @@ def frames():
         img = cv2.imread(str(p))
         if img is not None:
             yield p.name, img
-    cap = cv2.VideoCapture(str(ROOT / "assets" / "demo.mp4"))
-    for k in range(150):
+    video, picks = ((HELD_OUT_VIDEO, (170, 188, 210)) if HELD_OUT_VIDEO.exists() else
+                    (ROOT / "assets" / "demo.mp4", (10, 75, 140)))
+    cap = cv2.VideoCapture(str(video))
+    for k in range(max(picks) + 1):
         ok, f = cap.read()
-        if ok and k in (10, 75, 140):
-            yield f"demo.mp4 frame {k}", f
+        if ok and k in picks:
+            yield f"{video.name} frame {k}", f
 
 
 def main():

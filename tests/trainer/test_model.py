@@ -257,6 +257,33 @@ def test_2d_only_samples_supervise_only_rotation_regressor_and_xy_heatmaps():
     assert not torch.equal(skeletonnet_loss(out, t4, cfg)[0], base)
 
 
+def test_2d_readout_term_sees_only_visible_joints_of_2d_only_samples():
+    """delta L_2d: squared xy error of the soft-argmax read-out (heatmap px), summed over visible joints,
+    averaged over the samples without 3D labels; 3D samples do not enter it (numpy reference)."""
+    torch.manual_seed(0)
+    cfg = SkeletonNetConfig(**SMALL)
+    net = SkeletonNet(cfg)
+    with torch.no_grad():
+        out = net(torch.rand(3, 3, 64, 64))
+    tgt = make_targets(net, 3)
+    tgt["mask_3d"] = torch.tensor([0.0, 1.0, 0.0])
+    vis = np.ones((3, 16), np.float32)
+    vis[0, :5] = 0
+    tgt["visible"] = torch.tensor(vis)
+    _, parts = skeletonnet_loss(out, tgt, cfg)
+    d = ((out["coords_map"][..., :2].numpy() - tgt["coords_map"][..., :2].numpy()) ** 2).sum(-1)
+    ref = ((d[0] * vis[0]).sum() + (d[2] * vis[2]).sum()) / 2
+    assert float(parts["2d"]) == pytest.approx(ref, rel=1e-5)
+    # moving an invisible joint's or a 3D sample's xy target leaves the term alone; a visible one's does not
+    for b, j, same in ((0, 2, True), (1, 7, True), (2, 7, False)):
+        t = dict(tgt, coords_map=tgt["coords_map"].clone())
+        t["coords_map"][b, j, 0] += 4.0
+        assert (float(skeletonnet_loss(out, t, cfg)[1]["2d"]) == float(parts["2d"])) == same
+    total0, _ = skeletonnet_loss(out, tgt, cfg, LossWeights(delta=0.0))
+    total1, _ = skeletonnet_loss(out, tgt, cfg)
+    assert float(total1 - total0) == pytest.approx(0.02 * ref, rel=1e-4)
+
+
 def test_loss_weights_are_the_papers():
     w = LossWeights()
     assert (w.alpha, w.beta, w.gamma, w.lam) == (0.1, 0.1, 0.1, 0.001)
