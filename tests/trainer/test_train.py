@@ -189,3 +189,17 @@ def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data):
     ft = write_cfg(tmp_path, data, "ft", val=None, export=False, steps=2, init=str(slim))
     assert T.main([str(ft)]) == 0
     assert torch.load(tmp_path / "ft" / "last.pt", weights_only=False)["step"] == 2
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "trainer" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load_and_their_init_weights_fit(path):
+    """Every config in trainer/configs parses; one that starts from weights (init:) names a file in the
+    repository whose architecture is the config's."""
+    import dataclasses
+
+    from trainer.model import SkeletonNetConfig
+
+    cfg = T.load_train_config(path)
+    if cfg.init:
+        ck = torch.load(REPO / cfg.init, map_location="cpu", weights_only=False)
+        assert ck["model_config"] == dataclasses.asdict(SkeletonNetConfig(**cfg.model))
