@@ -193,12 +193,18 @@ def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data):
 
 @pytest.mark.parametrize("path", sorted((REPO / "trainer" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load_and_their_init_weights_fit(path):
-    """Every config in trainer/configs parses; one that starts from weights (init:) names a file in the
-    repository whose architecture is the config's."""
+    """Every config in trainer/configs parses (the ablation one: every variant); one that starts from
+    weights (init:) names a file in the repository whose architecture is the config's."""
     import dataclasses
 
+    from trainer import ablate
     from trainer.model import SkeletonNetConfig
 
+    if "variants" in yaml.safe_load(path.read_text()):
+        abl = ablate.load_ablation_config(path)
+        for name in abl["variants"]:
+            SkeletonNetConfig(**ablate.variant_config(abl, name, None).model)
+        return
     cfg = T.load_train_config(path)
     if cfg.init:
         ck = torch.load(REPO / cfg.init, map_location="cpu", weights_only=False)
