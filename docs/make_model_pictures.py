@@ -10,7 +10,10 @@ default model has trained on).
 Writes docs/images/model_on_photos.png; with the synthetic data present
 (data/synth), also docs/images/model_on_synth.png: 12 synthetic test images,
 ground-truth skeleton (left) beside the prediction (right), with the avatar in
-the predicted and in the true pose.
+the predicted and in the true pose; with the reviewed real images present
+(data/wild), also docs/images/model_on_real_crops.png: 8 held-out real images
+cropped around the teacher's keypoints, the teacher's skeleton beside the
+model's, and the avatar in the predicted pose.
 """
 import sys
 from pathlib import Path
@@ -99,6 +102,39 @@ def synth_figure(model: Path, root: Path = ROOT / "data" / "synth", n: int = 12)
     print(f"wrote {out}")
 
 
+def wild_figure(model: Path, root: Path = ROOT / "data" / "wild", n: int = 8):
+    """Held-out real images (docs/wild.md), cropped around the teacher's keypoints as the PCK score
+    does: the teacher's 2D skeleton, the model's, and the avatar in the predicted pose."""
+    from trainer.data.realsets import WildSource
+    from trainer.evaluate import OnnxNet
+
+    holdout = root / "holdout.txt"
+    if not (root / "wild" / "labels.json").exists() or not holdout.exists():
+        return
+    net = OnnxNet(model)
+    src = WildSource(root, "test", net.input_size, None, False, "all", str(holdout))
+    avatar = load_avatar(DEFAULT_AVATAR)
+    r = Renderer(net.input_size, net.input_size, avatar=avatar)
+    r.camera.distance = 3.4
+    tiles = []
+    for i in np.linspace(0, len(src) - 1, n).astype(int):
+        s = src.sample(int(i))
+        o = net(s["image"][None])
+        img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
+        views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
+        r.set_pose(o["rotations"][0])
+        r.render()
+        views.append(r.read()[..., ::-1])
+        tiles.append(np.concatenate(views, 1))
+    cols = 2
+    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
+    out = ROOT / "docs" / "images" / "model_on_real_crops.png"
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()
-    synth_figure(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx")
+    chosen = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx"
+    synth_figure(chosen)
+    wild_figure(chosen)

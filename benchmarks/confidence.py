@@ -1,0 +1,62 @@
+"""Does a model's ``confidence`` tell a person from background? (What the estimator relies on to find one.)
+
+``python -m benchmarks.confidence [--model assets/skeletonnet.onnx] [--data data/wild]``
+
+For every image of a ``python -m trainer wild`` folder where the teacher found a person, the
+model's confidence on three crops, through the app's own estimator cropping: the square
+around the teacher's keypoints (``crop_scale``), a square of the same size mirrored to the
+other side of the frame (mostly background), and the whole frame letterboxed (what the
+estimator runs when it re-acquires). Prints the 5th / 50th / 95th percentiles per kind and
+the app's threshold; writes benchmarks/results/confidence.json.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.config import load_config
+from engine.backends import OnnxRuntimeBackend
+from engine.estimator import Box, Estimator, EstimatorSettings
+from trainer.data.realsets import read_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(ROOT / "assets" / "skeletonnet.onnx"))
+    ap.add_argument("--data", default=str(ROOT / "data" / "wild"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "confidence.json"))
+    args = ap.parse_args(argv)
+    root = Path(args.data)
+    labels = read_labels(root)
+    if not labels:
+        raise SystemExit(f"{root}: no labels (python -m trainer wild {root})")
+    threshold = load_config(None).tracking.min_confidence
+    est = Estimator(OnnxRuntimeBackend(Path(args.model)), EstimatorSettings(filter_enabled=False, min_confidence=0.0))
+    kinds: dict[str, list[float]] = {"person crop": [], "background crop": [], "whole frame": []}
+    for key, lab in sorted(labels.items()):
+        if "joints_2d" not in lab:
+            continue
+        img = cv2.imread(str(root / key))
+        h, w = img.shape[:2]
+        j2 = np.asarray(lab["joints_2d"], np.float64)
+        person = Box.around(j2, est.s.crop_scale)
+        mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.s.crop_scale)
+        for kind, box in (("person crop", person), ("background crop", mirrored), ("whole frame", Box.full_frame(w, h))):
+            out, _ = est._infer(img, box)
+            kinds[kind].append(float(out.confidence))
+    rows = {k: dict(zip(("p5", "p50", "p95"), np.percentile(v, [5, 50, 95]).round(3).tolist()), n=len(v))
+            for k, v in kinds.items()}
+    print(f"model {args.model}; app threshold tracking.min_confidence = {threshold}")
+    print(f"| crop | N | p5 | median | p95 |\n|---|---|---|---|---|")
+    for k, r in rows.items():
+        print(f"| {k} | {r['n']} | {r['p5']:.3f} | {r['p50']:.3f} | {r['p95']:.3f} |")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"model": args.model, "threshold": threshold, "crops": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
