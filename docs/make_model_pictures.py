@@ -73,6 +73,29 @@ def main():
     print(f"wrote {out}")
 
 
+def crop_figure(net, src, n: int, out: Path, true_pose: bool) -> None:
+    """``n`` samples of ``src`` spread over it, two per row: the labelled 2D skeleton, the predicted
+    one, (the avatar in the labelled pose,) the avatar in the predicted pose."""
+    avatar = load_avatar(DEFAULT_AVATAR)
+    r = Renderer(net.input_size, net.input_size, avatar=avatar)
+    r.camera.distance = 3.4
+    tiles = []
+    for i in np.linspace(0, len(src) - 1, n).astype(int):
+        s = src.sample(int(i))
+        o = net(s["image"][None])
+        img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
+        views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
+        for rot in ((s["rotations"],) if true_pose else ()) + (o["rotations"][0],):
+            r.set_pose(rot)
+            r.render()
+            views.append(r.read()[..., ::-1])
+        tiles.append(np.concatenate(views, 1))
+    cols = 2
+    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
+    print(f"wrote {out}")
+
+
 def synth_figure(model: Path, root: Path = ROOT / "data" / "synth", n: int = 12):
     from trainer.data.dataset import SynthSource
     from trainer.evaluate import OnnxNet
@@ -81,30 +104,13 @@ def synth_figure(model: Path, root: Path = ROOT / "data" / "synth", n: int = 12)
         return
     net = OnnxNet(model)
     src = SynthSource(root, "test", net.input_size, None, False)
-    avatar = load_avatar(DEFAULT_AVATAR)
-    r = Renderer(net.input_size, net.input_size, avatar=avatar)
-    r.camera.distance = 3.4
-    tiles = []
-    for i in np.linspace(0, len(src) - 1, n).astype(int):
-        s = src.sample(int(i))
-        o = net(s["image"][None])
-        img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
-        views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
-        for rot in (s["rotations"], o["rotations"][0]):
-            r.set_pose(rot)
-            r.render()
-            views.append(r.read()[..., ::-1])
-        tiles.append(np.concatenate(views, 1))
-    cols = 2
-    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
-    out = ROOT / "docs" / "images" / "model_on_synth.png"
-    cv2.imwrite(str(out), np.concatenate(rows, 0))
-    print(f"wrote {out}")
+    crop_figure(net, src, n, ROOT / "docs" / "images" / "model_on_synth.png", true_pose=True)
 
 
 def wild_figure(model: Path, root: Path = ROOT / "data" / "wild", n: int = 8):
     """Held-out real images (docs/wild.md), cropped around the teacher's keypoints as the PCK score
-    does: the teacher's 2D skeleton, the model's, and the avatar in the predicted pose."""
+    does: the teacher's 2D skeleton, the model's, and the avatar in the predicted pose (the fitted
+    pose of an image not reviewed is no truth to show)."""
     from trainer.data.realsets import WildSource
     from trainer.evaluate import OnnxNet
 
@@ -113,24 +119,7 @@ def wild_figure(model: Path, root: Path = ROOT / "data" / "wild", n: int = 8):
         return
     net = OnnxNet(model)
     src = WildSource(root, "test", net.input_size, None, False, "all", str(holdout))
-    avatar = load_avatar(DEFAULT_AVATAR)
-    r = Renderer(net.input_size, net.input_size, avatar=avatar)
-    r.camera.distance = 3.4
-    tiles = []
-    for i in np.linspace(0, len(src) - 1, n).astype(int):
-        s = src.sample(int(i))
-        o = net(s["image"][None])
-        img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
-        views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
-        r.set_pose(o["rotations"][0])
-        r.render()
-        views.append(r.read()[..., ::-1])
-        tiles.append(np.concatenate(views, 1))
-    cols = 2
-    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
-    out = ROOT / "docs" / "images" / "model_on_real_crops.png"
-    cv2.imwrite(str(out), np.concatenate(rows, 0))
-    print(f"wrote {out}")
+    crop_figure(net, src, n, ROOT / "docs" / "images" / "model_on_real_crops.png", true_pose=False)
 
 
 if __name__ == "__main__":
