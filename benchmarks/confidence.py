@@ -41,6 +41,8 @@ def main(argv=None):
         if "joints_2d" not in lab:
             continue
         img = cv2.imread(str(root / key))
+        if img is None:
+            raise SystemExit(f"{root / key}: missing or unreadable image")
         h, w = img.shape[:2]
         j2 = np.asarray(lab["joints_2d"], np.float64)
         person = Box.around(j2, est.s.crop_scale)

@@ -116,24 +116,20 @@ def onnx_parity(net: SkeletonNet, path: str | Path, batch: int = 2, seed: int = 
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(ExportWrapper.OUTPUTS, ref, got)}
 
 
-def write_slim_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
-    """The weights of a training checkpoint without its optimizer state, floating-point tensors stored
-    as float16 (half the size; the network loads them back into float32; the fixed buffers stay float32). Keeps what ``init:`` and
-    ``load_checkpoint`` need: model config, k-means classes, training config and step."""
-    import torch
+def write_slim_checkpoint(ck: dict, out: str | Path) -> Path:
+    """The weights of a training checkpoint (its contents, ``read_checkpoint``) without its optimizer state, learned tensors stored as
+    float16 (half the size; the network loads them back into float32; the fixed buffers, such as the
+    k-means centres and bone vectors, stay float32). Keeps what ``init:`` and ``load_checkpoint``
+    need: model config, k-means classes, training config and step."""
+    from trainer.train import save_atomic
 
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    learned = (".weight", ".bias", ".running_mean", ".running_var")  # fixed buffers (centres, bones) stay float32
+    learned = (".weight", ".bias", ".running_mean", ".running_var")
     slim = {"model": {k: (v.half() if v.is_floating_point() and k.endswith(learned) else v)
                       for k, v in ck["model"].items()},
-            "model_config": ck["model_config"], "cluster_centres": ck["cluster_centres"],
-            "train_config": ck.get("train_config"), "step": ck.get("step"), "best": ck.get("best"),
-            "slim": True}
+            **{k: ck.get(k) for k in ("model_config", "cluster_centres", "train_config", "step", "best")}}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(slim, tmp)
-    tmp.replace(out)
+    save_atomic(slim, out)
     return out
 
 
@@ -151,10 +147,11 @@ def main(argv=None) -> int:
                     help="also write a slim checkpoint (weights in float16, no optimizer state) that "
                          "training configs can start from (init:) and eval/export can read")
     args = ap.parse_args(argv)
-    from trainer.train import UserError, load_checkpoint
+    from trainer.train import UserError, load_checkpoint, read_checkpoint
 
     try:
-        net = load_checkpoint(args.checkpoint)
+        ck = read_checkpoint(args.checkpoint)
+        net = load_checkpoint(ck)
     except UserError as e:
         print(f"trainer: {e.code}", file=sys.stderr)
         return 2
@@ -168,6 +165,6 @@ def main(argv=None) -> int:
     if args.torchscript:
         print(export_torchscript(net, out.with_suffix(".ts")))
     if args.weights:
-        w = write_slim_checkpoint(args.checkpoint, args.weights)
+        w = write_slim_checkpoint(ck, args.weights)
         print(f"{w}: {w.stat().st_size / 1e6:.1f} MB (float16 weights; use as init: in a training config)")
     return 0 if max(par.values()) < 1e-2 else 1  # float32 differences, amplified near degenerate GS inputs

@@ -162,7 +162,7 @@ def predict(net, source, max_samples: int, batch: int = 32, device="cpu"):
     return {k: np.concatenate(v) for k, v in pred.items()}, {k: np.concatenate(v) for k, v in gt.items()}
 
 
-def _save_atomic(obj, path: Path) -> None:
+def save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -233,7 +233,7 @@ def train(cfg: TrainConfig) -> Path:
     if ckpt is None and cfg.init:
         if not Path(cfg.init).exists():
             raise UserError(f"init checkpoint {cfg.init} not found")
-        init = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        init = read_checkpoint(cfg.init)
         if init.get("model_config") != dataclasses.asdict(mcfg):
             raise UserError(f"{cfg.init}: init checkpoint is for another architecture ({init.get('model_config')})")
     if ckpt is not None:
@@ -340,9 +340,9 @@ def train(cfg: TrainConfig) -> Path:
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.1f}" for k, v in m.items()))
                 if m["mpjpe_mm"] < best:
                     best = m["mpjpe_mm"]
-                    _save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
+                    save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
             if rank == 0 and (step % cfg.ckpt_every == 0 or step in (cfg.steps, end)):
-                _save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), last)
+                save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), last)
                 _plot(out)
     finally:
         pool.shutdown(cancel_futures=True)
@@ -368,17 +368,26 @@ def _state(net, opt, step, best, mcfg, centres, cfg):
             "train_config": dataclasses.asdict(cfg)}
 
 
-def load_checkpoint(path: str | Path) -> SkeletonNet:
-    """A SkeletonNet from a training checkpoint (eval mode, CPU)."""
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's contents (CPU); a missing or unreadable file is one clear error."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: checkpoint not found")
-    ck = torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{p}: checkpoint unreadable ({type(e).__name__})") from None
+
+
+def load_checkpoint(source: str | Path | dict) -> SkeletonNet:
+    """A SkeletonNet from a training checkpoint, its path or its contents (eval mode, CPU)."""
+    ck = source if isinstance(source, dict) else read_checkpoint(source)
     net = SkeletonNet(SkeletonNetConfig(**ck["model_config"]), ck["cluster_centres"])
     try:
         net.load_state_dict(ck["model"])
     except RuntimeError:
-        raise UserError(f"{p}: weights do not match the architecture recorded in the checkpoint") from None
+        where = "checkpoint" if isinstance(source, dict) else source
+        raise UserError(f"{where}: weights do not match the architecture recorded in the checkpoint") from None
     return net.eval()
 
 

@@ -165,7 +165,7 @@ def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys)
     assert "unknown variant 'nope'" in capsys.readouterr().err
 
 
-def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data):
+def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data, capsys):
     """``export --weights``: float16 weights without optimizer state; the network it loads gives the
     checkpoint's outputs to float16 precision, and a training config can start from it (init:)."""
     from trainer.export import main as export_main
@@ -189,6 +189,15 @@ def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data):
     ft = write_cfg(tmp_path, data, "ft", val=None, export=False, steps=2, init=str(slim))
     assert T.main([str(ft)]) == 0
     assert torch.load(tmp_path / "ft" / "last.pt", weights_only=False)["step"] == 2
+    # a torn weights file, as init or to export, is one clear line
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes(slim.read_bytes()[:1000])
+    bad = write_cfg(tmp_path, data, "bad", val=None, export=False, steps=2, init=str(torn))
+    capsys.readouterr()
+    assert T.main([str(bad)]) == 2
+    assert "torn.pt: checkpoint unreadable" in capsys.readouterr().err
+    assert export_main([str(torn)]) == 2
+    assert "torn.pt: checkpoint unreadable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "trainer" / "configs").glob("*.yaml")), ids=lambda p: p.name)
