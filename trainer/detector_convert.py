@@ -1,0 +1,457 @@
+"""Convert MediaPipe's BlazePose person detector (``pose_detection.tflite``) to ONNX.
+
+The app's acquisition (``engine/detector.py``) runs the detector with ONNX
+Runtime. The TFLite file ships in the ``mediapipe==0.10.21`` wheel
+(``mediapipe/modules/pose_detection/pose_detection.tflite``, Apache-2.0; the
+teacher environment ``.venv-teacher`` has it). OpenCV's TFLite importer refuses
+it (its 1x1 convolution weights are stored sparse, behind ``DENSIFY``), so this
+script reads the TFLite flatbuffer itself and writes an equivalent ONNX graph:
+
+* constant subgraphs (``DENSIFY`` of the sparse float16 weights, ``DEQUANTIZE``
+  float16 -> float32) are evaluated here; the ONNX stores the dense weights as
+  float16 (exactly the TFLite values) with a Cast to float32 that ONNX Runtime
+  folds when it loads the model;
+* the ten remaining TFLite operators (CONV_2D, DEPTHWISE_CONV_2D, ADD, PAD,
+  RESHAPE, CONCATENATION, DEPTH_TO_SPACE, RESIZE_BILINEAR with fused ReLU6) map
+  one to one onto ONNX operators; activations are NCHW inside the graph, with
+  one transpose at the input and one before each reshape to the SSD outputs.
+
+The ONNX keeps the TFLite interface: ``input`` (1, 224, 224, 3) float32 RGB in
+[-1, 1] (letterboxed frame); outputs ``regressors`` (1, 2254, 12) and
+``scores`` (1, 2254, 1) logits. Decoding (anchors, sigmoid, NMS) is in
+``engine/detector.py``.
+
+Needs ``tflite`` (the flatbuffer schema, pure Python), ``onnx`` and numpy;
+``--verify`` also needs a TFLite interpreter (``ai-edge-litert``) and
+onnxruntime. Keep them out of the app's environment::
+
+    python3 -m venv /tmp/conv && /tmp/conv/bin/pip install tflite==2.18.0 onnx onnxruntime ai-edge-litert==2.3.0
+    /tmp/conv/bin/python trainer/detector_convert.py --verify
+
+(see docs/acquisition.md for the measured agreement).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = ROOT / ".venv-teacher/lib/python3.11/site-packages/mediapipe/modules/pose_detection/pose_detection.tflite"
+DEFAULT_OUT = ROOT / "assets" / "person_detector.onnx"
+OUTPUT_NAMES = {"Identity": "regressors", "Identity_1": "scores"}
+
+# TFLite enums (schema.fbs) used below.
+F32, F16, I32, U8, I64, I8 = 0, 1, 2, 3, 4, 9
+NP_TYPES = {F32: np.float32, F16: np.float16, I32: np.int32, U8: np.uint8, I64: np.int64, I8: np.int8}
+ACT_NONE, ACT_RELU, ACT_RELU6 = 0, 1, 3
+PAD_SAME, PAD_VALID = 0, 1
+DIM_DENSE, DIM_SPARSE_CSR = 0, 1
+
+
+def _index_vector(tfl, dm, which: str) -> np.ndarray:
+    """An array_segments / array_indices union of a DimensionMetadata as an int array."""
+    kind = getattr(dm, f"Array{which}Type")()
+    table = getattr(dm, f"Array{which}")()
+    cls = {1: tfl.Int32Vector, 2: tfl.Uint16Vector, 3: tfl.Uint8Vector}.get(kind)
+    if cls is None:
+        raise ValueError(f"unsupported sparse index vector type {kind}")
+    vec = cls()
+    vec.Init(table.Bytes, table.Pos)
+    return vec.ValuesAsNumpy().astype(np.int64)
+
+
+def densify(tfl, tensor, values: np.ndarray) -> np.ndarray:
+    """A sparse TFLite tensor (its SparsityParameters + stored values) as a dense array.
+
+    The stored values are the leaves of a tree walked in ``traversal_order``:
+    a DENSE level has ``dense_size`` children per node; a SPARSE_CSR level lists
+    node p's children as ``array_indices[array_segments[p]:array_segments[p+1]]``.
+    Block dimensions (``block_map``) come after the ``n`` tensor dimensions in
+    the traversal order and index inside a block of the dimension they map to.
+    """
+    shape = [int(s) for s in tensor.ShapeAsNumpy()]
+    sp = tensor.Sparsity()
+    order = [int(v) for v in sp.TraversalOrderAsNumpy()]
+    block_map = [int(v) for v in sp.BlockMapAsNumpy()] if sp.BlockMapLength() else []
+    n = len(shape)
+    levels = []
+    for k in range(sp.DimMetadataLength()):
+        dm = sp.DimMetadata(k)
+        if dm.Format() == DIM_DENSE:
+            levels.append(("dense", int(dm.DenseSize()), None, None))
+        elif dm.Format() == DIM_SPARSE_CSR:
+            levels.append(("csr", 0, _index_vector(tfl, dm, "Segments"), _index_vector(tfl, dm, "Indices")))
+        else:
+            raise ValueError(f"unknown dimension format {dm.Format()}")
+    block_size = {block_map[j]: levels[order.index(n + j)][1] for j in range(len(block_map))}
+    dense = np.zeros(shape, values.dtype)
+    coords = [0] * len(order)
+
+    def walk(level: int, pos: int):
+        if level == len(order):
+            idx = []
+            for d in range(n):
+                i = coords[order.index(d)]
+                if d in block_size:
+                    i = i * block_size[d] + coords[order.index(n + block_map.index(d))]
+                idx.append(i)
+            dense[tuple(idx)] = values[pos]
+            return
+        kind, size, seg, ind = levels[level]
+        if kind == "dense":
+            for i in range(size):
+                coords[level] = i
+                walk(level + 1, pos * size + i)
+        else:
+            for k in range(seg[pos], seg[pos + 1]):
+                coords[level] = int(ind[k])
+                walk(level + 1, k)
+
+    walk(0, 0)
+    return dense
+
+
+class Converter:
+    def __init__(self, buf: bytes):
+        import tflite
+
+        self.tfl = tflite
+        self.buf = buf
+        self.model = tflite.Model.GetRootAsModel(buf, 0)
+        if self.model.SubgraphsLength() != 1:
+            raise ValueError("expected one subgraph")
+        self.g = self.model.Subgraphs(0)
+        self.opname = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+        self.const: dict[int, np.ndarray] = {}   # tensor index -> numpy value (constant-folded)
+        self.nodes, self.inits = [], []
+        self.layout: dict[int, str] = {}         # activation tensor index -> "nchw" | "plain"
+        self.used_names: set[str] = set()
+
+    # --- tensors -------------------------------------------------------------------------
+    def tensor(self, i: int):
+        return self.g.Tensors(int(i))
+
+    def shape(self, i: int) -> list[int]:
+        t = self.tensor(i)
+        return [int(s) for s in t.ShapeAsNumpy()] if t.ShapeLength() else []
+
+    def name(self, i: int) -> str:
+        if int(i) in self.g.OutputsAsNumpy():
+            return OUTPUT_NAMES[self.tensor(i).Name().decode()]
+        if int(i) in self.g.InputsAsNumpy():
+            return "input"
+        return f"t{int(i)}"
+
+    def buffer_value(self, i: int) -> np.ndarray | None:
+        t = self.tensor(i)
+        b = self.model.Buffers(t.Buffer())
+        if b is None or b.DataLength() == 0:
+            return None
+        raw = b.DataAsNumpy().tobytes()
+        vals = np.frombuffer(raw, NP_TYPES[t.Type()])
+        if t.Sparsity() is not None:
+            return vals.copy()  # densified by the DENSIFY operator that reads it
+        return vals.reshape(self.shape(i)).copy()
+
+    def value(self, i: int) -> np.ndarray | None:
+        i = int(i)
+        if i not in self.const:
+            v = self.buffer_value(i)
+            if v is None:
+                return None
+            self.const[i] = v
+        return self.const[i]
+
+    def fresh(self, base: str) -> str:
+        k = 0
+        while f"{base}_{k}" in self.used_names:
+            k += 1
+        self.used_names.add(f"{base}_{k}")
+        return f"{base}_{k}"
+
+    def init(self, arr: np.ndarray, base: str) -> str:
+        from onnx import numpy_helper
+
+        name = self.fresh(base)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        return name
+
+    def weight(self, arr: np.ndarray, base: str) -> str:
+        """A float32 weight; stored as float16 + Cast when that is exact (the TFLite weights are float16)."""
+        arr = np.asarray(arr, np.float32)
+        half = arr.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), arr):
+            return self.init(arr, base)
+        out = self.fresh(base + "32")
+        self.node("Cast", [self.init(half, base + "16")], [out], to=1)
+        return out
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attrs):
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=self.fresh(op), **attrs))
+
+    def activation(self, x: str, act: int, out: str) -> None:
+        if act == ACT_NONE:
+            self.node("Identity", [x], [out])
+        elif act == ACT_RELU:
+            self.node("Relu", [x], [out])
+        elif act == ACT_RELU6:
+            self.node("Clip", [x, self.init(np.float32(0), "zero"), self.init(np.float32(6), "six")], [out])
+        else:
+            raise ValueError(f"unsupported fused activation {act}")
+
+    def nchw(self, i: int) -> str:
+        """Tensor i as an NCHW ONNX value (4D activations are kept NCHW)."""
+        if self.layout.get(int(i)) != "nchw":
+            raise ValueError(f"tensor {i} is not a 4D activation")
+        return self.name(i)
+
+    # --- operators -----------------------------------------------------------------------
+    def options(self, op, cls_name: str):
+        o = getattr(self.tfl, cls_name)()
+        t = op.BuiltinOptions()
+        o.Init(t.Bytes, t.Pos)
+        return o
+
+    @staticmethod
+    def same_pads(in_hw, k_hw, stride, dil):
+        pads_b, pads_e = [], []
+        for n, k, s, d in zip(in_hw, k_hw, stride, dil):
+            out = -(-n // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads_b.append(total // 2)
+            pads_e.append(total - total // 2)
+        return pads_b + pads_e
+
+    def conv(self, op, depthwise: bool):
+        ins, out = op.InputsAsNumpy(), int(op.OutputsAsNumpy()[0])
+        o = self.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+        w = self.value(ins[1])
+        if w is None:
+            raise ValueError("convolution weights must be constant")
+        x = self.nchw(ins[0])
+        in_c = self.shape(ins[0])[3]
+        if depthwise:  # (1, kh, kw, C*mult) -> (C*mult, 1, kh, kw), group = C
+            w_onnx = w.transpose(3, 0, 1, 2)
+            group = in_c
+        else:          # (O, kh, kw, I) -> (O, I, kh, kw)
+            w_onnx = w.transpose(0, 3, 1, 2)
+            group = 1
+        kh, kw = w_onnx.shape[2:]
+        stride = [o.StrideH(), o.StrideW()]
+        dil = [o.DilationHFactor(), o.DilationWFactor()]
+        if o.Padding() == PAD_SAME:
+            pads = self.same_pads(self.shape(ins[0])[1:3], [kh, kw], stride, dil)
+        else:
+            pads = [0, 0, 0, 0]
+        inputs = [x, self.weight(w_onnx, "w")]
+        if len(ins) > 2 and ins[2] >= 0:
+            b = self.value(ins[2])
+            inputs.append(self.weight(b, "b"))
+        y = self.fresh("conv")
+        self.node("Conv", inputs, [y], kernel_shape=[kh, kw], strides=stride, dilations=dil, pads=pads, group=group)
+        self.activation(y, o.FusedActivationFunction(), self.name(out))
+        self.layout[out] = "nchw"
+
+    def convert_op(self, op):
+        oc = self.model.OperatorCodes(op.OpcodeIndex())
+        kind = self.opname[max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())]
+        ins = [int(i) for i in op.InputsAsNumpy()]
+        outs = [int(i) for i in op.OutputsAsNumpy()]
+        out = outs[0]
+        if kind == "DENSIFY":
+            self.const[out] = densify(self.tfl, self.tensor(ins[0]), self.value(ins[0]))
+        elif kind == "DEQUANTIZE":
+            v, t = self.value(ins[0]), self.tensor(ins[0])
+            q = t.Quantization()
+            if t.Type() == F16:
+                self.const[out] = v.astype(np.float32)
+            elif q is not None and q.ScaleLength():
+                scale = q.ScaleAsNumpy().astype(np.float32)
+                zero = q.ZeroPointAsNumpy().astype(np.float32)
+                ax = q.QuantizedDimension()
+                sh = [1] * v.ndim
+                sh[ax] = -1
+                self.const[out] = (v.astype(np.float32) - zero.reshape(sh)) * scale.reshape(sh)
+            else:
+                raise ValueError("DEQUANTIZE of an unsupported tensor")
+        elif kind == "CONV_2D":
+            self.conv(op, depthwise=False)
+        elif kind == "DEPTHWISE_CONV_2D":
+            self.conv(op, depthwise=True)
+        elif kind == "ADD":
+            o = self.options(op, "AddOptions")
+            a, b = ins
+            if self.layout.get(a) != "nchw" or self.layout.get(b) != "nchw":
+                raise ValueError("ADD expects two 4D activations")
+            y = self.fresh("add")
+            self.node("Add", [self.name(a), self.name(b)], [y])
+            self.activation(y, o.FusedActivationFunction(), self.name(out))
+            self.layout[out] = "nchw"
+        elif kind == "PAD":
+            p = self.value(ins[1]).astype(np.int64)   # (4, 2), NHWC order
+            nchw = p[[0, 3, 1, 2]]
+            pads = np.concatenate([nchw[:, 0], nchw[:, 1]])
+            self.node("Pad", [self.nchw(ins[0]), self.init(pads, "pads")], [self.name(out)], mode="constant")
+            self.layout[out] = "nchw"
+        elif kind == "DEPTH_TO_SPACE":
+            o = self.options(op, "DepthToSpaceOptions")
+            self.node("DepthToSpace", [self.nchw(ins[0])], [self.name(out)], blocksize=o.BlockSize(), mode="DCR")
+            self.layout[out] = "nchw"
+        elif kind == "RESIZE_BILINEAR":
+            o = self.options(op, "ResizeBilinearOptions")
+            if o.AlignCorners():
+                mode = "align_corners"
+            elif o.HalfPixelCenters():
+                mode = "half_pixel"
+            else:
+                mode = "asymmetric"
+            n, h, w, c = self.shape(out)
+            sizes = self.init(np.array([n, c, h, w], np.int64), "sizes")
+            self.node("Resize", [self.nchw(ins[0]), "", "", sizes], [self.name(out)], mode="linear",
+                      coordinate_transformation_mode=mode)
+            self.layout[out] = "nchw"
+        elif kind == "RESHAPE":
+            src = self.name(ins[0])
+            if self.layout.get(ins[0]) == "nchw":   # reshape in TFLite's (NHWC) element order
+                src_t = self.fresh("nhwc")
+                self.node("Transpose", [src], [src_t], perm=[0, 2, 3, 1])
+                src = src_t
+            shape = self.init(np.array(self.shape(out), np.int64), "shape")
+            self.node("Reshape", [src, shape], [self.name(out)])
+            self.layout[out] = "plain"
+        elif kind == "CONCATENATION":
+            o = self.options(op, "ConcatenationOptions")
+            lay = {self.layout.get(i) for i in ins}
+            if len(lay) != 1:
+                raise ValueError("CONCATENATION of mixed layouts")
+            lay = lay.pop()
+            rank = len(self.shape(out))
+            axis = o.Axis() % rank
+            if lay == "nchw":
+                axis = [0, 2, 3, 1][axis]
+            y = self.fresh("concat")
+            self.node("Concat", [self.name(i) for i in ins], [y], axis=axis)
+            self.activation(y, o.FusedActivationFunction(), self.name(out))
+            self.layout[out] = lay
+        else:
+            raise ValueError(f"unsupported TFLite operator {kind}")
+
+    def convert(self):
+        from onnx import TensorProto, helper
+
+        (inp,) = [int(i) for i in self.g.InputsAsNumpy()]
+        in_shape = self.shape(inp)
+        # ONNX input keeps TFLite's NHWC; activations are NCHW from here on.
+        self.node("Transpose", ["input"], ["input_nchw"], perm=[0, 3, 1, 2])
+        self.layout[inp] = "nchw"
+        name_of_input = "input_nchw"
+        orig_name = self.name
+        self.name = lambda i: name_of_input if int(i) == inp else orig_name(i)  # noqa: E731
+        for k in range(self.g.OperatorsLength()):
+            self.convert_op(self.g.Operators(k))
+        outputs = [int(i) for i in self.g.OutputsAsNumpy()]
+        graph = helper.make_graph(
+            self.nodes, "blazepose_person_detector",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info(orig_name(i), TensorProto.FLOAT, self.shape(i)) for i in outputs],
+            self.inits)
+        return graph
+
+
+def convert(src: Path, dst: Path) -> Path:
+    import onnx
+    from onnx import helper
+
+    buf = Path(src).read_bytes()
+    graph = Converter(buf).convert()
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="skeletonnet-mocap trainer/detector_convert.py")
+    model.ir_version = 8
+    meta = {
+        "source": "mediapipe==0.10.21 mediapipe/modules/pose_detection/pose_detection.tflite",
+        "source_sha256": hashlib.sha256(buf).hexdigest(),
+        "licence": "Apache-2.0 (Google LLC, MediaPipe); see assets/NOTICE.md",
+        "input": "input (1,224,224,3) float32 RGB in [-1,1], letterboxed (aspect kept, zero border)",
+        "outputs": "regressors (1,2254,12): box cx,cy,w,h then 4 keypoints x,y, pixels of the 224 input "
+                   "relative to the anchor; scores (1,2254,1) logits",
+    }
+    for k, v in meta.items():
+        e = model.metadata_props.add()
+        e.key, e.value = f"detector.{k}", v
+    onnx.checker.check_model(model, full_check=True)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def verify(src: Path, dst: Path, images: list[Path]) -> dict:
+    """Largest differences between the TFLite interpreter and ONNX Runtime on real and random inputs."""
+    import cv2
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(src))
+    interp.allocate_tensors()
+    i_in = interp.get_input_details()[0]["index"]
+    outs = {d["name"]: d["index"] for d in interp.get_output_details()}
+    sess = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    inputs = []
+    for p in images:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        s = 224 / max(h, w)
+        small = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        canvas = np.zeros((224, 224, 3), np.uint8)
+        y0, x0 = (224 - small.shape[0]) // 2, (224 - small.shape[1]) // 2
+        canvas[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+        inputs.append((canvas[..., ::-1].astype(np.float32) / 127.5 - 1.0)[None])
+    rng = np.random.default_rng(0)
+    inputs += [rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32) for _ in range(3)]
+    worst = {"regressors": 0.0, "scores": 0.0, "score_prob": 0.0}
+    scale = {"regressors": 0.0, "scores": 0.0}
+    for x in inputs:
+        interp.set_tensor(i_in, x)
+        interp.invoke()
+        ref = {OUTPUT_NAMES[k]: interp.get_tensor(v) for k, v in outs.items()}
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x})))
+        for k in ("regressors", "scores"):
+            worst[k] = max(worst[k], float(np.abs(ref[k] - got[k]).max()))
+            scale[k] = max(scale[k], float(np.abs(ref[k]).max()))
+        sig = lambda z: 1 / (1 + np.exp(-np.clip(z.astype(np.float64), -100, 100)))  # noqa: E731
+        worst["score_prob"] = max(worst["score_prob"], float(np.abs(sig(ref["scores"]) - sig(got["scores"])).max()))
+    return {"inputs": len(inputs), "max_abs_diff": worst, "max_abs_value": scale}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", default=str(DEFAULT_SRC), help="pose_detection.tflite from the mediapipe 0.10.21 wheel")
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--verify", action="store_true", help="compare with the TFLite interpreter (ai-edge-litert)")
+    ap.add_argument("--images", nargs="*", default=[], help="real images for --verify (besides random inputs)")
+    args = ap.parse_args(argv)
+    src = Path(args.src)
+    if not src.exists():
+        print(f"detector_convert: {src} not found (python -m trainer teacher-setup installs mediapipe 0.10.21)",
+              file=sys.stderr)
+        return 2
+    dst = convert(src, Path(args.out))
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
+    if args.verify:
+        r = verify(src, dst, [Path(p) for p in args.images])
+        print(f"verified on {r['inputs']} inputs: max |TFLite - ONNX| regressors {r['max_abs_diff']['regressors']:.2e} "
+              f"(values up to {r['max_abs_value']['regressors']:.1f}), score logits {r['max_abs_diff']['scores']:.2e} "
+              f"(up to {r['max_abs_value']['scores']:.1f}), score probabilities {r['max_abs_diff']['score_prob']:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
