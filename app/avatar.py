@@ -230,6 +230,8 @@ class _Reader:
                 data = f.read_bytes()
             if data is None:
                 raise AvatarError(f"{self.path}: the binary buffer is missing")
+            if b.byteLength is not None and len(data) < b.byteLength:
+                raise AvatarError(f"{self.path}: buffer {i} is truncated ({len(data)} of {b.byteLength} bytes)")
             self._buffers[i] = data
         return self._buffers[i]
 
@@ -312,16 +314,57 @@ def _humanoid(gltf, path: Path) -> tuple[dict[str, int], str]:
     return found, "glTF"
 
 
+def _check_glb(path: Path, data: bytes) -> None:
+    """A binary glTF's header and chunk lengths against the file's size (a cut file fails here)."""
+    import struct
+
+    if len(data) < 12:
+        raise AvatarError(f"{path}: truncated GLB file ({len(data)} bytes, shorter than its header)")
+    _, version, length = struct.unpack_from("<4sII", data, 0)
+    if version != 2:
+        raise AvatarError(f"{path}: not a readable glTF/GLB/VRM file (GLB version {version}; 2 is supported)")
+    if len(data) < length:
+        raise AvatarError(f"{path}: truncated GLB file ({len(data)} of {length} bytes)")
+    pos = 12
+    while pos < length:
+        if pos + 8 > length:
+            raise AvatarError(f"{path}: corrupt GLB file (a chunk header is cut at byte {pos})")
+        size, _ = struct.unpack_from("<II", data, pos)
+        if pos + 8 + size > length:
+            raise AvatarError(f"{path}: corrupt GLB file (a chunk of {size} bytes runs past the end)")
+        pos += 8 + size
+
+
 def load_avatar(path: str | Path) -> Avatar:
-    """Load a skinned glTF/GLB/VRM avatar; raises AvatarError (one line) on bad input."""
+    """Load a skinned glTF/GLB/VRM avatar; raises AvatarError (one line) on bad input,
+    truncated or corrupt files included."""
+    path = Path(path).expanduser()
+    try:
+        return _load_avatar(path)
+    except AvatarError:
+        raise
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, MemoryError) as e:
+        # a corrupt file that passed the header checks: an accessor or index that points nowhere
+        raise AvatarError(f"{path}: corrupt glTF/GLB/VRM file ({type(e).__name__}: {str(e)[:80]})") from None
+
+
+def _load_avatar(path: Path) -> Avatar:
     import pygltflib
 
-    path = Path(path).expanduser()
     if not path.exists():
         raise AvatarError(f"{path}: avatar file not found")
+    if path.is_dir():
+        raise AvatarError(f"{path}: is a folder, not an avatar file")
     try:
-        with open(path, "rb") as f:
-            binary = f.read(4) == b"glTF"  # .glb and .vrm are binary glTF; .gltf is JSON
+        data = path.read_bytes()
+    except OSError as e:
+        raise AvatarError(f"{path}: cannot read ({e.strerror})") from None
+    if not data:
+        raise AvatarError(f"{path}: empty file")
+    binary = data[:4] == b"glTF"  # .glb and .vrm are binary glTF; .gltf is JSON
+    if binary:
+        _check_glb(path, data)
+    try:
         with warnings.catch_warnings():  # pygltflib warns (besides raising) on corrupt headers
             warnings.simplefilter("ignore")
             gltf = pygltflib.GLTF2().load_binary(str(path)) if binary else pygltflib.GLTF2().load_json(str(path))
@@ -417,13 +460,20 @@ def load_avatar(path: str | Path) -> Avatar:
     positions = np.concatenate(pos)
     normals = np.concatenate(nrm)
     indices = np.concatenate(idx)
+    joints_all = np.concatenate(jnt)
+    if indices.size and int(indices.max()) >= len(positions):
+        raise AvatarError(f"{path}: corrupt mesh (a triangle index points past the {len(positions)} vertices)")
+    if joints_all.size and (int(joints_all.max()) >= len(joint_nodes) or int(joints_all.min()) < 0):
+        raise AvatarError(f"{path}: corrupt skin (a vertex names a joint the skin does not have)")
+    if not np.isfinite(positions).all():
+        raise AvatarError(f"{path}: corrupt mesh (vertex positions that are not numbers)")
     if not np.any(normals):
         normals = _face_normals(positions, indices)
     turn = np.eye(4)
     if kind == "VRM 0.x":  # VRM 0.x avatars face -Z
         turn[:3, :3] = np.diag([-1.0, 1.0, -1.0])
     return Avatar(str(path), positions, normals, np.concatenate(col), np.concatenate(uv),
-                  np.concatenate(jnt), np.concatenate(wts), indices, parts, textures,
+                  joints_all, np.concatenate(wts), indices, parts, textures,
                   [nd.name or f"node{i}" for i, nd in enumerate(gltf.nodes)], parents, rest_local,
                   np.array(joint_nodes, dtype=np.int64), np.stack(ibms), humanoid, turn, kind)
 

@@ -12,13 +12,13 @@ metres or centimetres. ``{`` and ``}`` stand on their own lines (Blender's
 importer needs that).
 
 Crash safety: the ``Frames:`` count is written padded with spaces and rewritten
-in place after every flush, and frames are flushed as they come (``fsync``
-about once a second), so the file is a valid BVH at every flush; ``repair_bvh``
-fixes a file cut mid-line by a kill.
+in place after every write, and frames are written as they come (``fsync``
+about once a second), so the file is a valid BVH at every write; a recording
+is written as ``NAME.partial.bvh`` and renamed when it stops. ``repair_bvh``
+writes a repaired copy of a file cut mid-line by a kill or with bad rows.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import UserError
+from app.outputs import OutputError, OutputFile, open_outputs
 
 from engine import rotations as R
 from engine import skeleton as S
@@ -112,26 +113,36 @@ class BVHRecorder:
     two samples around them (slerp of local rotations, linear root). Euler
     angles are unwrapped over time (each angle is taken +-360 degrees nearest
     the previous frame's), so curves in Blender never jump by 360. Every
-    frame is written and flushed at once; the header's frame count is updated
-    in place; ``fsync`` runs about once a second.
+    frame is written at once; the header's frame count is updated in place;
+    ``fsync`` runs about once a second.
+
+    ``out`` is an ``OutputFile`` (app/outputs.py) or a target path: the clip
+    is written as ``NAME.partial.bvh`` and renamed to the target by
+    ``close()``; ``keep()`` (an interrupted or failed recording) keeps the
+    frames written so far. A write error (disk full) raises ``OutputError``
+    with one line; the file then still ends on the last whole frame and its
+    header counts exactly those frames.
     """
 
-    def __init__(self, path: str | Path, fps: float = 30.0, units: str = "cm",
+    def __init__(self, out: OutputFile | str | Path, fps: float = 30.0, units: str = "cm",
                  skeleton: S.Skeleton | None = None, floor_offset: float | None = None):
         if units not in ("m", "cm"):
             raise ValueError(f"BVH units {units!r}; allowed: m, cm")
-        self.path = Path(path)
         self.fps = float(fps)
         self.scale = 100.0 if units == "cm" else 1.0
         sk = skeleton or S.Skeleton.default()
         self.rest_root = np.array([0.0, sk.floor_offset if floor_offset is None else floor_offset, 0.0])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "w+b")
-        head = _hierarchy_text(bvh_joints(sk), self.scale) + "MOTION\n"
-        self._f.write(head.encode())
-        self._count_pos = self._f.tell() + len("Frames: ")
-        self._f.write(f"Frames: {'0'.ljust(_COUNT_WIDTH)}\nFrame Time: {1.0 / self.fps:.8f}\n".encode())
-        self._f.flush()
+        own = not isinstance(out, OutputFile)
+        self.out = OutputFile(out, "BVH recording").open() if own else out
+        self.path = self.out.target
+        head = (_hierarchy_text(bvh_joints(sk), self.scale) + "MOTION\n").encode()
+        self._count_pos = len(head) + len("Frames: ")
+        try:
+            self.out.append(head + f"Frames: {'0'.ljust(_COUNT_WIDTH)}\nFrame Time: {1.0 / self.fps:.8f}\n".encode())
+        except OutputError:
+            if own:
+                self.out.discard()
+            raise
         self.frames = 0
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self._next_t: float | None = None
@@ -143,6 +154,11 @@ class BVHRecorder:
     def duration(self) -> float:
         return self.frames / self.fps
 
+    @property
+    def writing_to(self) -> Path:
+        """The file the frames are in while recording (the partial file)."""
+        return self.out.partial
+
     def _sample(self, rotations, root_position):
         root = S.pelvis_rotation(rotations)
         local = S.absolute_to_local(rotations, root)
@@ -151,7 +167,9 @@ class BVHRecorder:
         return q, pos
 
     def add(self, t: float, rotations: np.ndarray, root_position: np.ndarray | None = None) -> int:
-        """Add a pose sampled at time ``t`` (s); returns the number of frames written for it."""
+        """Add a pose sampled at time ``t`` (s); returns the number of frames written for it.
+
+        Raises OutputError when the file cannot be written; the frames before stay valid."""
         q, pos = self._sample(np.asarray(rotations, float), root_position)
         if self._prev is None:
             self._t0 = t
@@ -161,48 +179,46 @@ class BVHRecorder:
         if t < t_prev:  # clocks never go back; ignore out-of-order samples
             return 0
         lines = []
-        while self._next_t <= t + 1e-9:
-            a = 0.0 if t == t_prev else (self._next_t - t_prev) / (t - t_prev)
+        frames, next_t, last_euler = self.frames, self._next_t, self._last_euler
+        while next_t <= t + 1e-9:
+            a = 0.0 if t == t_prev else (next_t - t_prev) / (t - t_prev)
             qi = R.quat_slerp(q_prev, q, a)
             pi = (1 - a) * p_prev + a * pos
             mats = R.quat_to_matrix(qi)
             eul = R.matrix_to_euler(mats, "ZXY", degrees=True).reshape(-1)
-            if self._last_euler is not None:  # keep curves continuous: same rotation, nearest angles
-                eul = self._last_euler + (eul - self._last_euler + 180.0) % 360.0 - 180.0
-            self._last_euler = eul
+            if last_euler is not None:  # keep curves continuous: same rotation, nearest angles
+                eul = last_euler + (eul - last_euler + 180.0) % 360.0 - 180.0
+            last_euler = eul
             vals = np.concatenate([pi * self.scale, eul])
             lines.append(" ".join(f"{v:.6f}" for v in vals))
-            self.frames += 1
-            self._next_t = self._t0 + self.frames / self.fps
-        self._prev = (t, q, pos)
+            frames += 1
+            next_t = self._t0 + frames / self.fps
         if lines:
-            self._append(lines)
+            self.out.append(("\n".join(lines) + "\n").encode())  # raises OutputError; nothing counted then
+            self.out.overwrite(self._count_pos, str(frames).ljust(_COUNT_WIDTH).encode())
+        self.frames, self._next_t, self._last_euler = frames, next_t, last_euler
+        self._prev = (t, q, pos)
+        if self.duration - self._last_sync >= 1.0:
+            self.out.sync()
+            self._last_sync = self.duration
         return len(lines)
 
-    def _append(self, lines: list[str]) -> None:
-        self._f.seek(0, os.SEEK_END)
-        self._f.write(("\n".join(lines) + "\n").encode())
-        self._f.flush()
-        self._f.seek(self._count_pos)
-        self._f.write(str(self.frames).ljust(_COUNT_WIDTH).encode())
-        self._f.flush()
-        self._f.seek(0, os.SEEK_END)
-        if self.duration - self._last_sync >= 1.0:
-            os.fsync(self._f.fileno())
-            self._last_sync = self.duration
-
     def close(self) -> Path:
-        if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-        return self.path
+        """The recording is complete: it becomes the target file. Returns its path."""
+        return self.out.commit()
+
+    def keep(self) -> Path:
+        """Stop an interrupted or failed recording, keeping its frames; returns where they are."""
+        return self.out.keep()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.keep()
 
 
 # --------------------------------------------------------------------------- reading
@@ -216,6 +232,8 @@ class BVHClip:
     end_sites: dict[int, np.ndarray] = field(default_factory=dict)
     frame_time: float = 1 / 30
     motion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (F, C)
+    declared_frames: int = 0          # the ``Frames:`` line
+    bad_rows: list[str] = field(default_factory=list)  # "line L (frame K): why", rows skipped
 
     @property
     def num_frames(self) -> int:
@@ -247,103 +265,200 @@ class BVHClip:
                 pos[:, i] = pos[:, p] + (rots[:, p] @ local_pos[..., None])[..., 0]
         return rots, pos
 
+    def problems(self) -> str:
+        """One line about skipped rows and a short file ('' when the clip is whole)."""
+        parts = []
+        if self.bad_rows:
+            shown = "; ".join(self.bad_rows[:3]) + (f"; and {len(self.bad_rows) - 3} more" if len(self.bad_rows) > 3 else "")
+            parts.append(f"{len(self.bad_rows)} bad frame row{'s' if len(self.bad_rows) > 1 else ''} skipped ({shown})")
+        if self.num_frames + len(self.bad_rows) < self.declared_frames:
+            parts.append(f"the header says {self.declared_frames} frames, "
+                         f"{self.num_frames + len(self.bad_rows)} rows are there")
+        return "; ".join(parts)
 
-def read_bvh(path: str | Path) -> BVHClip:
-    """Parse a BVH file; raises BVHError with one line on bad input."""
-    path = Path(path)
+
+_FRAMES_RE = re.compile(r"Frames:[ \t]*(\d+)[ \t]*\r?\n\s*Frame\s+Time:[ \t]*(\S*)[^\n]*\n")
+
+
+def _row_problem(line: str, ncol: int) -> str | None:
+    """Why a motion row cannot be used, or None."""
+    vals = line.split()
+    if len(vals) != ncol:
+        return f"{len(vals)} values, expected {ncol}"
     try:
-        text = path.read_text(errors="replace")
+        for v in vals:
+            float(v)
+    except ValueError:
+        return f"not a number: {v[:20]!r}"
+    return None
+
+
+def _read_text(path: Path) -> str:
+    """The file as text, one character per byte (BVH is ASCII; other bytes cannot break parsing)."""
+    try:
+        return path.read_bytes().decode("latin-1")
     except FileNotFoundError:
         raise BVHError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise BVHError(f"{path}: is a folder, not a BVH file") from None
     except OSError as e:
         raise BVHError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _parse_hierarchy(path: Path, text: str):
     tokens = text.split()
     names, parents, offsets, channels, end_sites = [], [], [], [], {}
     stack: list[int] = []
-    i = 0
-    try:
-        if not tokens or tokens[0].upper() != "HIERARCHY":
-            raise BVHError(f"{path}: not a BVH file (no HIERARCHY)")
-        i = 1
-        pending_end = False
-        while i < len(tokens) and tokens[i].upper() != "MOTION":
-            tok = tokens[i]
-            up = tok.upper()
-            if up in ("ROOT", "JOINT"):
-                names.append(tokens[i + 1])
-                parents.append(stack[-1] if stack else -1)
-                offsets.append(np.zeros(3))
-                channels.append(())
-                i += 2
-            elif up == "END":
-                pending_end = True
-                i += 2
-            elif tok == "{":
-                stack.append(-2 if pending_end else len(names) - 1)
-                i += 1
-            elif tok == "}":
-                stack.pop()
-                i += 1
-            elif up == "OFFSET":
-                v = np.array([float(x) for x in tokens[i + 1:i + 4]])
-                if pending_end:
-                    end_sites[len(names) - 1] = v
-                    pending_end = False
-                else:
-                    offsets[-1] = v
-                i += 4
-            elif up == "CHANNELS":
-                n = int(tokens[i + 1])
-                channels[-1] = tuple(tokens[i + 2:i + 2 + n])
-                i += 2 + n
+    if not tokens or tokens[0].upper() != "HIERARCHY":
+        raise BVHError(f"{path}: not a BVH file (no HIERARCHY)")
+    i = 1
+    pending_end = False
+    while i < len(tokens) and tokens[i].upper() != "MOTION":
+        tok = tokens[i]
+        up = tok.upper()
+        if up in ("ROOT", "JOINT"):
+            names.append(tokens[i + 1])
+            parents.append(stack[-1] if stack else -1)
+            offsets.append(np.zeros(3))
+            channels.append(())
+            i += 2
+        elif up == "END":
+            pending_end = True
+            i += 2
+        elif tok == "{":
+            stack.append(-2 if pending_end else len(names) - 1)
+            i += 1
+        elif tok == "}":
+            stack.pop()
+            i += 1
+        elif up == "OFFSET":
+            v = np.array([float(x) for x in tokens[i + 1:i + 4]])
+            if pending_end:
+                end_sites[len(names) - 1] = v
+                pending_end = False
             else:
-                raise BVHError(f"{path}: unexpected token {tok!r} in HIERARCHY")
-        if i >= len(tokens):
-            raise BVHError(f"{path}: no MOTION section")
-        m = re.search(r"Frames:\s*(\d+)\s*[\r\n]+\s*Frame\s+Time:\s*([-+0-9.eE]+)[^\n]*\n", text)
-        if not m:
-            raise BVHError(f"{path}: missing 'Frames:' / 'Frame Time:' lines")
+                offsets[-1] = v
+            i += 4
+        elif up == "CHANNELS":
+            n = int(tokens[i + 1])
+            channels[-1] = tuple(tokens[i + 2:i + 2 + n])
+            i += 2 + n
+        else:
+            raise BVHError(f"{path}: unexpected token {tok[:40]!r} in HIERARCHY")
+    if i >= len(tokens):
+        raise BVHError(f"{path}: no MOTION section")
+    if not names:
+        raise BVHError(f"{path}: no joints in HIERARCHY")
+    return names, parents, offsets, channels, end_sites
+
+
+def _motion_header(path: Path, text: str) -> tuple[re.Match, float]:
+    m = _FRAMES_RE.search(text)
+    if not m:
+        raise BVHError(f"{path}: missing 'Frames:' / 'Frame Time:' lines")
+    try:
         frame_time = float(m.group(2))
-        ncol = sum(len(c) for c in channels)
-        rows = []
-        for line in text[m.end():].splitlines():
-            vals = line.split()
-            if not vals:
-                continue
-            if len(vals) != ncol:
-                break  # a line cut by a crash: stop at the last complete frame
-            rows.append([float(v) for v in vals])
-        motion = np.array(rows, dtype=np.float64).reshape(-1, ncol)
+    except ValueError:
+        raise BVHError(f"{path}: 'Frame Time: {m.group(2)[:20]}' is not a number") from None
+    if not np.isfinite(frame_time) or frame_time <= 0:
+        raise BVHError(f"{path}: 'Frame Time: {m.group(2)}' is not allowed; it must be a time above 0 s "
+                       "(e.g. 0.0333333 for 30 frames/s)")
+    return m, frame_time
+
+
+def _motion_lines(text: str, start: int):
+    """(line number, text, ends with a line break) of each non-blank line from ``start``."""
+    first = text.count("\n", 0, start) + 1
+    parts = text[start:].split("\n")
+    for k, line in enumerate(parts):
+        if line.strip():
+            yield first + k, line, k < len(parts) - 1
+
+
+def read_bvh(path: str | Path) -> BVHClip:
+    """Parse a BVH file; raises BVHError with one line on bad input.
+
+    A frame row that cannot be used (wrong number of values, not numbers) is
+    skipped and listed in ``bad_rows`` (``problems()`` says it in one line)."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        names, parents, offsets, channels, end_sites = _parse_hierarchy(path, text)
+        m, frame_time = _motion_header(path, text)
     except BVHError:
         raise
     except (ValueError, IndexError) as e:
-        raise BVHError(f"{path}: malformed BVH ({e})") from None
-    return BVHClip(names, parents, np.array(offsets), channels, end_sites, frame_time, motion)
+        raise BVHError(f"{path}: malformed BVH ({str(e)[:80]})") from None
+    ncol = sum(len(c) for c in channels)
+    rows, bad = [], []
+    for lineno, line, _ in _motion_lines(text, m.end()):
+        why = _row_problem(line, ncol)
+        if why:
+            bad.append(f"line {lineno} (frame {len(rows) + len(bad) + 1}): {why}")
+        else:
+            rows.append([float(v) for v in line.split()])
+    motion = np.array(rows, dtype=np.float64).reshape(-1, ncol)
+    return BVHClip(names, parents, np.array(offsets), channels, end_sites, frame_time, motion,
+                   int(m.group(1)), bad)
 
 
-def repair_bvh(path: str | Path) -> int:
-    """Make a BVH cut short by a crash valid: drop a partial last line, fix ``Frames:``.
+@dataclass
+class Repair:
+    kept: int                 # frame rows written to the repaired copy
+    dropped: list[str]        # "line L (frame K): why", one per row left out
+    declared: int             # the original ``Frames:`` count
+    out: Path | None          # the repaired file (None: nothing needed repair)
 
-    Returns the number of complete frames kept.
+
+def repair_bvh(path: str | Path, out: str | Path | None = None, in_place: bool = False) -> Repair:
+    """Repair a BVH cut short by a crash or with bad frame rows. The original is never shortened.
+
+    Every whole, numeric frame row is kept; a row with the wrong number of
+    values, a value that is not a number, or a last line without a line end
+    (cut while it was being written: ``-6`` where ``-66.57`` was coming) is
+    dropped and listed. The ``Frames:`` count is set to the rows kept. The
+    copy goes to ``out`` (default ``NAME.repaired.bvh`` beside the file, which
+    must not exist yet); with ``in_place`` the original is replaced, only after
+    the copy has been read back and verified. Raises BVHError / OutputError.
     """
     path = Path(path)
-    clip = read_bvh(path)
-    text = path.read_text()
-    m = re.search(r"Frames:\s*\d+[ \t]*[\r\n]+\s*Frame\s+Time:[^\n]*\n", text)
-    lines = text[m.end():].splitlines()
+    clip = read_bvh(path)  # the hierarchy and the header must be readable
+    text = _read_text(path)
+    m = _FRAMES_RE.search(text)
     ncol = sum(len(c) for c in clip.channels)
-    good = []
-    for line in lines:
-        if not line.strip():
-            continue
-        if len(line.split()) != ncol:
-            break
-        good.append(line)
-    header = re.sub(r"Frames:[ \t]*\d+[ \t]*", f"Frames: {len(good)}", text[:m.end()], count=1)
-    tmp = path.with_suffix(path.suffix + ".repair")
-    tmp.write_text(header + "".join(g + "\n" for g in good))
-    os.replace(tmp, path)
-    return len(good)
+    good, dropped = [], []
+    for lineno, line, ended in _motion_lines(text, m.end()):
+        why = _row_problem(line, ncol) if ended else "incomplete last line (no line end: cut while it was written)"
+        if why:
+            dropped.append(f"line {lineno} (frame {len(good) + len(dropped) + 1}): {why}")
+        else:
+            good.append(line.rstrip("\r\n"))
+    declared = int(m.group(1))
+    if not dropped and declared == len(good):
+        return Repair(len(good), [], declared, None)
+    head = text[:m.start()] + f"Frames: {len(good)}\n" + text[m.start():m.end()].split("\n", 1)[1]
+    data = (head + "".join(g + "\n" for g in good)).encode("latin-1")
+    if in_place:
+        target = path
+    elif out is not None:
+        target = Path(out)
+    else:
+        target = path.with_name(f"{path.stem}.repaired{path.suffix}")
+        if target.exists():
+            raise OutputError(f"{target}: already exists; remove it or choose another name with --out")
+    if Path(target).resolve() == path.resolve() and not in_place:
+        raise OutputError(f"{target}: is the file being repaired; use --in-place to replace it")
+    (o,) = open_outputs((target, "repaired BVH"))
+    try:
+        o.append(data)
+        o.sync()
+        back = read_bvh(o.partial)
+        if back.num_frames != len(good) or back.bad_rows or back.names != clip.names:
+            raise BVHError(f"{o.partial}: the repaired copy did not read back the same; {path} is unchanged")
+    except BaseException:
+        o.discard()
+        raise
+    return Repair(len(good), dropped, declared, o.commit())
 
 
 # --------------------------------------------------------------------------- clips onto our skeleton

@@ -7,6 +7,7 @@ disappears is reopened every second while the app keeps running.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -23,16 +24,29 @@ class CaptureError(UserError):
     pass
 
 
+@contextlib.contextmanager
+def quiet_opencv():
+    """OpenCV's own warnings off while probing cameras (ours is the one line the user reads)."""
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(level)
+
+
 def list_cameras(max_index: int = 8) -> list[tuple[int, int, int]]:
     """(index, width, height) of the cameras that open and deliver a frame."""
     found = []
-    for i in range(max_index):
-        cap = cv2.VideoCapture(i)
-        if cap.isOpened():
-            ok, frame = cap.read()
-            if ok and frame is not None:
-                found.append((i, frame.shape[1], frame.shape[0]))
-        cap.release()
+    with quiet_opencv():
+        for i in range(max_index):
+            cap = cv2.VideoCapture(i)
+            if cap.isOpened():
+                ok, frame = cap.read()
+                if ok and frame is not None:
+                    found.append((i, frame.shape[1], frame.shape[0]))
+            cap.release()
     return found
 
 
@@ -110,7 +124,8 @@ class CameraSource(Source):
         self.t0 = time.monotonic()
 
     def _open(self):
-        cap = cv2.VideoCapture(self.index)
+        with quiet_opencv():
+            cap = cv2.VideoCapture(self.index)
         if not cap.isOpened():
             return None
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])

@@ -261,11 +261,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     data: dict = {}
     if path is not None or p.exists():
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{p}: config file not found") from None
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
+        except UnicodeDecodeError as e:
+            line = e.object[:e.start].count(b"\n") + 1
+            raise ConfigError(f"{p}: not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}); "
+                              "save the file as UTF-8") from None
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:

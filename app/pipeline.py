@@ -30,25 +30,67 @@ def resolve(path: str) -> Path:
 
 
 def make_estimator(cfg, log=say) -> Estimator:
+    """The estimator for ``model.*``, checked by one inference on a blank image.
+
+    Any failure to load or run the model (missing file, not an ONNX model, a
+    model that is not SkeletonNet) is a UserError with one line naming the
+    model; callers build the estimator before they open any output."""
     from engine.backends import BackendError, create_backend
 
     model = resolve(cfg.model.path)
     if not model.exists() and cfg.model.backend != "torch":
         raise UserError(f"{model}: model not found (train one with python -m trainer train, "
                         "or point model.path at an exported .onnx)")
+    if model.is_dir():
+        raise UserError(f"{model}: is a folder; model.path must name a model file (.onnx)")
     t = cfg.model.tensorrt
     try:
         backend = create_backend(cfg.model.backend, model, cfg.model.threads,
                                  {"fp16": t.fp16, "cache_dir": t.cache_dir, "workspace_mb": t.workspace_mb}, log=log)
     except BackendError as e:
         raise UserError(str(e)) from None
-    log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px)")
+    except Exception as e:  # noqa: BLE001 - a runtime's own error on a file it cannot use
+        raise UserError(f"{model}: the model cannot be loaded ({type(e).__name__}: {str(e)[:120]})") from None
+    _apply_input_size(cfg, backend, log)
     f = cfg.filter
-    return Estimator(backend, EstimatorSettings(
-        min_confidence=cfg.tracking.min_confidence, crop_scale=cfg.tracking.crop_scale,
-        rest_ease_s=cfg.tracking.rest_ease_s, filter_enabled=f.enabled,
-        position=(f.position.min_cutoff, f.position.beta, f.position.d_cutoff),
-        rotation=(f.rotation.min_cutoff, f.rotation.beta, f.rotation.d_cutoff)))
+    settings = dict(min_confidence=cfg.tracking.min_confidence, crop_scale=cfg.tracking.crop_scale,
+                    rest_ease_s=cfg.tracking.rest_ease_s, filter_enabled=f.enabled,
+                    position=(f.position.min_cutoff, f.position.beta, f.position.d_cutoff),
+                    rotation=(f.rotation.min_cutoff, f.rotation.beta, f.rotation.d_cutoff))
+    try:  # one pass on a blank frame: a model with other outputs fails here, before any output is opened
+        size = int(backend.input_size)
+        probe = Estimator(backend, EstimatorSettings(**settings))(np.zeros((size, size, 3), np.uint8), 0.0)
+        shapes = (probe.rotations.shape, probe.joints_3d.shape, probe.joints_2d.shape)
+        if shapes != ((S.NUM_BONES, 3, 3), (S.NUM_JOINTS, 3), (S.NUM_JOINTS, 2)):
+            raise ValueError(f"output shapes {shapes}")
+    except Exception as e:  # noqa: BLE001 - whatever the runtime raises on a model of another kind
+        raise UserError(f"{model}: not a SkeletonNet model this app can run ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())[:120]})") from None
+    log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px)")
+    return Estimator(backend, EstimatorSettings(**settings))
+
+
+def _apply_input_size(cfg, backend, log) -> None:
+    """``model.input_size``: the network input for a model exported with a free image size;
+    a model with a fixed size keeps it, and a different setting is reported."""
+    want = cfg.model.input_size
+    sess = getattr(backend, "sess", None)
+    dims = sess.get_inputs()[0].shape[-2:] if sess is not None else None
+    if dims is not None and not all(isinstance(d, int) for d in dims):
+        backend.input_size = want
+    elif want != backend.input_size:
+        log(f"model.input_size = {want} is not used: {backend.model} takes a fixed {backend.input_size} px "
+            "input, set when it was exported")
+
+
+ROOT_LIMIT = np.array([3.0, 1.0, 3.0])  # metres: how far root motion may take the body (x, y, z)
+
+
+def bounded_root(root_position) -> np.ndarray:
+    """Root motion for the sinks: (3,) metres, world axes, kept inside +-ROOT_LIMIT (a noisy
+    model's drift stops at the edge of a room-sized area); non-finite values become 0."""
+    r = np.nan_to_num(np.asarray(root_position, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(r, -ROOT_LIMIT, ROOT_LIMIT)
 
 
 def pose_record(frame_index: int, pose: Pose) -> dict:
@@ -72,70 +114,143 @@ def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:
     return img
 
 
-def world_joints(pose: Pose, floor: float) -> np.ndarray:
-    """Joints in world axes with the pelvis at standing height, for drawing beside the avatar."""
-    return F.camera_to_world(pose.joints_3d) + np.array([0.0, floor, 0.0]) + pose.root_position
+def world_joints(pose: Pose, floor: float, root: np.ndarray) -> np.ndarray:
+    """Joints in world axes with the pelvis at standing height plus ``root`` (3,), for drawing
+    beside the avatar."""
+    return F.camera_to_world(pose.joints_3d) + np.array([0.0, floor, 0.0]) + root
 
 
 # --------------------------------------------------------------------------- process
 
+def _where(outputs) -> str:
+    """'a.jsonl, b.bvh' naming where each kept output's frames are, old files left alone."""
+    parts = []
+    for o in outputs:
+        if o.final is None:
+            continue
+        if o.final == o.target:
+            parts.append(str(o.target))
+        else:
+            parts.append(f"{o.final} ({o.target} is unchanged)")
+    return ", ".join(parts)
+
+
+def _open_video(o, fps: float, frame: np.ndarray):
+    from app.outputs import OutputError
+
+    h, w = frame.shape[:2]
+    video = cv2.VideoWriter(str(o.hand_over()), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not video.isOpened():
+        raise OutputError(f"{o.target}: OpenCV cannot write this video (no mp4v encoder for "
+                          f"{o.target.suffix or 'a file without extension'}; use .mp4 or .avi)")
+    return video
+
+
+def _check_video(o, frames: int) -> None:
+    """The finished overlay video opens and holds the frames written (OpenCV reports nothing itself)."""
+    from app.outputs import OutputError
+
+    cap = cv2.VideoCapture(str(o.partial))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    cap.release()
+    if n < frames:
+        st = os.statvfs(o.partial.parent)
+        why = "the disk is full" if st.f_bavail * st.f_frsize < 1 << 20 else "the encoder failed"
+        raise OutputError(f"{o.partial}: the overlay video could not be finished ({why}; {n} of {frames} frames)")
+
+
 def process(cfg, args) -> int:
-    """Every frame of a video / image folder: poses.jsonl, optional BVH, VMC and overlay video."""
+    """Every frame of a video / image folder: poses.jsonl, optional BVH, VMC and overlay video.
+
+    Order: model, input (its first frame), VMC target, then every output at
+    once (app/outputs.py), so a mistake in any of them changes no file."""
     from app.bvh import BVHRecorder
+    from app.outputs import OutputError, open_outputs
     from app.vmc import VMCSender, parse_target
 
     est = make_estimator(cfg)
     src = open_source(args.input)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bvh = BVHRecorder(args.bvh, fps=cfg.bvh.fps, units=cfg.bvh.units) if args.bvh else None
-    vmc = None
-    if args.vmc:
-        host, port = parse_target(args.vmc)
-        vmc = VMCSender(host, port, rate=1000.0, root_motion=cfg.vmc.root_motion)
-    video = None
-    n, detected, t0 = 0, 0, time.perf_counter()
+    vmc = video = None
+    try:
+        ok, frame, t = src.read()
+        if not ok:
+            raise UserError(f"{args.input}: no frame could be read")
+        if args.vmc:
+            host, port = parse_target(args.vmc)
+            vmc = VMCSender(host, port, rate=cfg.vmc.rate, root_motion=cfg.vmc.root_motion)
+        out, bvh_out, video_out = open_outputs((args.out, "poses"), (args.bvh, "BVH clip"),
+                                               (args.video, "overlay video"))
+    except BaseException:
+        src.release()
+        if vmc:
+            vmc.close()
+        raise
+    outputs = [o for o in (out, bvh_out, video_out) if o is not None]
+    say(f"writing {', '.join(str(o.target) for o in outputs)} "
+        f"(as {', '.join(o.partial.name for o in outputs)} until complete)")
+    bvh = None
+    n, detected, t0, status, error = 0, 0, time.perf_counter(), "complete", None
     from tqdm import tqdm
 
     bar = tqdm(total=src.count or None, unit="frame", desc="processing", disable=not sys.stderr.isatty())
     try:
-        with open(out, "w") as f:
-            while True:
-                ok, frame, t = src.read()
-                if not ok:
-                    break
-                pose = est(frame, t)
-                f.write(json.dumps(pose_record(n, pose)) + "\n")
-                f.flush()
-                if bvh:
-                    bvh.add(t, pose.rotations, pose.root_position)
-                if vmc:
-                    vmc.send(pose.rotations, pose.root_position, now=t)
-                if args.video:
-                    if video is None:
-                        video = cv2.VideoWriter(args.video, cv2.VideoWriter_fourcc(*"mp4v"), src.fps,
-                                                (frame.shape[1], frame.shape[0]))
-                    video.write(_draw(frame, pose))
-                n += 1
-                detected += pose.detected
-                bar.update(1)
+        bvh = BVHRecorder(bvh_out, fps=cfg.bvh.fps, units=cfg.bvh.units) if bvh_out else None
+        video = _open_video(video_out, src.fps, frame) if video_out else None
+        while ok:
+            pose = est(frame, t)
+            root = bounded_root(pose.root_position)
+            out.append((json.dumps(pose_record(n, pose)) + "\n").encode())
+            if bvh:
+                bvh.add(t, pose.rotations, root)
+            if vmc:
+                vmc.submit(pose.rotations, root)
+            if video is not None:
+                video.write(_draw(frame, pose))
+            n += 1
+            detected += pose.detected
+            bar.update(1)
+            ok, frame, t = src.read()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except OutputError as e:
+        status, error = "failed", e
+    except BaseException:
+        status = "crashed"
+        raise
     finally:
         bar.close()
         src.release()
-        if bvh:
-            bvh.close()
         if video is not None:
             video.release()
         if vmc:
             vmc.close()
+        if status != "complete":  # keep the frames done; never replace an old file with them
+            for o in outputs:
+                if o is video_out and video is None:
+                    o.discard()
+                else:
+                    o.keep()
+    dt = time.perf_counter() - t0
+    if status == "interrupted":
+        say(f"interrupted at frame {n}{f' of {src.count}' if src.count else ''}: the {n} frames processed "
+            f"are kept in {_where(outputs)}")
+        return 130
+    if status == "failed":
+        raise UserError(f"{error}; stopped at frame {n}: the frames before are kept in {_where(outputs)}")
     if src.count and n < src.count:
         say(f"{args.input}: the video ended early (frame {n} of {src.count}, truncated or unreadable); "
             f"the {n} frames processed are kept")
-    dt = time.perf_counter() - t0
-    outputs = [str(out)] + [p for p in (args.bvh, args.video) if p]
-    say(f"{n} frames ({detected} with a person) in {dt:.1f} s ({n / max(dt, 1e-9):.1f} frames/s): {', '.join(outputs)}")
-    if n == 0:
-        raise UserError(f"{args.input}: no frame could be read")
+    try:
+        if video_out:
+            _check_video(video_out, n)
+        for o in outputs:
+            o.commit()
+    except OutputError as e:
+        for o in outputs:
+            o.keep()
+        raise UserError(f"{e}; the outputs are kept in {_where(outputs)}") from None
+    say(f"{n} frames ({detected} with a person) in {dt:.1f} s ({n / max(dt, 1e-9):.1f} frames/s): "
+        f"{', '.join(str(o.target) for o in outputs)}")
     return 0
 
 
@@ -145,104 +260,121 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or not sys.platform.startswith("linux")
 
 
-def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None = None) -> int:
-    """Camera (or file) -> estimator -> window / VMC / BVH, newest frame first."""
-    from app.avatar import load_avatar_or_default
-    from app.bvh import BVHRecorder
+def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None = None,
+             loop: bool | None = None) -> int:
+    """Camera (or file) -> estimator -> window / VMC / BVH, newest frame first.
+
+    ``camera.mirror`` flips live camera images only (a selfie view); files are
+    used as recorded, as ``process`` does (M toggles the flip in the window).
+    A recording (R, ``--record``, ``--bvh``) that fails stops alone: the HUD
+    and the terminal say so and the frames written are kept; the session goes
+    on, and the exit code is 1 at the end."""
+    from app.outputs import open_outputs
+    from app.recording import Recording
     from app.vmc import VMCSender
 
     source = cfg.camera.source if source is None else source
     est = make_estimator(cfg)
     src = open_source(source, cfg.camera.width, cfg.camera.height, cfg.camera.fps)
-    frames = LatestFrame(src, loop=getattr(args, "loop", False))
-    window = None
-    if not getattr(args, "no_window", False):
-        if has_display():
-            from app.window import Window
-
-            avatar = load_avatar_or_default(cfg.renderer.avatar, warn=say)
-            window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=False,
-                            background=cfg.renderer.background)
-        else:
-            say("no display: running without a window (Ctrl+C stops)")
-    vmc = VMCSender(cfg.vmc.host, cfg.vmc.port, cfg.vmc.rate, cfg.vmc.root_motion)
-    vmc.enabled = cfg.vmc.enabled
-    state = {"paused": False, "mirror": cfg.camera.mirror, "bvh": None}
-
-    def toggle_record():
-        if state["bvh"] is None:
-            folder = resolve(cfg.bvh.folder)
-            path = folder / time.strftime("mocap-%Y%m%d-%H%M%S.bvh")
-            state["bvh"] = BVHRecorder(path, fps=cfg.bvh.fps, units=cfg.bvh.units)
-            say(f"recording {path}")
-        else:
-            path = state["bvh"].close()
-            say(f"saved {path} ({state['bvh'].frames} frames)")
-            state["bvh"] = None
-
-    if window is not None:
-        import glfw
-
-        window.keys.update({
-            glfw.KEY_R: toggle_record,
-            glfw.KEY_V: lambda: setattr(vmc, "enabled", not vmc.enabled),
-            glfw.KEY_F: lambda: setattr(est, "filter_enabled", not est.filter_enabled),
-            glfw.KEY_M: lambda: state.update(mirror=not state["mirror"]),
-            glfw.KEY_SPACE: lambda: state.update(paused=not state["paused"]),
-        })
-    say(f"input: {src.name}; VMC {vmc.target} {'on' if vmc.enabled else 'off'} (V toggles); R records BVH")
-    shown, fps, last_t, pose, frame = 0, 0.0, time.perf_counter(), None, None
-    floor = S.Skeleton.default().floor_offset
+    rec = Recording(resolve(cfg.bvh.folder), cfg.bvh.fps, cfg.bvh.units, log=say)
+    window = shot = None
     try:
-        while window is None or window.open:
-            item = frames.get(timeout=0.5)
-            if item is None:
-                if frames.ended:
-                    break
+        vmc = VMCSender(cfg.vmc.host, cfg.vmc.port, cfg.vmc.rate, cfg.vmc.root_motion)
+        bvh_path = getattr(args, "bvh", None)
+        (shot,) = open_outputs((screenshot, "screenshot"))
+        if bvh_path or getattr(args, "record", False):
+            rec.start(Path(bvh_path) if bvh_path else None, strict=True)  # asked for on the command line
+    except BaseException:
+        src.release()
+        if shot is not None:
+            shot.discard()
+        raise
+    loop = getattr(args, "loop", False) if loop is None else loop
+    frames = LatestFrame(src, loop=loop)
+    try:
+        if not getattr(args, "no_window", False):
+            if has_display():
+                from app.avatar import load_avatar_or_default
+                from app.window import Window
+
+                avatar = load_avatar_or_default(cfg.renderer.avatar, warn=say)
+                window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=False,
+                                background=cfg.renderer.background)
+            else:
+                say("no display: running without a window (Ctrl+C stops)")
+        vmc.enabled = cfg.vmc.enabled
+        state = {"paused": False, "mirror": cfg.camera.mirror and src.live}
+        if window is not None:
+            import glfw
+
+            window.keys.update({
+                glfw.KEY_R: rec.toggle,
+                glfw.KEY_V: lambda: setattr(vmc, "enabled", not vmc.enabled),
+                glfw.KEY_F: lambda: setattr(est, "filter_enabled", not est.filter_enabled),
+                glfw.KEY_M: lambda: state.update(mirror=not state["mirror"]),
+                glfw.KEY_SPACE: lambda: state.update(paused=not state["paused"]),
+            })
+        say(f"input: {src.name}{' (mirrored)' if state['mirror'] else ''}; VMC {vmc.target} "
+            f"{'on' if vmc.enabled else 'off'}{' (V toggles); R records BVH' if window else ''}")
+        shown, fps, last_t, pose, frame = 0, 0.0, time.perf_counter(), None, None
+        root = np.zeros(3)
+        floor = S.Skeleton.default().floor_offset
+        try:
+            while window is None or window.open:
+                item = frames.get(timeout=0.5)
+                if item is None:
+                    if frames.ended:
+                        break
+                    if window is not None:
+                        window.show(pose.rotations if pose is not None else None, hud=[frames.status, rec.hud()])
+                    continue
+                frame, t, _ = item
+                if state["mirror"]:
+                    frame = np.ascontiguousarray(frame[:, ::-1])
+                t_start = time.perf_counter()
+                if not state["paused"] or pose is None:
+                    pose = est(frame, t)
+                    root = bounded_root(pose.root_position)
+                    if vmc.enabled:
+                        vmc.submit(pose.rotations, root)
+                    rec.add(t, pose.rotations, root)
+                latency = (time.perf_counter() - t_start) * 1000
+                now = time.perf_counter()
+                fps = 0.9 * fps + 0.1 / max(now - last_t, 1e-6) if fps else 1.0 / max(now - last_t, 1e-6)
+                last_t = now
                 if window is not None:
-                    window.show(pose.rotations if pose is not None else None, hud=[frames.status])
-                continue
-            frame, t, _ = item
-            if state["mirror"]:
-                frame = np.ascontiguousarray(frame[:, ::-1])
-            t_start = time.perf_counter()
-            if not state["paused"] or pose is None:
-                pose = est(frame, t)
-                if vmc.enabled:
-                    vmc.send(pose.rotations, pose.root_position)
-                if state["bvh"] is not None:
-                    state["bvh"].add(t, pose.rotations, pose.root_position)
-            latency = (time.perf_counter() - t_start) * 1000
-            now = time.perf_counter()
-            fps = 0.9 * fps + 0.1 / max(now - last_t, 1e-6) if fps else 1.0 / max(now - last_t, 1e-6)
-            last_t = now
+                    hud = [f"{fps:5.1f} fps  {latency:5.1f} ms  {est.backend.name}",
+                           f"VMC {vmc.target}: {vmc.state}   filter {'on' if est.filter_enabled else 'off'}"
+                           f"{'  PAUSED' if state['paused'] else ''}",
+                           f"{rec.hud()}   conf {pose.confidence:.2f}{'' if pose.detected else ' (nobody)'}",
+                           f"{frames.status if frames.status != 'running' else 'F filter  M mirror  Space pause  Esc quit'}"]
+                    window.show(pose.rotations, root if cfg.vmc.root_motion != "off" else None,
+                                frame=frame, joints_2d=pose.joints_2d if pose.detected else None,
+                                joints_3d_world=world_joints(pose, floor, root) if pose.detected else None, hud=hud)
+                elif shown % 30 == 0:
+                    say(f"frame {shown}: {fps:.1f} fps, {latency:.1f} ms, conf {pose.confidence:.2f}, {frames.status}")
+                shown += 1
+                if max_frames and shown >= max_frames:
+                    break
+        except KeyboardInterrupt:
+            pass
+        if shot is not None:
             if window is not None:
-                rec = f"REC {state['bvh'].duration:5.1f} s" if state["bvh"] else "R: record BVH"
-                hud = [f"{fps:5.1f} fps  {latency:5.1f} ms  {est.backend.name}",
-                       f"VMC {vmc.target}: {vmc.state}   filter {'on' if est.filter_enabled else 'off'}"
-                       f"{'  PAUSED' if state['paused'] else ''}",
-                       f"{rec}   conf {pose.confidence:.2f}{'' if pose.detected else ' (nobody)'}",
-                       f"{frames.status if frames.status != 'running' else 'F filter  M mirror  Space pause  Esc quit'}"]
-                window.show(pose.rotations, pose.root_position if cfg.vmc.root_motion != "off" else None,
-                            frame=frame, joints_2d=pose.joints_2d if pose.detected else None,
-                            joints_3d_world=world_joints(pose, floor) if pose.detected else None, hud=hud)
-            elif shown % 30 == 0:
-                say(f"frame {shown}: {fps:.1f} fps, {latency:.1f} ms, conf {pose.confidence:.2f}, {frames.status}")
-            shown += 1
-            if max_frames and shown >= max_frames:
-                break
-    except KeyboardInterrupt:
-        pass
+                ok, png = cv2.imencode(".png", window.screenshot()[..., ::-1])
+                shot.append(png.tobytes())
+                say(f"screenshot: {shot.commit()}")
+            else:
+                shot.discard()
+                say(f"no screenshot: there is no window ({screenshot} not written)")
     finally:
-        if window is not None and screenshot:
-            cv2.imwrite(screenshot, window.screenshot()[..., ::-1])
         frames.stop()
-        if state["bvh"] is not None:
-            say(f"saved {state['bvh'].close()}")
+        rec.stop()
         vmc.close()
         if window is not None:
             window.destroy()
-    return 0
+        if shot is not None and shot.final is None:
+            shot.discard()
+    return 1 if rec.failures else 0
 
 
 # --------------------------------------------------------------------------- demo
@@ -251,15 +383,15 @@ DEMO_CLIP = REPO_ROOT / "assets" / "demo.mp4"
 
 
 def demo(cfg, args) -> int:
+    """The bundled clip: in a window, looped until the user quits; headless, processed to demo_output/."""
     model = resolve(cfg.model.path)
     if not model.exists():
-        say(f"mocap demo: no trained model is bundled yet ({model} is missing); the set-up is complete. "
-            "Train one (python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")
-        return 0
+        raise UserError(f"{model}: model not found, so the demo cannot run; train one "
+                        "(python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")
     if has_display() and not args.no_window:
-        return run_live(cfg, args, source=str(DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot)
+        return run_live(cfg, args, source=str(DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot,
+                        loop=True)
     out = resolve("demo_output")
-    out.mkdir(exist_ok=True)
 
     class A:
         input = str(DEMO_CLIP)
@@ -268,7 +400,7 @@ def demo(cfg, args) -> int:
         video = str(resolve("demo_output") / "overlay.mp4")
         vmc = None
 
-    say("no display: processing the bundled clip headless")
+    say(f"no display: processing the bundled clip headless into {out}")
     return process(cfg, A)
 
 
@@ -276,37 +408,51 @@ def demo(cfg, args) -> int:
 
 def bench(cfg, args) -> int:
     """End-to-end frames/s and per-stage latency on a video, headless."""
+    from app.outputs import open_outputs
     from app.vmc import VMCSender
 
     est = make_estimator(cfg)
     src = open_source(args.input)
+    try:
+        (json_out,) = open_outputs((args.json, "bench results"))
+    except BaseException:
+        src.release()
+        raise
     vmc = VMCSender("127.0.0.1", 9, rate=10_000.0)  # loopback discard port: measures building and sending
     stages = {k: [] for k in ("decode", "preprocess", "inference", "filter", "sinks", "total")}
     n = 0
     t_all = time.perf_counter()
-    while not args.frames or n < args.frames:
-        t0 = time.perf_counter()
-        ok, frame, t = src.read()
-        if not ok:
-            break
-        t1 = time.perf_counter()
-        pose = est(frame, t)
-        t2 = time.perf_counter()
-        json.dumps(pose_record(n, pose))
-        vmc.send(pose.rotations, pose.root_position, now=t)
-        t3 = time.perf_counter()
-        if n >= 5:  # warm-up frames excluded
-            stages["decode"].append(t1 - t0)
-            for k in ("preprocess", "inference", "filter"):
-                stages[k].append(est.timings[k])
-            stages["sinks"].append(t3 - t2)
-            stages["total"].append(t3 - t0)
-        n += 1
+    try:
+        while not args.frames or n < args.frames:
+            t0 = time.perf_counter()
+            ok, frame, t = src.read()
+            if not ok:
+                break
+            t1 = time.perf_counter()
+            pose = est(frame, t)
+            t2 = time.perf_counter()
+            json.dumps(pose_record(n, pose))
+            vmc.send(pose.rotations, bounded_root(pose.root_position), now=t)
+            t3 = time.perf_counter()
+            if n >= 5:  # warm-up frames excluded
+                stages["decode"].append(t1 - t0)
+                for k in ("preprocess", "inference", "filter"):
+                    stages[k].append(est.timings[k])
+                stages["sinks"].append(t3 - t2)
+                stages["total"].append(t3 - t0)
+            n += 1
+    except BaseException:
+        if json_out is not None:
+            json_out.discard()
+        raise
+    finally:
+        vmc.close()
+        src.release()
     wall = time.perf_counter() - t_all
-    vmc.close()
-    src.release()
     if not stages["total"]:
-        raise UserError(f"{args.input}: too few frames to measure")
+        if json_out is not None:
+            json_out.discard()
+        raise UserError(f"{args.input}: too few frames to measure (at least 6 are needed)")
     res = {"input": str(args.input), "frames": n, "backend": est.backend.name, "model": est.backend.model,
            "input_size": est.backend.input_size,
            "fps": round(len(stages["total"]) / sum(stages["total"]), 1),
@@ -318,7 +464,11 @@ def bench(cfg, args) -> int:
     for k, v in res["latency_ms"].items():
         print(f"{k:12s} {v['p50']:8.2f} {v['p95']:8.2f}")
     print(f"end to end: {res['fps']} frames/s")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=2))
+    if json_out is not None:
+        try:
+            json_out.append(json.dumps(res, indent=2).encode())
+        except BaseException:
+            json_out.discard()
+            raise
+        say(f"results: {json_out.commit()}")
     return 0

@@ -14,7 +14,9 @@ import time
 import cv2
 
 from app.avatar import load_avatar_or_default
-from app.bvh import clip_to_poses, read_bvh
+from app.bvh import BVHError, clip_to_poses, read_bvh
+from app.errors import UserError
+from app.outputs import open_outputs
 from app.vmc import VMCSender, parse_target
 
 
@@ -27,12 +29,27 @@ def play(cfg, args) -> int:
     poses = clip_to_poses(clip, path=args.clip)
     n = len(poses.rotations)
     if n == 0:
-        _say(f"{args.clip}: the clip has no frames")
-        return 1
+        raise BVHError(f"{args.clip}: the clip has no frames")
+    if clip.problems():
+        _say(f"{args.clip}: {clip.problems()}; playing the {n} good frames "
+             f"(mocap repair-bvh {args.clip} writes a clean copy)")
     sender = None
     if args.vmc or cfg.vmc.enabled:
         host, port = parse_target(args.vmc) if args.vmc else (cfg.vmc.host, cfg.vmc.port)
-        sender = VMCSender(host, port, rate=max(cfg.vmc.rate, 1.0 / clip.frame_time), root_motion=cfg.vmc.root_motion)
+        sender = VMCSender(host, port, rate=cfg.vmc.rate, root_motion=cfg.vmc.root_motion)
+    shot = None
+    try:
+        (shot,) = open_outputs((args.screenshot, "screenshot"))
+        return _play(cfg, args, clip, poses, sender, shot)
+    finally:
+        if sender:
+            sender.close()
+        if shot is not None and shot.final is None:
+            shot.discard()
+
+
+def _play(cfg, args, clip, poses, sender, shot) -> int:
+    n = len(poses.rotations)
     window = None
     if not args.no_window:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
@@ -44,9 +61,8 @@ def play(cfg, args) -> int:
             window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=cfg.renderer.vsync,
                             background=cfg.renderer.background, title=f"mocap play {os.path.basename(args.clip)}")
     if window is None and sender is None:
-        _say("nothing to play to: no window and no VMC target (give --vmc HOST:PORT or enable vmc in config)")
-        return 2
-    dt = poses.frame_time / max(args.speed, 1e-3)
+        raise UserError("nothing to play to: no window and no VMC target (give --vmc HOST:PORT or enable vmc in config)")
+    dt = poses.frame_time / args.speed
     target = sender.target if sender else "off"
     _say(f"playing {args.clip} ({poses.source} skeleton, {n} frames, {n * poses.frame_time:.1f} s); VMC: {target}")
     paused = False
@@ -72,7 +88,7 @@ def play(cfg, args) -> int:
                 break
             i = k % n
             if sender:
-                sender.send(poses.rotations[i], poses.root_displacement[i])
+                sender.submit(poses.rotations[i], poses.root_displacement[i])
             if window is not None:
                 if not window.open:
                     break
@@ -95,13 +111,15 @@ def play(cfg, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if window is not None and args.screenshot:
-            cv2.imwrite(args.screenshot, window.screenshot()[..., ::-1])
-            _say(f"screenshot: {args.screenshot}")
+        if window is not None and shot is not None:
+            ok, png = cv2.imencode(".png", window.screenshot()[..., ::-1])
+            shot.append(png.tobytes())
+            _say(f"screenshot: {shot.commit()}")
+        elif shot is not None:
+            _say(f"no screenshot: there is no window ({shot.target} not written)")
         if window is not None:
             window.destroy()
-        if sender:
-            sender.close()
     if sender:
-        _say(f"sent {sender.sent} bundles to {sender.target} ({sender.state})")
+        sender.close()
+        _say(f"sent {sender.sent} frames ({sender.datagrams_sent} bundles) to {sender.target} ({sender.state})")
     return 0

@@ -1,6 +1,8 @@
 """VMC protocol sender (the "Performer" role): OSC bundles over UDP, python-osc.
 
-Each frame is one bundle:
+Each frame is one set of messages, sent as OSC bundles of at most 1472 bytes
+each (what one Ethernet frame carries; the bones are split over several
+bundles, as receivers accept):
 
 * ``/VMC/Ext/OK``       (int) loaded = 1
 * ``/VMC/Ext/T``        (float) seconds since the sender started
@@ -26,18 +28,19 @@ rotations reproduces our joints:
   carries the arm's absolute orientation. ``Hand`` and ``Foot`` are at rest
   relative to their parents (the network does not predict them).
 
-Sending never blocks or raises: the socket is non-blocking and send errors are
+Frames go out at most ``rate`` per second on a fixed schedule, with steady
+spacing (``VMCSender``). Sending never blocks or raises: the socket is non-blocking and send errors are
 counted and reported through ``state``. A bad host or port raises ``VMCError``
 (one line) when the sender is created.
 """
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from app.errors import UserError
@@ -134,8 +137,43 @@ def parse_target(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+MAX_DATAGRAM = 1472  # bytes: the UDP payload one 1500-byte Ethernet frame carries over IPv4
+_BUNDLE_HEAD = b"#bundle\0" + (1).to_bytes(8, "big")  # OSC time tag 1 = immediately
+
+
+def pack_bundles(messages: list[bytes], limit: int = MAX_DATAGRAM) -> list[bytes]:
+    """OSC messages (in order) packed into as few bundles as fit ``limit`` bytes each."""
+    out, cur, size = [], [], len(_BUNDLE_HEAD)
+    for m in messages:
+        need = 4 + len(m)
+        if cur and size + need > limit:
+            out.append(b"".join([_BUNDLE_HEAD, *cur]))
+            cur, size = [], len(_BUNDLE_HEAD)
+        if len(_BUNDLE_HEAD) + need > limit:
+            raise ValueError(f"an OSC message of {len(m)} bytes does not fit a {limit}-byte datagram")
+        cur.append(len(m).to_bytes(4, "big") + m)
+        size += need
+    if cur:
+        out.append(b"".join([_BUNDLE_HEAD, *cur]))
+    return out
+
+
 class VMCSender:
-    """Sends one bundle per frame, at most ``rate`` per second, never blocking."""
+    """Sends one frame at a time, at most ``rate`` frames per second, never blocking.
+
+    A frame is the messages of ``frame_messages`` plus ``/VMC/Ext/OK`` and
+    ``/VMC/Ext/T``, split over as few OSC bundles as keep every datagram
+    within ``MAX_DATAGRAM`` bytes (receivers apply each message on its own).
+
+    ``send()`` sends at once, limited to the rate on a fixed schedule: the
+    next frame is due one period after the previous one was due (not after it
+    was sent; at most a quarter period of lateness is made up), and a frame
+    up to a fifth of a period early still goes, so jitter of up to a fifth of
+    a period in the caller's timing drops no frame. ``submit()`` hands the
+    newest pose to a sending thread that sends it when it is due: steady
+    spacing when poses come faster than ``rate``, each pose as it comes when
+    slower. The live app and ``play`` submit; ``bench`` and tests send.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 39539, rate: float = 60.0,
                  root_motion: str = "hips", skeleton: S.Skeleton | None = None):
@@ -154,11 +192,16 @@ class VMCSender:
         self.rate = float(rate)
         self.root_motion = root_motion
         self.enabled = True
-        self.sent = 0
+        self.sent = 0          # frames sent
+        self.datagrams_sent = 0
         self.errors = 0
         self.last_error = ""
         self._t0 = time.monotonic()
-        self._last_send = -np.inf
+        self._due = -np.inf
+        self._pending = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     @property
     def state(self) -> str:
@@ -166,27 +209,31 @@ class VMCSender:
             return "off"
         return f"sending ({self.sent} sent)" if not self.errors else f"{self.errors} send errors: {self.last_error}"
 
-    def bundle(self, rotations: np.ndarray, root_position=None, t: float | None = None) -> bytes:
+    def datagrams(self, rotations: np.ndarray, root_position=None, t: float | None = None) -> list[bytes]:
+        """One frame as OSC bundles, each at most MAX_DATAGRAM bytes."""
         t = time.monotonic() - self._t0 if t is None else t
-        bb = OscBundleBuilder(IMMEDIATELY)
         head = [("/VMC/Ext/OK", [(1, "i")]), ("/VMC/Ext/T", [(float(t), "f")])]
+        msgs = []
         for address, args in head + frame_messages(rotations, self.rig, root_position, self.root_motion):
             mb = OscMessageBuilder(address=address)
             for value, typ in args:
                 mb.add_arg(value, typ)
-            bb.add_content(mb.build())
-        return bb.build().dgram
+            msgs.append(mb.build().dgram)
+        return pack_bundles(msgs)
 
     def send(self, rotations: np.ndarray, root_position=None, now: float | None = None) -> bool:
-        """Send a frame unless disabled or over the rate; True when a datagram left."""
+        """Send a frame now unless disabled or not yet due; True when it left."""
         if not self.enabled:
             return False
         now = time.monotonic() if now is None else now
-        if now - self._last_send < 1.0 / self.rate - 1e-6:
+        period = 1.0 / self.rate
+        if now < self._due - 0.2 * period:
             return False
-        self._last_send = now
+        self._due = max(self._due + period, now + 0.75 * period)
         try:
-            self._sock.sendto(self.bundle(rotations, root_position), self._addr)
+            for d in self.datagrams(rotations, root_position):
+                self._sock.sendto(d, self._addr)
+                self.datagrams_sent += 1
         except OSError as e:  # full buffer, unreachable network, refused: never stop the app
             self.errors += 1
             self.last_error = e.strerror or type(e).__name__
@@ -194,5 +241,43 @@ class VMCSender:
         self.sent += 1
         return True
 
+    def submit(self, rotations: np.ndarray, root_position=None) -> None:
+        """Hand the newest pose to the sending thread (never blocks; an unsent older pose is replaced)."""
+        if not self.enabled or self._closed:
+            return
+        item = (np.array(rotations, dtype=np.float64), None if root_position is None else np.array(root_position, float))
+        with self._cond:
+            self._pending = item
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vmc-sender", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                while not self._closed:
+                    wait = self._due - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                item, self._pending = self._pending, None
+            self.send(*item, now=time.monotonic())
+
     def close(self) -> None:
+        """Send a pose still waiting (within two periods), stop the thread, close the socket."""
+        if self._closed:
+            return
+        deadline = time.monotonic() + 2.0 / self.rate + 0.05
+        with self._cond:
+            while self._pending is not None and self._thread is not None and time.monotonic() < deadline:
+                self._cond.wait(0.005)
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
         self._sock.close()

@@ -31,6 +31,10 @@ class Window:
         fw, fh = glfw.get_framebuffer_size(self.win)
         self.renderer = Renderer(fw, fh, window=self.win, avatar=avatar)
         self.renderer.background = tuple(background)
+        # an animation viewer's view: the whole body framed, following its root, on a floor grid
+        self.renderer.camera.auto_fit = True
+        self.renderer.follow_tau = 0.35
+        self.renderer.show_floor = True
         self.keys: dict[int, Callable[[], None]] = {glfw.KEY_ESCAPE: self.close}
         self._drag = None
         glfw.set_key_callback(self.win, self._on_key)

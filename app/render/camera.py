@@ -56,13 +56,34 @@ def from_opencv(k: np.ndarray, rotation: np.ndarray, translation: np.ndarray, wi
 
 @dataclass
 class OrbitCamera:
-    """Mouse orbit/zoom camera around ``target`` (world, Y-up)."""
+    """Mouse orbit/zoom camera around ``target`` (world, Y-up).
+
+    ``fit`` sets the distance that shows a body of a given size whole (with a
+    margin) at an aspect ratio; ``follow`` moves the target smoothly towards a
+    point (the avatar's hips), so the avatar stays framed while root motion
+    carries it around (the floor grid shows that motion)."""
 
     yaw: float = 0.0          # degrees; 0 looks at the avatar's front (from +Z)
     pitch: float = 5.0        # degrees above the horizon
     distance: float = 3.2     # metres
     target: tuple = (0.0, 0.95, 0.0)
     fovy: float = 35.0
+    auto_fit: bool = False    # fit() sets the distance (the live window; the user's zoom turns it off)
+
+    def fit(self, height: float, width: float, aspect: float, margin: float = 1.25) -> None:
+        """Distance at which a ``height`` x ``width`` metre body fills the view with ``margin``."""
+        if not self.auto_fit:
+            return
+        t = np.tan(np.deg2rad(self.fovy) / 2)
+        self.distance = float(max(0.5 * height * margin / t, 0.5 * width * margin / (t * aspect)))
+
+    def follow(self, point, dt: float, tau: float = 0.35) -> None:
+        """Move the target towards ``point`` (3,): exponential smoothing, time constant ``tau``
+        seconds (0 = at once); a far jump (over 3 m, e.g. a clip looping) is taken at once."""
+        p = np.asarray(point, dtype=np.float64)
+        cur = np.asarray(self.target, dtype=np.float64)
+        a = 1.0 if tau <= 0 or np.linalg.norm(p - cur) > 3.0 else 1.0 - np.exp(-max(dt, 0.0) / tau)
+        self.target = tuple(cur + a * (p - cur))
 
     def eye(self) -> np.ndarray:
         y, p = np.deg2rad(self.yaw), np.deg2rad(self.pitch)
@@ -81,3 +102,4 @@ class OrbitCamera:
 
     def zoom(self, factor: float) -> None:
         self.distance = float(np.clip(self.distance * factor, 0.5, 20.0))
+        self.auto_fit = False

@@ -9,9 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import moderngl
+import time
+
 import numpy as np
 
 from app.avatar import Avatar
+from app.errors import UserError
 from app.render.camera import OrbitCamera
 from engine import skeleton as S
 
@@ -33,7 +36,7 @@ def create_window(width: int, height: int, title: str = "SkeletonNet mocap", vis
     import glfw
 
     if not glfw.init():
-        raise RuntimeError("GLFW could not initialise (is there a display? try --no-window)")
+        raise UserError("GLFW could not initialise (is there a display? try --no-window)")
     glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
     glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
     glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
@@ -42,7 +45,7 @@ def create_window(width: int, height: int, title: str = "SkeletonNet mocap", vis
     win = glfw.create_window(width, height, title, None, None)
     if not win:
         glfw.terminate()
-        raise RuntimeError("GLFW could not open a window with OpenGL 3.3")
+        raise UserError("GLFW could not open a window with OpenGL 3.3 (try --no-window)")
     glfw.make_context_current(win)
     return win
 
@@ -63,6 +66,13 @@ class Renderer:
             self.ctx = moderngl.create_context(require=330)
         self.width, self.height = int(width), int(height)
         self.camera = OrbitCamera()
+        # the live window's view (app/window.py turns these on): follow the avatar's root with this
+        # time constant in seconds (0 = at once, None = off), and draw a 1 m floor grid fixed in the
+        # world so root motion stays visible
+        self.follow_tau: float | None = None
+        self.show_floor = False
+        self._focus = np.array(self.camera.target, dtype=np.float64)
+        self._last_render: float | None = None
         self.background = (0.12, 0.12, 0.14)
         self.light_dir = np.array([-0.4, -0.8, -0.5])
         self.light_color = (0.75, 0.75, 0.72)
@@ -121,12 +131,23 @@ class Renderer:
             t = ctx.texture((img.shape[1], img.shape[0]), 4, np.ascontiguousarray(img).tobytes())
             t.build_mipmaps()
             self._textures.append(t)
+        rest = a.skin(a.skinning_matrices())  # (V, 3) the body at rest, world axes
+        lo, hi = rest.min(0), rest.max(0)
+        self._floor_y = float(lo[1])
+        self._size = (float(hi[1] - lo[1]), float(max(hi[0] - lo[0], hi[2] - lo[2])))
+        hips = a.rest_global[a.humanoid["hips"]][:3, 3]
+        self._rest_centre = np.array([hips[0], 0.5 * (lo[1] + hi[1]), hips[2]])
+        self.camera.target = tuple(self._rest_centre)
         self.set_pose(None)
 
     def set_pose(self, rotations: np.ndarray | None, root_position=None) -> np.ndarray:
-        """Pose the avatar from our 15 absolute rotations (None = rest); returns the skinning matrices."""
+        """Pose the avatar from our 15 absolute rotations (None = rest); returns the skinning matrices.
+
+        The view's focus becomes the body's rest centre moved by ``root_position`` (3,) metres."""
         k = self.avatar.skinning_matrices(rotations, root_position)
         self.write_bones(k)
+        r = np.zeros(3) if root_position is None else np.asarray(root_position, dtype=np.float64)
+        self._focus = self._rest_centre + np.nan_to_num(r)
         return k
 
     def write_bones(self, matrices: np.ndarray) -> None:
@@ -161,6 +182,29 @@ class Renderer:
                 self._textures[part.texture].use(location=1)
             p["use_texture"].value = use
             self._avatar_vao.render(moderngl.TRIANGLES, vertices=part.count, first=part.first)
+
+    def _update_view(self, aspect: float) -> None:
+        """Frame the whole body (fit) and follow its root (smoothed over real time)."""
+        now = time.monotonic()
+        dt = 0.0 if self._last_render is None else now - self._last_render
+        self._last_render = now
+        if self.avatar is None:
+            return
+        self.camera.fit(*self._size, aspect)
+        if self.follow_tau is not None:
+            self.camera.follow(self._focus, dt, self.follow_tau)
+
+    def draw_floor(self, view: np.ndarray, proj: np.ndarray, half: int = 6) -> None:
+        """A 1 m grid on the floor, ``half`` metres each way around the view's target (world-fixed lines)."""
+        cx, cz = (round(float(c)) for c in np.asarray(self.camera.target)[[0, 2]])
+        ticks = np.arange(-half, half + 1, dtype=np.float64)
+        y = self._floor_y
+        seg = []
+        for d in ticks:
+            seg += [(cx + d, y, cz - half), (cx + d, y, cz + half), (cx - half, y, cz + d), (cx + half, y, cz + d)]
+        colour = np.clip(np.array(self.background) + 0.16, 0.0, 1.0)
+        cols = np.tile(np.append(colour, 1.0), (len(seg), 1))
+        self.draw_overlay(np.array(seg), cols, proj @ view, moderngl.LINES, depth=True)
 
     def draw_image(self, frame: np.ndarray, rect=(-1.0, -1.0, 1.0, 1.0), bgr: bool = True, slot: str = "camera") -> None:
         """Draw an image (H, W, 3) uint8 into ``rect`` (NDC x0, y0, x1, y1).
@@ -236,7 +280,11 @@ class Renderer:
             viewport, aspect = (half, 0, w - half, h), (w - half) / h
         else:
             viewport, aspect = (0, 0, w, h), w / h
+        self._update_view(aspect)
         view, proj = self.camera.view(), self.camera.projection(aspect)
+        if self.avatar is not None and self.show_floor:
+            self.ctx.viewport = viewport
+            self.draw_floor(view, proj)
         if self.avatar is not None:
             self.draw_avatar(view, proj, viewport)
         if joints_3d_world is not None:

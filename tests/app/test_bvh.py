@@ -156,11 +156,14 @@ def test_recording_survives_sigkill(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert reported >= 60
-    clip = read_bvh(path)  # valid as it stands
+    assert not path.exists()  # a recording is written beside its name until it stops
+    partial = tmp_path / "killed.partial.bvh"
+    clip = read_bvh(partial)  # valid as it stands
     assert clip.num_frames >= reported - 30  # at most the last second (30 frames) lost
-    kept = repair_bvh(path)
-    assert kept == clip.num_frames
-    assert bvhio.readAsBvh(str(path)).FrameCount == kept
+    assert clip.declared_frames == clip.num_frames and not clip.problems()
+    assert bvhio.readAsBvh(str(partial)).FrameCount == clip.num_frames
+    r = repair_bvh(partial)
+    assert r.out is None and r.kept == clip.num_frames  # nothing to repair
 
 
 def test_repair_cut_file_and_cli(tmp_path):
@@ -170,11 +173,15 @@ def test_repair_cut_file_and_cli(tmp_path):
             rec.add(k / 30, random_poses(1, k)[0])
     data = path.read_bytes()
     path.write_bytes(data[:-37])  # cut mid-line, count now too high
+    cut = path.read_bytes()
     r = subprocess.run([sys.executable, "-m", "app", "repair-bvh", str(path)], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
-    assert "19 complete frames kept" in r.stdout
-    assert read_bvh(path).num_frames == 19
-    assert "Frames: 19\n" in path.read_text()
+    assert "kept 19 frames, dropped 1 (line " in r.stdout and "incomplete last line" in r.stdout
+    assert path.read_bytes() == cut  # the original is never shortened
+    fixed = tmp_path / "cut.repaired.bvh"
+    assert f"{fixed} written, {path} unchanged" in r.stdout
+    assert read_bvh(fixed).num_frames == 19 and "Frames: 19\n" in fixed.read_text()
+    assert bvhio.readAsBvh(str(fixed)).FrameCount == 19
     r = subprocess.run([sys.executable, "-m", "app", "repair-bvh", str(tmp_path / "none.bvh")],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and r.stderr.strip().endswith("none.bvh: file not found")

@@ -266,4 +266,6 @@ def test_demo_headless_names_its_outputs(model):
         assert (REPO / "demo_output" / name).stat().st_size > 0
     assert len((REPO / "demo_output" / "poses.jsonl").read_text().splitlines()) == 150
     r = mocap("--set", "model.path=/nothing.onnx", "demo", env=env)
-    assert r.returncode == 0 and "no trained model is bundled yet" in r.stderr
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "mocap: /nothing.onnx: model not found, so the demo cannot run; train one "
+        "(python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")

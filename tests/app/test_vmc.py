@@ -13,7 +13,7 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 from pythonosc.parsing import osc_types
 
-from app.vmc import HIPS_DROP, VMCError, VMCSender, parse_target, vmc_rig
+from app.vmc import HIPS_DROP, MAX_DATAGRAM, VMCError, VMCSender, parse_target, vmc_rig
 from engine import frames as F
 from engine import rotations as R
 from engine import skeleton as S
@@ -46,6 +46,21 @@ def receive(sock, n=1, timeout=5.0):
     return [sock.recvfrom(65536)[0] for _ in range(n)]
 
 
+def receive_frame(sock, timeout=5.0) -> list:
+    """The messages of one frame: its datagrams (each a bundle within MAX_DATAGRAM bytes)
+    read until every bone has come."""
+    sock.settimeout(timeout)
+    msgs, names = [], set()
+    while not set(BONES) <= names:
+        dgram = sock.recvfrom(65536)[0]
+        assert osc_bundle.OscBundle.dgram_is_bundle(dgram) and len(dgram) <= MAX_DATAGRAM, len(dgram)
+        for m in osc_bundle.OscBundle(dgram):
+            msgs.append(m)
+            if m.address == "/VMC/Ext/Bone/Pos":
+                names.add(m.params[0])
+    return msgs
+
+
 @pytest.fixture
 def udp():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,9 +72,8 @@ def udp():
 def test_bundle_addresses_and_types(udp):
     sender = VMCSender("127.0.0.1", udp.getsockname()[1])
     assert sender.send(rigid_torso_pose(0), np.array([0.1, 0.0, 0.2]))
-    (dgram,) = receive(udp)
-    assert osc_bundle.OscBundle.dgram_is_bundle(dgram)
-    msgs = [c for c in osc_bundle.OscBundle(dgram)]
+    msgs = receive_frame(udp)
+    assert sender.datagrams_sent == 2  # the frame is split: one bundle would be over 1472 bytes
     assert all(isinstance(m, osc_message.OscMessage) for m in msgs)
     addrs = [m.address for m in msgs]
     assert addrs[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
@@ -138,8 +152,7 @@ def test_rebuilt_pose_gives_our_joints_back(udp, root_motion):
         rots = rigid_torso_pose(seed)
         disp = np.random.default_rng(100 + seed).normal(scale=0.5, size=3)
         sender.send(rots, disp, now=seed)
-        (dgram,) = receive(udp)
-        msgs = list(osc_bundle.OscBundle(dgram))
+        msgs = receive_frame(udp)
         bones = {m.params[0]: m.params[1:] for m in msgs if m.address == "/VMC/Ext/Bone/Pos"}
         root = next(m for m in msgs if m.address == "/VMC/Ext/Root/Pos").params
         assert root[4:] == [0.0, 0.0, 0.0, 1.0]
@@ -153,7 +166,7 @@ def test_rebuilt_pose_gives_our_joints_back(udp, root_motion):
 def test_rest_pose_sends_identity_rotations_and_rig_offsets(udp):
     sender = VMCSender("127.0.0.1", udp.getsockname()[1])
     sender.send(np.broadcast_to(np.eye(3), (15, 3, 3)))
-    msgs = list(osc_bundle.OscBundle(receive(udp)[0]))
+    msgs = receive_frame(udp)
     bones = {m.params[0]: m.params[1:] for m in msgs if m.address == "/VMC/Ext/Bone/Pos"}
     for name, v in bones.items():
         np.testing.assert_allclose(v[3:], [0, 0, 0, 1], atol=1e-6, err_msg=name)
@@ -170,7 +183,7 @@ def test_left_arm_raised_forward_by_hand(udp):
     rots[S.BONE_INDEX["l_upper_arm"]] = rots[S.BONE_INDEX["l_forearm"]] = fwd
     sender = VMCSender("127.0.0.1", udp.getsockname()[1])
     sender.send(rots)
-    msgs = list(osc_bundle.OscBundle(receive(udp)[0]))
+    msgs = receive_frame(udp)
     bones = {m.params[0]: m.params[1:] for m in msgs if m.address == "/VMC/Ext/Bone/Pos"}
     # Unity: the left arm rests along -X; turning it to +Z is +90 deg about +Y,
     # q = (0, sin 45, 0, cos 45); the forearm follows with no local rotation.
@@ -180,11 +193,21 @@ def test_left_arm_raised_forward_by_hand(udp):
     np.testing.assert_allclose(bones["RightUpperArm"][3:], [0, 0, 0, 1], atol=1e-6)
 
 
-def test_rate_limit():
+def test_rate_limit_keeps_a_schedule():
     sender = VMCSender("127.0.0.1", 9, rate=10)  # port 9 (discard) on loopback
     rots = np.broadcast_to(np.eye(3), (15, 3, 3))
     sent = [sender.send(rots, now=t) for t in (0.0, 0.05, 0.1, 0.15, 0.2)]
     assert sent == [True, False, True, False, True]
+    # frames at the rate with +-20 % jitter all go (a minimum-gap limiter dropped about a third)
+    sender = VMCSender("127.0.0.1", 9, rate=120)
+    jitter = np.random.default_rng(0).uniform(-0.2, 0.2, 600) / 120
+    times = np.arange(600) / 120 + jitter
+    assert sum(sender.send(rots, now=t) for t in times) == 600
+    # twice as many frames as the rate: half go, never two within half a period
+    sender = VMCSender("127.0.0.1", 9, rate=60)
+    times = np.arange(600) / 120 + np.random.default_rng(1).uniform(-0.2, 0.2, 600) / 120
+    went = [t for t in times if sender.send(rots, now=t)]
+    assert len(went) == 300 and np.diff(went).min() >= 0.5 / 60
     sender.close()
 
 
@@ -250,13 +273,14 @@ def test_play_streams_a_cmu_clip_and_our_recording(udp, tmp_path):
                 dgrams.append(udp.recvfrom(65536)[0])
         except socket.timeout:
             pass
-        assert len(dgrams) >= 2, r.stderr
-        msgs = list(osc_bundle.OscBundle(dgrams[-1]))
+        assert len(dgrams) >= 4 and len(dgrams) % 2 == 0, r.stderr  # whole frames, two bundles each
+        msgs = [m for d in dgrams[-2:] for m in osc_bundle.OscBundle(d)]
         assert [m.params[0] for m in msgs if m.address == "/VMC/Ext/Bone/Pos"] == BONES
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     r = subprocess.run([sys.executable, "-m", "app", "play", str(ours)], capture_output=True, text=True,
                        cwd=repo, env=env)
-    assert r.returncode == 2 and "nothing to play to" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("mocap: nothing to play to")
+    assert "Traceback" not in r.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (make test runs under xvfb-run)")
