@@ -110,7 +110,7 @@ def cmd_repair(args) -> int:
     if r.dropped:
         shown = "; ".join(r.dropped[:3]) + (f"; and {len(r.dropped) - 3} more" if len(r.dropped) > 3 else "")
         why.append(f"dropped {len(r.dropped)} ({shown})")
-    if r.declared != r.kept + len(r.dropped):
+    if r.declared != r.kept:
         why.append(f"'Frames: {r.declared}' set to {r.kept}")
     where = f"{args.file} replaced" if args.in_place else f"{r.out} written, {args.file} unchanged"
     print(f"{args.file}: kept {r.kept} frames, {'; '.join(why)}; {where}")

@@ -358,6 +358,7 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                     break
         except KeyboardInterrupt:
             pass
+        say(f"stopped after {shown} frames")
         if shot is not None:
             if window is not None:
                 ok, png = cv2.imencode(".png", window.screenshot()[..., ::-1])

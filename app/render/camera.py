@@ -7,7 +7,7 @@ render lands exactly where ``K @ [R|t]`` projects.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +69,8 @@ class OrbitCamera:
     target: tuple = (0.0, 0.95, 0.0)
     fovy: float = 35.0
     auto_fit: bool = False    # fit() sets the distance (the live window; the user's zoom turns it off)
+    _velocity: np.ndarray = field(default_factory=lambda: np.zeros(3), repr=False)
+    _last_point: np.ndarray | None = field(default=None, repr=False)
 
     def fit(self, height: float, width: float, aspect: float, margin: float = 1.25) -> None:
         """Distance at which a ``height`` x ``width`` metre body fills the view with ``margin``."""
@@ -77,13 +79,31 @@ class OrbitCamera:
         t = np.tan(np.deg2rad(self.fovy) / 2)
         self.distance = float(max(0.5 * height * margin / t, 0.5 * width * margin / (t * aspect)))
 
-    def follow(self, point, dt: float, tau: float = 0.35) -> None:
-        """Move the target towards ``point`` (3,): exponential smoothing, time constant ``tau``
-        seconds (0 = at once); a far jump (over 3 m, e.g. a clip looping) is taken at once."""
+    def follow(self, point, dt: float, tau: float = 0.35, tau_velocity: float = 0.7, max_speed: float = 6.0) -> None:
+        """Move the target towards ``point`` (3,), smoothly and without lagging a steady walk.
+
+        Double exponential smoothing: the point's speed (capped at ``max_speed``
+        m/s, so a jump of a noisy root is not taken for a run) is smoothed with
+        time constant ``tau_velocity``, the target moves on with it and closes
+        the remaining gap with time constant ``tau`` seconds (0 = at once). A
+        jump over 3 m (a clip looping) is taken at once."""
         p = np.asarray(point, dtype=np.float64)
         cur = np.asarray(self.target, dtype=np.float64)
-        a = 1.0 if tau <= 0 or np.linalg.norm(p - cur) > 3.0 else 1.0 - np.exp(-max(dt, 0.0) / tau)
-        self.target = tuple(cur + a * (p - cur))
+        if tau <= 0 or np.linalg.norm(p - cur) > 3.0:
+            self.target, self._velocity, self._last_point = tuple(p), np.zeros(3), p
+            return
+        if self._last_point is None:  # no speed known yet
+            self._last_point = p
+        if dt <= 0:
+            return
+        v = (p - self._last_point) / dt
+        speed = np.linalg.norm(v)
+        if speed > max_speed:
+            v *= max_speed / speed
+        self._velocity = self._velocity + (1.0 - np.exp(-dt / tau_velocity)) * (v - self._velocity)
+        ahead = cur + self._velocity * dt
+        self.target = tuple(ahead + (1.0 - np.exp(-dt / tau)) * (p - ahead))
+        self._last_point = p
 
     def eye(self) -> np.ndarray:
         y, p = np.deg2rad(self.yaw), np.deg2rad(self.pitch)

@@ -183,14 +183,16 @@ class Renderer:
             p["use_texture"].value = use
             self._avatar_vao.render(moderngl.TRIANGLES, vertices=part.count, first=part.first)
 
-    def _update_view(self, aspect: float) -> None:
-        """Frame the whole body (fit) and follow its root (smoothed over real time)."""
+    def _update_view(self, aspect: float, top: float = 0.0) -> None:
+        """Frame the whole body below a HUD covering ``top`` of the height (fit), and follow its
+        root (smoothed over real time)."""
         now = time.monotonic()
         dt = 0.0 if self._last_render is None else now - self._last_render
         self._last_render = now
         if self.avatar is None:
             return
-        self.camera.fit(*self._size, aspect)
+        height, width = self._size
+        self.camera.fit(height / (1.0 - top), width, aspect)
         if self.follow_tau is not None:
             self.camera.follow(self._focus, dt, self.follow_tau)
 
@@ -280,8 +282,11 @@ class Renderer:
             viewport, aspect = (half, 0, w - half, h), (w - half) / h
         else:
             viewport, aspect = (0, 0, w, h), w / h
-        self._update_view(aspect)
+        top = 0.0 if side or hud is None else min(0.5, hud.shape[0] / h)  # the HUD's share of the view's top
+        self._update_view(aspect, top)
         view, proj = self.camera.view(), self.camera.projection(aspect)
+        if top and self.camera.auto_fit:
+            proj[1, 2] += top  # the view's centre moves down to the middle of the space below the HUD
         if self.avatar is not None and self.show_floor:
             self.ctx.viewport = viewport
             self.draw_floor(view, proj)

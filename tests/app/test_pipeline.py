@@ -18,38 +18,7 @@ from engine.estimator import Estimator, EstimatorSettings
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.preprocess import Box
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo.mp4"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    import torch
-
-    from trainer.export import export_onnx
-    from trainer.model import SkeletonNet, SkeletonNetConfig
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "m.onnx"
-    export_onnx(SkeletonNet(SkeletonNetConfig()).eval(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def short_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clip") / "short.avi"
-    cap = cv2.VideoCapture(str(DEMO))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (480, 270))
-    for _ in range(12):
-        ok, f = cap.read()
-        w.write(cv2.resize(f, (480, 270)))
-    w.release()
-    return path
-
-
-def mocap(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+from tests.app.conftest import DEMO, REPO, mocap  # noqa: F401 - fixtures model, short_clip come from conftest
 
 
 def test_process_writes_one_record_per_frame(model, short_clip, tmp_path):

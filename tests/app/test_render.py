@@ -234,3 +234,77 @@ def test_bad_inputs_each_give_one_line(tmp_path):
     a = load_avatar_or_default(tmp_path / "draco.glb", warn=said.append)
     assert a.path == str(DEFAULT_AVATAR)
     assert len(said) == 1 and said[0].endswith("; using the default avatar") and "\n" not in said[0]
+
+
+def silhouette_box(renderer, rotations, root):
+    """(top, bottom, left, right) rows/columns of the avatar's pixels, background black."""
+    renderer.set_pose(rotations, root)
+    renderer.render()
+    covered = np.argwhere(renderer.read().max(axis=2) > 0)
+    if not len(covered):
+        return None
+    (top, left), (bottom, right) = covered.min(0), covered.max(0)
+    return top, bottom, left, right
+
+
+@pytest.mark.parametrize("source", ["walk", "cmu"])
+def test_the_live_view_keeps_the_walking_avatar_framed(avatar, source):
+    """Root motion walks the avatar 8 m towards the camera and 3 m sideways (or CMU 01_01 is
+    played): the window's view (fit + follow) keeps it whole in view, feet included; a fixed
+    view loses it."""
+    if source == "cmu":
+        cmu = Path("/usr/share/assimp/models/BVH/01_01.bvh")
+        if not cmu.exists():
+            pytest.skip("apt-get install assimp-testmodels")
+        from app.bvh import clip_to_poses, read_bvh
+
+        clip = clip_to_poses(read_bvh(cmu))
+        idx = np.linspace(0, len(clip.rotations) - 1, 8).astype(int)
+        rots, roots = clip.rotations[idx], clip.root_displacement[idx]
+    else:
+        steps = np.linspace(0, 1, 8)[:, None]
+        rots = np.broadcast_to(np.eye(3), (8, 15, 3, 3))
+        roots = steps * np.array([3.0, 0.0, 8.0])
+    w, h = 320, 240
+    r = Renderer(w, h, avatar=avatar)
+    r.background = (0.0, 0.0, 0.0)
+    r.camera.auto_fit, r.follow_tau = True, 0.0  # the window's settings, following at once
+    for k in range(len(rots)):
+        box = silhouette_box(r, rots[k], roots[k])
+        assert box is not None, k
+        top, bottom, left, right = box
+        assert top > 2 and bottom < h - 3 and left > 2 and right < w - 3, (k, box)  # whole, feet included
+        assert bottom - top > 0.5 * h, (k, box)  # and not a speck in the distance
+    r.follow_tau = None  # a fixed view, as before: the avatar walks out of it
+    r.camera.target = (0.0, 0.95, 0.0)
+    lost = [silhouette_box(r, rots[k], roots[k]) for k in range(len(rots))]
+    r.release()
+    if source == "walk":
+        assert lost[-1] is None or lost[-1][1] >= h - 3 or lost[-1][0] <= 2
+
+
+def test_follow_is_smooth_and_the_floor_grid_is_drawn(avatar):
+    from app.render.camera import OrbitCamera
+
+    cam = OrbitCamera(target=(0.0, 1.0, 0.0))
+    path = []
+    for _ in range(120):  # 2 s at 60 frames/s after a 1 m step of the root
+        cam.follow((1.0, 1.0, 0.0), 1 / 60, tau=0.35)
+        path.append(cam.target[0])
+    steps = np.diff([0.0] + path)
+    assert steps.max() < 0.05 and max(path) < 1.01 and abs(path[-1] - 1.0) < 0.01  # eases in, arrives
+    cam = OrbitCamera(target=(0.0, 1.0, 0.0))
+    for k in range(300):  # a steady 1.3 m/s walk is followed without lag after a few seconds
+        cam.follow((0.0, 1.0, 1.3 * k / 60), 1 / 60)
+    assert abs(cam.target[2] - 1.3 * 299 / 60) < 0.01
+    r = Renderer(320, 240, avatar=avatar)
+    r.background = (0.0, 0.0, 0.0)
+    r.camera.auto_fit, r.follow_tau = True, 0.0
+    r.render()
+    plain = r.read()
+    r.show_floor = True
+    r.render()
+    grid = r.read()
+    r.release()
+    changed = np.abs(grid.astype(int) - plain.astype(int)).sum(axis=2) > 0
+    assert changed[160:].mean() > 0.02 and changed[:60].mean() == 0  # lines on the floor, none in the sky

@@ -307,3 +307,69 @@ def test_play_drives_the_avatar_in_a_window(udp, tmp_path):
     assert (np.abs(centre - background).sum(1) > 40).mean() > 0.3
     udp.settimeout(2)
     assert osc_bundle.OscBundle.dgram_is_bundle(udp.recvfrom(65536)[0])
+
+
+class TimedOSCServer:
+    """A real python-osc server on loopback that also notes each datagram's size and arrival,
+    and each frame's /VMC/Ext/T arrival time and bone count."""
+
+    def __init__(self):
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        self.datagrams, self.frames, self.bones = [], [], {}
+        d = Dispatcher()
+        d.map("/VMC/Ext/T", lambda addr, t: self.frames.append((time.monotonic(), t)))
+        d.map("/VMC/Ext/Bone/Pos", lambda addr, name, *v: self.bones.__setitem__(
+            self.frames[-1][1] if self.frames else None,
+            self.bones.get(self.frames[-1][1] if self.frames else None, 0) + 1))
+        outer = self
+
+        class Server(BlockingOSCUDPServer):
+            def verify_request(self, request, client_address):
+                outer.datagrams.append(len(request[0]))
+                return True
+
+        self.server = Server(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("rate", [120, 60])
+def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate):
+    """A 120 frames/s clip played to a real OSC server: vmc.rate is the rate received (every
+    frame at 120, every other at 60), spacing is steady, every datagram fits 1472 bytes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.bvh import BVHRecorder
+
+    clip = tmp_path / "fast.bvh"
+    with BVHRecorder(clip, fps=120) as rec:
+        for k in range(360):
+            rec.add(k / 120, rigid_torso_pose(k % 7))
+    srv = TimedOSCServer()
+    try:
+        r = subprocess.run([sys.executable, "-m", "app", "--set", f"vmc.rate={rate}", "play", str(clip), "--no-window",
+                            "--vmc", f"127.0.0.1:{srv.port}"], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[2], timeout=60)
+        time.sleep(0.3)
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    assert srv.datagrams and max(srv.datagrams) <= MAX_DATAGRAM
+    arrivals = np.array([a for a, _ in srv.frames])
+    n = len(arrivals)
+    assert len(srv.datagrams) == 2 * n  # each frame is two bundles
+    assert all(srv.bones[t] == len(BONES) for _, t in srv.frames)  # every bone of every frame arrived
+    expected = 360 * rate / 120
+    assert 0.9 * expected <= n <= expected + 2
+    gaps = np.diff(arrivals)
+    measured = (n - 1) / (arrivals[-1] - arrivals[0])
+    assert abs(measured - rate) <= 0.15 * rate, measured  # was 73.5/s at 120 with a minimum-gap limiter
+    assert abs(np.median(gaps) - 1 / rate) <= 0.2 / rate, np.median(gaps)
