@@ -8,8 +8,8 @@ alarms and cost, and assets/NOTICE.md for the licence).
 
 One pass:
 
-1. Letterbox: the frame scaled to fit 224 x 224 with its aspect kept, centred
-   on a black border; RGB mapped to [-1, 1].
+1. Letterbox: the frame scaled to fit 224 x 224 with its aspect kept (one
+   bilinear warp), centred on a black border; RGB mapped to [-1, 1].
 2. Network: 2254 SSD anchors (strides 8, 16, 32, 32, 32 on the 224 input: 28x28x2
    + 14x14x2 + 7x7x6 anchor centres; fixed anchor size 1), each with a score
    logit and 12 regressed values: a box (centre x, y, width, height) then four
@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.preprocess import Box
+from engine.preprocess import Box, crop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "assets" / "person_detector.onnx"
@@ -173,21 +173,19 @@ class PersonDetector:
 
     # --- steps ---------------------------------------------------------------------------
     @staticmethod
-    def letterbox(frame_bgr: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """(1, 224, 224, 3) float32 RGB in [-1, 1], the (2,) scale and the (2,) offset: input = frame * scale + offset."""
+    def letterbox(frame_bgr: np.ndarray, region: Box | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+        """The network input for a square region of the frame (default: the whole frame letterboxed).
+
+        Returns (1, 224, 224, 3) float32 RGB in [-1, 1], the scale s and the (2,) offset with
+        network (continuous) coordinates X = s * (u - offset) for frame pixel centres u. One
+        bilinear warp with a black border, as MediaPipe prepares this network's input (an
+        area-averaged resize shifts scores near the threshold: docs/acquisition.md).
+        """
         h, w = frame_bgr.shape[:2]
-        s = INPUT_SIZE / max(h, w)
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        small = cv2.resize(frame_bgr, (nw, nh), interpolation=interp)
-        canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-        x0, y0 = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
-        canvas[y0:y0 + nh, x0:x0 + nw] = small
+        box = Box.full_frame(w, h) if region is None else region
+        canvas = crop(frame_bgr, box, INPUT_SIZE)   # crop pixel centre u_c = s (u - left) - 0.5
         x = canvas[None, :, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0
-        # The network's coordinates are continuous (input pixel i spans [i, i + 1]), frame pixels are
-        # centres: frame pixel u is at input (u + 0.5) * sx + x0 with sx = nw / w.
-        sx, sy = nw / w, nh / h
-        return x, np.array([sx, sy]), np.array([x0 + 0.5 * sx, y0 + 0.5 * sy])
+        return x, INPUT_SIZE / box.side, np.array([box.left, box.top])
 
     def decode(self, regressors: np.ndarray, logits: np.ndarray, min_score: float | None = None):
         """Raw outputs (2254, 12), (2254,) -> list of (box (4,), keypoints (4, 2), score) in input pixels."""
@@ -204,11 +202,8 @@ class PersonDetector:
         kps = r[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + a[:, None, :]
         return weighted_nms(boxes, kps, scores[keep])[: self.max_people]
 
-    def to_detection(self, box: np.ndarray, kps: np.ndarray, score: float, scale: np.ndarray,
-                     offset: np.ndarray) -> Detection:
-        """An input-pixel detection in frame pixels, with its body region and crop."""
-        kf = (kps - offset) / scale
-        face = np.concatenate([(box[:2] - offset) / scale, (box[2:] - offset) / scale])
+    def to_detection(self, face: np.ndarray, kf: np.ndarray, score: float) -> Detection:
+        """A detection (face box (4,), keypoints (4, 2), frame pixels) with its body region and crop."""
         centre = kf[0]
         v = kf[1] - kf[0]
         side = 2.0 * float(np.hypot(*v))
@@ -222,10 +217,10 @@ class PersonDetector:
             float(b) for b in face), centre=centre, side=side, rotation=rotation, crop=crop)
 
     # --- the whole pass ------------------------------------------------------------------
-    def raw(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Network outputs for a frame: regressors (2254, 12), logits (2254,), scale (2,), offset (2,)."""
+    def raw(self, frame_bgr: np.ndarray, region: Box | None = None):
+        """Network outputs for a frame region: regressors (2254, 12), logits (2254,), scale, offset (2,)."""
         t0 = time.perf_counter()
-        x, scale, offset = self.letterbox(frame_bgr)
+        x, scale, offset = self.letterbox(frame_bgr, region)
         t1 = time.perf_counter()
         outs = dict(zip(self.output_names, self.sess.run(None, {self.input_name: x})))
         t2 = time.perf_counter()
@@ -233,16 +228,54 @@ class PersonDetector:
         self.timings["inference"] += t2 - t1
         return outs["regressors"][0], outs["scores"][0, :, 0], scale, offset
 
-    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None) -> list[Detection]:
-        """The people in a BGR uint8 frame (H, W, 3), best score first (at most ``max_people``)."""
+    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None,
+               regions: list[Box] | None = None) -> list[Detection]:
+        """The people in a BGR uint8 frame (H, W, 3), best score first (at most ``max_people``).
+
+        regions: square ``Box`` es of the frame to run the network on (one pass each; default
+        the whole frame letterboxed). Small people are found in smaller regions
+        (``tile_regions``); detections of all regions are merged by the same weighted NMS.
+        """
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError("detect expects a BGR frame (H, W, 3)")
         for k in self.timings:
             self.timings[k] = 0.0
-        reg, logits, scale, offset = self.raw(frame_bgr)
+        boxes, kps, scores = [], [], []
+        for region in regions or [None]:
+            reg, logits, scale, offset = self.raw(frame_bgr, region)
+            t0 = time.perf_counter()
+            for b, k, sc in self.decode(reg, logits, min_score):
+                boxes.append(b / scale + np.tile(offset, 2))
+                kps.append(k / scale + offset)
+                scores.append(sc)
+            self.timings["decode"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        dets = [self.to_detection(b, k, s, scale, offset) for b, k, s in self.decode(reg, logits, min_score)]
-        self.timings["decode"] = time.perf_counter() - t0
+        merged = weighted_nms(np.array(boxes), np.array(kps), np.array(scores)) if len(scores) > 1 else \
+            list(zip(boxes, kps, scores))
+        dets = [self.to_detection(b, k, sc) for b, k, sc in merged[: self.max_people]]
+        self.timings["decode"] += time.perf_counter() - t0
         return dets
 
     __call__ = detect
+
+
+def tile_regions(width: int, height: int, side_frac: float = 1.0, overlap: float = 0.2) -> list[Box]:
+    """Square regions of side ``side_frac`` x the frame's short side covering the frame.
+
+    Neighbours overlap by at least ``overlap`` of the side; the first region is the whole frame
+    letterboxed. With side_frac = 1 a 16:9 frame gets the letterbox plus two squares (people
+    are 1.8 times larger in them than in the letterbox).
+    """
+    side = side_frac * min(width, height)
+    out = [Box.full_frame(width, height)]
+
+    def starts(extent):
+        if side >= extent:
+            return [(extent - side) / 2]
+        n = int(np.ceil((extent - side) / (side * (1 - overlap)))) + 1
+        return list(np.linspace(0, extent - side, n))
+
+    for y in starts(height):
+        for x in starts(width):
+            out.append(Box(float(x) - 0.5, float(y) - 0.5, float(side)))
+    return out

@@ -116,7 +116,7 @@ def densify(tfl, tensor, values: np.ndarray) -> np.ndarray:
 
 
 class Converter:
-    def __init__(self, buf: bytes):
+    def __init__(self, buf: bytes, output_names: dict[str, str] | None = None):
         import tflite
 
         self.tfl = tflite
@@ -130,6 +130,7 @@ class Converter:
         self.nodes, self.inits = [], []
         self.layout: dict[int, str] = {}         # activation tensor index -> "nchw" | "plain"
         self.used_names: set[str] = set()
+        self.output_names = OUTPUT_NAMES if output_names is None else output_names
 
     # --- tensors -------------------------------------------------------------------------
     def tensor(self, i: int):
@@ -139,9 +140,11 @@ class Converter:
         t = self.tensor(i)
         return [int(s) for s in t.ShapeAsNumpy()] if t.ShapeLength() else []
 
+    def output_name(self, i: int) -> str:
+        n = self.tensor(i).Name().decode()
+        return self.output_names.get(n, n)
+
     def name(self, i: int) -> str:
-        if int(i) in self.g.OutputsAsNumpy():
-            return OUTPUT_NAMES[self.tensor(i).Name().decode()]
         if int(i) in self.g.InputsAsNumpy():
             return "input"
         return f"t{int(i)}"
@@ -316,6 +319,17 @@ class Converter:
             self.node("Resize", [self.nchw(ins[0]), "", "", sizes], [self.name(out)], mode="linear",
                       coordinate_transformation_mode=mode)
             self.layout[out] = "nchw"
+        elif kind == "MAX_POOL_2D":
+            o = self.options(op, "Pool2DOptions")
+            k_hw, stride = [o.FilterHeight(), o.FilterWidth()], [o.StrideH(), o.StrideW()]
+            pads = self.same_pads(self.shape(ins[0])[1:3], k_hw, stride, [1, 1]) if o.Padding() == PAD_SAME else [0] * 4
+            y = self.fresh("pool")
+            self.node("MaxPool", [self.nchw(ins[0])], [y], kernel_shape=k_hw, strides=stride, pads=pads)
+            self.activation(y, o.FusedActivationFunction(), self.name(out))
+            self.layout[out] = "nchw"
+        elif kind == "LOGISTIC":
+            self.node("Sigmoid", [self.name(ins[0])], [self.name(out)])
+            self.layout[out] = self.layout.get(ins[0], "plain")
         elif kind == "RESHAPE":
             src = self.name(ins[0])
             if self.layout.get(ins[0]) == "nchw":   # reshape in TFLite's (NHWC) element order
@@ -356,10 +370,15 @@ class Converter:
         for k in range(self.g.OperatorsLength()):
             self.convert_op(self.g.Operators(k))
         outputs = [int(i) for i in self.g.OutputsAsNumpy()]
+        for i in outputs:  # graph outputs keep TFLite's layout (NHWC for 4D ones)
+            if self.layout.get(i) == "nchw":
+                self.node("Transpose", [orig_name(i)], [self.output_name(i)], perm=[0, 2, 3, 1])
+            else:
+                self.node("Identity", [orig_name(i)], [self.output_name(i)])
         graph = helper.make_graph(
-            self.nodes, "blazepose_person_detector",
+            self.nodes, "converted_tflite",
             [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
-            [helper.make_tensor_value_info(orig_name(i), TensorProto.FLOAT, self.shape(i)) for i in outputs],
+            [helper.make_tensor_value_info(self.output_name(i), TensorProto.FLOAT, self.shape(i)) for i in outputs],
             self.inits)
         return graph
 
