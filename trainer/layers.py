@@ -127,14 +127,46 @@ def bone_vectors_of(joints: torch.Tensor) -> torch.Tensor:
     return joints.index_select(-2, ends) - joints.index_select(-2, starts)
 
 
-def scale_to_length(joints: torch.Tensor, reference_length: float) -> torch.Tensor:
-    """Eq. 1: root-relative joints (B, 16, 3) scaled so bone lengths sum to a reference."""
+def scale_to_length(joints: torch.Tensor, reference_length: float, min_total=None) -> torch.Tensor:
+    """Eq. 1: root-relative joints (B, 16, 3) scaled so bone lengths sum to a reference.
+
+    The scale is bounded: a skeleton whose bones sum to less than ``min_total`` (in the units of
+    ``joints``; a float or (B,); default a quarter of the reference) is not blown up further, which
+    keeps gradients finite while heatmaps are still flat early in training. The bound must be in
+    the joints' own units (docs/training.md: with heatmap coordinates it was in metres and never
+    acted).
+    """
     rel = joints - joints[:, S.ROOT:S.ROOT + 1]
     bones = bone_vectors_of(rel)
     total = torch.sqrt((bones * bones).sum(-1) + 1e-12).sum(-1)
-    # the scale is bounded (a skeleton under a quarter of the reference is not blown up further),
-    # which keeps gradients finite while heatmaps are still flat early in training
-    return rel * (reference_length / torch.clamp(total, min=0.25 * reference_length))[:, None, None]
+    if min_total is None:
+        min_total = 0.25 * reference_length
+    if not torch.is_tensor(min_total):
+        min_total = torch.full_like(total, float(min_total))
+    return rel * (reference_length / torch.maximum(total, min_total))[:, None, None]
+
+
+def encode_depth(z: torch.Tensor, z_root: torch.Tensor, focal: torch.Tensor, stride: float, map_size: int):
+    """Camera depths (B, J) as zy-map columns: the map centre plus the depth offset from the root in
+    image pixels at the root's distance, ``(z - z_root) * focal / z_root / stride``.
+    z_root, focal: (B,) (focal in input pixels)."""
+    return (map_size - 1) / 2 + (z - z_root[:, None]) * (focal / z_root)[:, None] / stride
+
+
+def decode_perspective(coords: torch.Tensor, camera: torch.Tensor, stride: float, map_size: int) -> torch.Tensor:
+    """Cross-heatmap read-out (B, J, 3) = (x, y, depth column) in map pixels -> 3D joints in camera
+    axes (OpenCV), in units of the root's depth (so the root is at (.., .., 1)).
+
+    Perspective-correct for the crop's pinhole camera ``camera`` (B, 3) = (focal, cx, cy) in input
+    pixels: with ``zeta = (depth - centre) * stride / focal`` (inverse of ``encode_depth``),
+    ``Z = 1 + zeta`` and ``X = Z (u - cx) / focal``, ``Y = Z (v - cy) / focal``. Exact labels
+    round-trip (tests/trainer/test_decoding.py); Eq. 1 then removes the unknown root depth.
+    """
+    f, cx, cy = camera[:, 0, None], camera[:, 1, None], camera[:, 2, None]
+    u = (coords[..., 0] + 0.5) * stride - 0.5
+    v = (coords[..., 1] + 0.5) * stride - 0.5
+    z = torch.clamp(1.0 + (coords[..., 2] - (map_size - 1) / 2) * stride / f, min=0.05)
+    return torch.stack([z * (u - cx) / f, z * (v - cy) / f, z], dim=-1)
 
 
 def gaussian_maps(points: torch.Tensor, size: int, sigma: float) -> torch.Tensor:

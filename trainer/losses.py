@@ -46,8 +46,10 @@ class LossWeights:
     alpha: float = 0.1     # bone rotations R^b
     beta: float = 0.1      # final rotations R
     gamma: float = 0.1     # final positions x
-    lam: float = 0.001     # cross heatmaps
-    delta: float = 0.02    # soft-argmax xy of 2D-only samples (mask_3d = 0), heatmap px^2; not in the paper
+    lam: float = 1.0       # cross heatmaps (the paper: 0.001; docs/training.md says why not here)
+    readout: float = 0.2   # L1 of the soft-argmax read-out (x, y; depth for 3D samples), map pixels; not in the paper
+    delta: float = 0.0     # squared soft-argmax xy error of 2D-only samples, map px^2 (issue 9's term; 0 = off)
+    presence: float = 1.0  # binary cross-entropy of the presence logit (person / background crop)
     position_scale: float = 10.0
     heatmap_sigma: float = 1.5
 
@@ -74,15 +76,37 @@ def _sq(a: torch.Tensor, b: torch.Tensor, dims: int) -> torch.Tensor:
     return ((a - b) ** 2).flatten(1).sum(-1)
 
 
-def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeights | None = None):
-    """Returns (total loss, dict of the detached parts)."""
+def _map_sq(pred: torch.Tensor, target: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """Per-sample squared error of (B, J, H, W) maps, summed over pixels and the joints weighted by
+    ``vis`` (B, J)."""
+    return (((pred - target) ** 2).sum((-2, -1)) * vis).sum(-1)
+
+
+#: each part's weight field in ``LossWeights`` (None: weight 1)
+PART_WEIGHTS = {"presence": "presence", "rot_g": None, "rot_b": "alpha", "rot": "beta", "pos": "gamma", "hm": "lam",
+                "readout": "readout", "2d": "delta"}
+
+
+def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeights | None = None,
+                     detach: bool = True):
+    """Returns (total loss, dict of the parts, unweighted; detached unless ``detach`` is False).
+
+    Extra targets beside the module doc's: ``person`` (B,) 1 = a person in the crop, 0 = a
+    background crop (only the presence term sees those); ``visible`` (B, 16) 1 = the joint lies
+    inside the crop (heatmap and read-out terms); ``mask_3d``/``mask_rot`` as above.
+    """
     w = w or LossWeights()
     b = next(iter(out.values())).shape[0]
     ones = torch.ones(b, device=tgt["rotations"].device)
-    m3 = tgt.get("mask_3d", ones).float()
+    person = tgt.get("person", ones).float()
+    m3 = tgt.get("mask_3d", ones).float() * person
+    mr = tgt.get("mask_rot", ones).float() * person
     parts: dict[str, torch.Tensor] = {}
     total = torch.zeros((), device=m3.device)
-    mr = tgt.get("mask_rot", ones).float()
+    if cfg.presence and w.presence:
+        l_pr = F.binary_cross_entropy_with_logits(out["presence_logit"], person)
+        total = total + w.presence * l_pr
+        parts["presence"] = l_pr
     if cfg.uses_rotations:
         if cfg.global_rot == "class":
             l_g = _masked_mean(F.cross_entropy(out["global_logits"], tgt["global_class"], reduction="none"), mr)
@@ -98,18 +122,25 @@ def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeight
     parts["rot"], parts["pos"] = l_r, l_p
     if cfg.uses_heatmaps:
         size = out["heatmaps_xy"].shape[-1]
+        vis = tgt.get("visible", torch.ones_like(tgt["coords_map"][..., 0])).float()
         t_xy, t_zy = heatmap_targets(tgt["coords_map"], size, w.heatmap_sigma)
         s = w.heatmap_sigma
-        l_hm = (_sq(_as_peak_one(out["heatmaps_xy"], s), t_xy, 3).mean()
-                + _masked_mean(_sq(_as_peak_one(out["heatmaps_zy"], s), t_zy, 3), m3))
+        l_hm = (_masked_mean(_map_sq(_as_peak_one(out["heatmaps_xy"], s), t_xy, vis), person)
+                + _masked_mean(_map_sq(_as_peak_one(out["heatmaps_zy"], s), t_zy, vis), m3))
         total = total + w.lam * l_hm
         parts["hm"] = l_hm
+        err = (out["coords_map"] - tgt["coords_map"]).abs()
+        if w.readout:
+            l_ro = (_masked_mean((err[..., :2].sum(-1) * vis).sum(-1), person)
+                    + _masked_mean((err[..., 2] * vis).sum(-1), m3))
+            total = total + w.readout * l_ro
+            parts["readout"] = l_ro
         if w.delta:
-            vis = tgt.get("visible", torch.ones_like(tgt["coords_map"][..., 0])).float()
-            err = ((out["coords_map"][..., :2] - tgt["coords_map"][..., :2]) ** 2).sum(-1)
-            l_2d = _masked_mean((err * vis).sum(-1), 1.0 - m3)
+            sq = ((out["coords_map"][..., :2] - tgt["coords_map"][..., :2]) ** 2).sum(-1)
+            l_2d = _masked_mean((sq * vis).sum(-1), (1.0 - tgt.get("mask_3d", ones).float()) * person)
             total = total + w.delta * l_2d
             parts["2d"] = l_2d
-    parts = {k: v.detach() for k, v in parts.items()}
+    if detach:
+        parts = {k: v.detach() for k, v in parts.items()}
     parts["total"] = total.detach()
     return total, parts

@@ -29,16 +29,24 @@ from torch import nn
 
 from engine import skeleton as S
 from trainer import layers as L
-from trainer.backbones import build_backbone, conv_bn, init_weights
+from trainer.backbones import build_backbone, conv_bn, init_weights, load_pretrained
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 MODES = ("both", "rot", "hm")
+#: focal length of the default crop camera, in input sizes (a crop spanning 1/1.2 of the distance)
+DEFAULT_FOCAL = 1.2
+#: Eq. 1's lower bound on the summed bone length, as a fraction of the input size (in pixels at the
+#: root's depth): about half of a person who fills the crop
+MIN_FILL = 1.0
 GLOBAL_ROT = ("class", "regress")
 ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 
 
 @dataclass
 class SkeletonNetConfig:
-    backbone: str = "mobilenet"      # resnet50 (paper) | resnet18 | mobilenet
+    backbone: str = "lite0"          # lite0 (EfficientNet-Lite0, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
     input_size: int = 192            # 256 in the paper
     hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
     hg_depth: int = 4
@@ -50,6 +58,7 @@ class SkeletonNetConfig:
     rot_repr: str = "matrix"
     gauss_sigma: float = 1.0         # Gaussian maps on the first up-sampling layer, pixels
     gauss_fill: float = 0.9          # FK skeleton scaled to 90% of that layer's width
+    presence: bool = True            # a "person in this crop" logit trained with background crops
 
     def __post_init__(self):
         for name, allowed in (("mode", MODES), ("global_rot", GLOBAL_ROT), ("rot_repr", ROT_REPR)):
@@ -101,14 +110,12 @@ def _deconv(cin: int, cout: int) -> nn.Sequential:
 
 class SkeletonNet(nn.Module):
     def __init__(self, cfg: SkeletonNetConfig, cluster_centres: np.ndarray | None = None,
-                 skeleton: S.Skeleton | None = None):
+                 skeleton: S.Skeleton | None = None, pretrained: bool = False):
         super().__init__()
         self.cfg = cfg
         sk = skeleton or S.Skeleton.default()
         self.register_buffer("bone_vectors", torch.tensor(sk.bone_vectors, dtype=torch.float32))
         self.reference_length = float(sk.total_length)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         k = cfg.num_clusters
         if cluster_centres is None:
             cluster_centres = np.broadcast_to(np.eye(3), (k, 3, 3))
@@ -119,12 +126,18 @@ class SkeletonNet(nn.Module):
 
         self.backbone = build_backbone(cfg.backbone)
         c = self.backbone.out_channels
+        # the backbone's own input normalisation (ImageNet statistics, or Lite's 127/128)
+        mean, std = getattr(self.backbone, "mean", IMAGENET_MEAN), getattr(self.backbone, "std", IMAGENET_STD)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         if cfg.uses_rotations:
             g_out = k if cfg.global_rot == "class" else 9
             per_bone = 3 if cfg.rot_repr in ("aa", "fkaa") else 9
             self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(c, cfg.head_hidden), nn.ReLU(inplace=True))
             self.global_out = nn.Linear(cfg.head_hidden, g_out)
             self.bone_out = nn.Linear(cfg.head_hidden, S.NUM_BONES * per_bone)
+        if cfg.presence:
+            self.presence_out = nn.Sequential(nn.Flatten(), nn.Linear(c, 128), nn.ReLU(inplace=True), nn.Linear(128, 1))
         if cfg.uses_heatmaps:
             d = cfg.hg_channels
             self.up1, self.up2, self.up3 = _deconv(c, d), _deconv(d, d), _deconv(d, d)
@@ -134,6 +147,8 @@ class SkeletonNet(nn.Module):
             self.hm_out = nn.Conv2d(d, 2 * S.NUM_JOINTS, 1)
         init_weights(self)
         self._init_heads()
+        if pretrained:  # after init_weights, which would overwrite them
+            load_pretrained(self.backbone, cfg.backbone)
 
     def _init_heads(self):
         """Start every rotation output at the identity (rest pose)."""
@@ -195,13 +210,25 @@ class SkeletonNet(nn.Module):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, images: torch.Tensor) -> dict:
-        """images: (B, 3, S, S) RGB in [0, 1]. Returns a dict of tensors (see module doc)."""
+    def default_camera(self, b: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        """(B, 3) crop intrinsics (focal, cx, cy) in input pixels when none are given: a centred crop
+        whose side spans ``DEFAULT_FOCAL`` times less than the distance to the person."""
+        s = self.cfg.input_size
+        cam = torch.tensor([DEFAULT_FOCAL * s, (s - 1) / 2, (s - 1) / 2], device=device, dtype=dtype)
+        return cam.expand(b, 3)
+
+    def forward(self, images: torch.Tensor, camera: torch.Tensor | None = None) -> dict:
+        """images: (B, 3, S, S) RGB in [0, 1]; camera: (B, 3) the crop's intrinsics (focal, cx, cy)
+        in input pixels (``default_camera`` when None). Returns a dict of tensors (see module doc)."""
         cfg = self.cfg
         b, size = images.shape[0], cfg.input_size
+        if camera is None:
+            camera = self.default_camera(b, images.device, images.dtype)
         feat = self.backbone((images - self.mean) / self.std)
         out: dict = {}
         fk = None
+        if cfg.presence:
+            out["presence_logit"] = self.presence_out(F.adaptive_avg_pool2d(feat, 1))[:, 0]
         if cfg.uses_rotations:
             out.update(self._rotation_branch(feat))
             fk = L.forward_kinematics(out["rotations_init"], self.bone_vectors)
@@ -217,9 +244,10 @@ class SkeletonNet(nn.Module):
             out["heatmaps_xy"], out["heatmaps_zy"], out["coords_map"] = hxy, hzy, coords
             stride = size / hm.shape[-1]
             out["joints_2d"] = (coords[..., :2] + 0.5) * stride - 0.5
-            cam = coords - coords[:, S.ROOT:S.ROOT + 1]
-            world = torch.stack([cam[..., 0], -cam[..., 1], -cam[..., 2]], dim=-1)
-            joints = L.scale_to_length(world, self.reference_length)
+            cam = L.decode_perspective(coords, camera, stride, hm.shape[-1])
+            world = torch.stack([cam[..., 0], -cam[..., 1], -cam[..., 2]], dim=-1)  # engine.frames.camera_to_world
+            # Eq. 1; the bound: a quarter of a person filling the crop (in units of the root's depth)
+            joints = L.scale_to_length(world, self.reference_length, MIN_FILL * size / camera[:, 0])
             refined = L.bone_vectors_of(joints)
             if cfg.mode == "both":
                 d_r = L.rotation_between(L.bone_vectors_of(fk), refined)
@@ -240,6 +268,8 @@ class SkeletonNet(nn.Module):
                 out["confidence"] = torch.softmax(out["global_logits"], -1).max(dim=-1).values
             else:
                 out["confidence"] = torch.ones(b, dtype=images.dtype, device=images.device)
+        if cfg.presence:
+            out["confidence"] = torch.sigmoid(out["presence_logit"])
         return out
 
 

@@ -61,7 +61,8 @@ class TrainConfig:
     threads: int = 0
     clusters: str = ""                                 # k-means centres (clusters.npz) to reuse instead of computing
     init: str = ""                                     # start from this checkpoint's weights (fine-tuning)
-    amp: bool = True                                   # GPU only
+    amp: bool = True                                   # bf16 autocast on GPU
+    cpu_bf16: bool = False                             # bf16 autocast on CPU too (docs/training.md: measured)
     loss: dict = field(default_factory=dict)           # LossWeights fields
     export: bool = True
 
@@ -148,8 +149,11 @@ def predict(net, source, max_samples: int, batch: int = 32, device="cpu"):
     pred = {k: [] for k in keys}
     gt = {k: [] for k in keys + ("clip_id",)}
     for s in range(0, n, batch):
-        b = collate([source.sample(i) for i in range(s, min(n, s + batch))])
-        o = net(b["image"].to(device))
+        samples = [x for x in (source.sample(i) for i in range(s, min(n, s + batch))) if x.get("person", 1.0) > 0.5]
+        if not samples:  # background crops have no pose to score
+            continue
+        b = collate(samples)
+        o = net(b["image"].to(device), b["camera"].to(device) if "camera" in b else None)
         for k in keys:
             if k in o:
                 pred[k].append(o[k].float().cpu().numpy())
@@ -260,7 +264,7 @@ def train(cfg: TrainConfig) -> Path:
     weights = [float(s.get("weight", 1.0)) for s in cfg.data]
     val_src = make_source(cfg.val, cfg.val.get("split", "val"), mcfg.input_size, centres, False) if cfg.val else None
     torch.manual_seed(cfg.seed)
-    net = SkeletonNet(mcfg, centres).to(device)
+    net = SkeletonNet(mcfg, centres, pretrained=ckpt is None and init is None).to(device)
     if not cuda:
         net = net.to(memory_format=torch.channels_last)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -286,7 +290,7 @@ def train(cfg: TrainConfig) -> Path:
     pending = {s: pool.submit(batch_for_step, sources, weights, cfg.batch_size, cfg.seed, rank, s)
                for s in range(step, min(step + 2, cfg.steps))}
     t_last, seen = time.perf_counter(), 0
-    amp = cuda and cfg.amp
+    amp = (cuda and cfg.amp) or (not cuda and cfg.cpu_bf16)
     try:
         end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
         while step < end:
@@ -300,8 +304,8 @@ def train(cfg: TrainConfig) -> Path:
             if not cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             tgt = {k: v.to(device) for k, v in batch.items() if k != "image"}
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                o = model(x)
+            with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=amp):
+                o = model(x, tgt["camera"])
             o = {k: v.float() for k, v in o.items()}
             loss, parts = skeletonnet_loss(o, tgt, mcfg, weights_l)
             if not torch.isfinite(loss):

@@ -26,44 +26,54 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine import frames
 from engine import skeleton as S
 from trainer.clusters import assign_clusters
 from trainer.data.shards import CorruptShard, iter_shards, report
 
-F_CV = np.diag([1.0, -1.0, -1.0])
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 REFERENCE_LENGTH = S.Skeleton.default().total_length
 
 
 def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_size: int, flip: bool,
-                 mask_3d: float = 1.0) -> dict:
-    """Resize a crop to the input size and build the loss targets (see module doc)."""
+                 mask_3d: float = 1.0, person: float = 1.0) -> dict:
+    """Resize a crop to the input size and build the loss targets (see module doc).
+
+    joints_2d (16, 2) crop pixels; joints_3d (16, 3) metres, camera axes; rotations (15, 3, 3) world
+    axes; k (3, 3) the crop's intrinsics in crop pixels. ``person = 0`` marks a background crop
+    (its joints are placeholders that only the presence term ignores correctly).
+    """
     h = img_bgr.shape[0]
     s = input_size / h
     img = cv2.resize(img_bgr, (input_size, input_size), interpolation=cv2.INTER_AREA) if h != input_size else img_bgr
     j2 = (np.asarray(joints_2d, np.float64) + 0.5) * s - 0.5
     j3 = np.asarray(joints_3d, np.float64)
     rot = np.asarray(rotations, np.float64)
+    k = np.asarray(k, np.float64)
     f = float(k[0, 0]) * s
+    cx, cy = (float(k[0, 2]) + 0.5) * s - 0.5, (float(k[1, 2]) + 0.5) * s - 0.5
     if flip:
         img = img[:, ::-1]
         j2 = j2[S.JOINT_FLIP].copy()
         j2[:, 0] = input_size - 1 - j2[:, 0]
         j3 = (j3 @ MIRROR)[S.JOINT_FLIP]
         rot = (MIRROR @ rot @ MIRROR)[S.BONE_FLIP]
-    rel = (j3 - j3[S.ROOT]) @ F_CV.T
+        cx = input_size - 1 - cx
+    rel = frames.camera_to_world(j3 - j3[S.ROOT])
     joints = S.normalize_skeleton_scale(rel, REFERENCE_LENGTH)
     stride = 4.0
     hm = input_size / stride
     z_root = max(j3[S.ROOT, 2], 1e-3)
-    depth = (hm - 1) / 2 + (j3[:, 2] - z_root) * (f / z_root) / stride
+    depth = (hm - 1) / 2 + (j3[:, 2] - z_root) * (f / z_root) / stride  # trainer.layers.encode_depth
     coords = np.stack([(j2[:, 0] + 0.5) / stride - 0.5, (j2[:, 1] + 0.5) / stride - 0.5, depth], -1)
+    inside = ((coords[:, :2] >= -0.5) & (coords[:, :2] <= hm - 0.5)).all(-1)
     rgb = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0
     return {"image": rgb, "rotations": rot.astype(np.float32),
             "global_rotation": S.pelvis_rotation(rot).astype(np.float32), "joints": joints.astype(np.float32),
             "coords_map": np.clip(coords, -2, hm + 1).astype(np.float32), "mask_3d": np.float32(mask_3d),
-            "mask_rot": np.float32(1.0), "global_class": np.int64(0), "visible": np.ones(16, np.float32),
-            "joints_2d": j2.astype(np.float32)}
+            "mask_rot": np.float32(1.0), "global_class": np.int64(0), "visible": inside.astype(np.float32),
+            "joints_2d": j2.astype(np.float32), "camera": np.array([f, cx, cy], np.float32),
+            "person": np.float32(person)}
 
 
 class SynthSource:
@@ -111,8 +121,9 @@ class SynthSource:
             raise SystemExit("too many corrupt shards; regenerate the dataset")
         lab = sh.labels
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
+        person = float(lab["person"][j]) if "person" in lab else 1.0
         out = make_targets(img, lab["joints_2d"][j], lab["joints_3d"][j], lab["rotations"][j], lab["K"][j],
-                           self.input_size, flip)
+                           self.input_size, flip, person=person)
         if self.centres is not None:
             out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
         out["clip_id"] = np.int64(lab["clip_id"][j])

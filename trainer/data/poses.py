@@ -118,3 +118,59 @@ def reorient(rotations: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     fwd = pelvis @ np.array([0.0, 0.0, 1.0])
     yaw = np.arctan2(fwd[0], fwd[2])
     return make_rigid_torso(sample_global(rng) @ R.axis_rotation(1, -yaw) @ rotations)
+
+
+# --------------------------------------------------------------------------- webcam-shaped poses
+
+def sample_global_upright(rng: np.random.Generator) -> np.ndarray:
+    """A body orientation as a webcam sees people: upright with a little lean (90 %), bending
+    forward (8 %), or leaning hard sideways / back (2 %); any yaw (the camera sets the view)."""
+    yaw = R.axis_rotation(1, rng.uniform(-np.pi, np.pi))
+    u = rng.random()
+    if u < 0.9:
+        tilt = R.axis_rotation(0, np.deg2rad(rng.normal(0, 6))) @ R.axis_rotation(2, np.deg2rad(rng.normal(0, 5)))
+    elif u < 0.98:
+        tilt = R.axis_rotation(0, np.deg2rad(rng.uniform(10, 60))) @ R.axis_rotation(2, np.deg2rad(rng.normal(0, 8)))
+    else:
+        tilt = R.axis_rotation(0, np.deg2rad(rng.uniform(-30, 30))) @ R.axis_rotation(2, np.deg2rad(rng.uniform(-35, 35)))
+    return yaw @ tilt
+
+
+def _local(x_deg, y_deg, z_deg) -> np.ndarray:
+    """A parent-relative rotation in the sampler's convention (Rz @ Rx @ Ry), degrees."""
+    x, y, z = np.deg2rad([x_deg, y_deg, z_deg])
+    return R.axis_rotation(2, z) @ R.axis_rotation(0, x) @ R.axis_rotation(1, y)
+
+
+def sample_webcam_pose(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Absolute rotations (15, 3, 3) of a pose a webcam user takes, and its kind: ``standing``
+    (legs near straight, 45 %), ``sitting`` (thighs about horizontal, knees bent, 30 %) or ``hard``
+    (the full joint-limit sampler, 25 %). Arms always come from the joint-limit sampler (gesturing,
+    dancing); spine, neck and head stay within a natural range."""
+    local = sample_local_pose(rng)
+    u = rng.random()
+    if u < 0.25:
+        kind = "hard"
+    else:
+        kind = "standing" if u < 0.7 else "sitting"
+        for side, sign in (("r", 1.0), ("l", -1.0)):
+            if kind == "standing":
+                thigh = _local(np.clip(rng.normal(-4, 12), -60, 30), rng.normal(0, 8), sign * abs(rng.normal(2, 6)))
+                knee = np.clip(abs(rng.normal(0, 18)), 0, 90)
+            else:
+                thigh = _local(rng.uniform(-105, -70), rng.normal(0, 10), sign * rng.uniform(-5, 20))
+                knee = rng.uniform(55, 115)
+            local[B[f"{side}_thigh"]] = thigh
+            local[B[f"{side}_shin"]] = _local(knee, rng.normal(0, 4), 0)
+        local[B["spine"]] = _local(rng.normal(6 if kind == "sitting" else 2, 8), rng.normal(0, 10), rng.normal(0, 6))
+        local[B["neck"]] = _local(rng.normal(0, 10), rng.normal(0, 15), rng.normal(0, 6))
+        local[B["head"]] = _local(rng.normal(0, 10), rng.normal(0, 15), rng.normal(0, 6))
+    return make_rigid_torso(S.local_to_absolute(local, sample_global_upright(rng))), kind
+
+
+def reorient_upright(rotations: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A clip pose with its heading and lean replaced by ``sample_global_upright``."""
+    pelvis = S.pelvis_rotation(rotations)
+    fwd = pelvis @ np.array([0.0, 0.0, 1.0])
+    yaw = np.arctan2(fwd[0], fwd[2])
+    return make_rigid_torso(sample_global_upright(rng) @ R.axis_rotation(1, -yaw) @ rotations)

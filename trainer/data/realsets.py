@@ -173,7 +173,7 @@ class MPIISource:
         out["mask_rot"] = np.float32(0.0)
         out["global_class"] = np.int64(0)
         out["clip_id"] = np.int64(-1)
-        out["visible"] = np.asarray(it.get("joints_vis", [1] * 16), np.float32)
+        out["visible"] = out["visible"] * np.asarray(it.get("joints_vis", [1] * 16), np.float32)
         return out
 
 
@@ -263,7 +263,7 @@ class WildSource:
             out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
         out["clip_id"] = np.int64(-2)
         vis = (conf >= 0.5).astype(np.float32)
-        out["visible"] = vis[S.JOINT_FLIP] if flip else vis
+        out["visible"] = out["visible"] * (vis[S.JOINT_FLIP] if flip else vis)
         return out
 
 

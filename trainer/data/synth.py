@@ -35,16 +35,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from trainer.data import poses as P
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-F_CV = np.diag([1.0, -1.0, -1.0])  # OpenCV camera axes <-> our Y-up label axes
+STYLES = ("webcam", "legacy")
 LABEL_KEYS = {
     "joints_2d": (16, 2), "joints_3d": (16, 3), "rotations": (15, 3, 3), "global_rotation": (3, 3),
     "bone_lengths": (15,), "K": (3, 3), "body_id": (), "clip_id": (), "crc": (), "occluded": (16,),
-    "view_yaw": (), "view_pitch": (),
+    "view_yaw": (), "view_pitch": (), "person": (), "in_frame": (16,),
 }
 CLIP_IDS = {"sampler": 0, **{name: i + 1 for i, name in enumerate(P.CLIP_SPLITS)}}
 
@@ -146,6 +147,59 @@ def _crop_intrinsics(rng, uv: np.ndarray, f: float, size: int, scale_range=(1.1,
     return np.array([[f * s, 0, -left[0] * s - 0.5], [0, f * s, -left[1] * s - 0.5], [0, 0, 1.0]])
 
 
+#: webcam-shaped cameras: frame sizes (width, height) a webcam or phone delivers
+FRAMES = ((640, 480), (1280, 720), (1920, 1080), (1080, 1920))
+
+
+def _webcam_camera(rng, joints_w: np.ndarray, facing: np.ndarray):
+    """A camera as a webcam user has one: 1-4 m away, mostly in front of them (70 %: heading
+    within about 35 degrees; else any), 0.6-2.0 m high, horizontal field of view 50-90 degrees,
+    the person anywhere in the frame, little roll. Returns (R (3,3) world->camera, t (3,), focal
+    px, (width, height), azimuth relative to the facing direction, pitch)."""
+    centre = joints_w.mean(0)
+    dist = rng.uniform(1.0, 4.0)
+    face_az = np.arctan2(facing[0], facing[2])
+    rel = np.deg2rad(rng.normal(0, 35)) if rng.random() < 0.7 else rng.uniform(-np.pi, np.pi)
+    az = face_az + rel
+    height = rng.uniform(0.6, 2.0)
+    eye = np.array([centre[0] + dist * np.sin(az), height, centre[2] + dist * np.cos(az)])
+    w, h = FRAMES[rng.integers(len(FRAMES))]
+    fov = np.deg2rad(rng.uniform(50, 90))
+    f = (max(w, h) / 2) / np.tan(fov / 2)
+    roll = np.deg2rad(rng.normal(0, 4) if rng.random() < 0.9 else rng.uniform(-15, 15))
+    rot = _look_rotation(eye, centre + rng.normal(0, 0.1, 3), roll)
+    # the person off the frame's centre: turn the camera by up to 20 % (across) / 12 % (up-down) of the view
+    ax, ay = rng.uniform(-0.2, 0.2) * w / f, rng.uniform(-0.12, 0.12) * h / f
+    rot = R.axis_rotation(1, ax) @ R.axis_rotation(0, ay) @ rot
+    pitch = np.arcsin(np.clip((height - centre[1]) / np.linalg.norm(eye - centre), -1, 1))
+    return rot, -rot @ eye, f, (w, h), rel, pitch
+
+
+def _frame_mask(k_crop: np.ndarray, f: float, frame: tuple[int, int], size: int) -> np.ndarray:
+    """(size, size) bool: the crop pixels that lie inside the camera frame (principal point at the
+    frame's centre). Outside it the engine's crop is black padding (engine/preprocess.py)."""
+    w, h = frame
+    s = k_crop[0, 0] / f
+    u = (np.arange(size) - k_crop[0, 2]) / s  # frame pixels relative to the principal point
+    v = (np.arange(size) - k_crop[1, 2]) / s
+    return (np.abs(v)[:, None] <= h / 2) & (np.abs(u)[None, :] <= w / 2)
+
+
+def _photometric(rng, img: np.ndarray) -> np.ndarray:
+    """Camera-like colour: exposure, contrast, gamma, white balance, vignetting."""
+    x = img.astype(np.float32) / 255.0
+    if rng.random() < 0.7:
+        x = (x - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.normal(0, 0.08)
+        x = np.clip(x, 0, 1) ** rng.uniform(0.7, 1.4)
+    if rng.random() < 0.4:
+        x = x * rng.uniform(0.85, 1.15, 3)
+    if rng.random() < 0.3:
+        n = x.shape[0]
+        yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) / n - 0.5 - rng.uniform(-0.3, 0.3, 2)[:, None, None]
+        x = x * (1 - rng.uniform(0.2, 0.6) * (xx * xx + yy * yy))[..., None]
+    return np.clip(x * 255.0, 0, 255).astype(np.uint8)
+
+
 def _augment(rng, img: np.ndarray, joints_2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     size = img.shape[0]
     occluded = np.zeros(len(joints_2d), bool)
@@ -211,12 +265,24 @@ class SynthRenderer:
         return r.read(components=4)
 
 
+#: share of background crops (no person, or one well outside the crop) in the webcam style
+NEGATIVE_SHARE = 0.08
+
+
 def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, clip_poses: dict,
-                 photos: list, bodies_per_shard: int = 10, cameras_per_pose: int = 3) -> dict:
-    """Render one shard: returns {"images": [jpeg bytes], **labels}."""
+                 photos: list, bodies_per_shard: int = 10, cameras_per_pose: int = 3, style: str = "webcam") -> dict:
+    """Render one shard: returns {"images": [jpeg bytes], **labels}.
+
+    ``style``: ``webcam`` (the default since issue 15: people as a webcam sees them, see
+    ``_webcam_camera`` and ``poses.sample_webcam_pose``, with frame edges and background crops) or
+    ``legacy`` (the earlier distribution: cameras 2.2-7 m away at any heading, poses anywhere in
+    the joint limits; kept so earlier numbers can be reproduced)."""
     from trainer.data.bodies import make_body
 
-    rng = np.random.default_rng([seed, SPLIT_IDS[split], shard])
+    if style not in STYLES:
+        raise ValueError(f"style {style!r}; allowed: {', '.join(STYLES)}")
+    webcam = style == "webcam"
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], shard] + ([] if not webcam else [1]))
     clip_names = [c for c, s in P.CLIP_SPLITS.items() if s == split]
     clip_pool = [(name, p) for name in clip_names for p in (clip_poses[name], P.mirror(clip_poses[name]))]
     renderer = SynthRenderer(size)
@@ -228,12 +294,13 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
         body = make_body(model, rng, body_id, photos)
         renderer.set_body(body)
         for _ in range(int(np.ceil(per_body / cameras_per_pose))):
-            if clip_pool and rng.random() < 0.5:
+            if clip_pool and rng.random() < (0.3 if webcam else 0.5):
                 name, pool = clip_pool[rng.integers(len(clip_pool))]
-                rots = P.reorient(pool[rng.integers(len(pool))], rng)
+                pose = pool[rng.integers(len(pool))]
+                rots = P.reorient_upright(pose, rng) if webcam else P.reorient(pose, rng)
                 clip_id = CLIP_IDS[name]
             else:
-                rots = P.sampled_pose(rng)
+                rots = P.sample_webcam_pose(rng)[0] if webcam else P.sampled_pose(rng)
                 clip_id = 0
             g = body.avatar.node_globals(rots)
             joints_w = body.joints(g)
@@ -242,21 +309,39 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
             for _ in range(cameras_per_pose):
                 if len(out["images"]) >= n:
                     break
-                rot, t, f, az, pitch = _camera(rng, joints_w[S.ROOT], facing)
+                if webcam:
+                    rot, t, f, frame, az, pitch = _webcam_camera(rng, joints_w, facing)
+                else:
+                    rot, t, f, az, pitch = _camera(rng, joints_w[S.ROOT], facing)
+                    frame = None
                 cam = joints_w @ rot.T + t
                 if cam[:, 2].min() < 0.3:
                     continue
                 uv = cam[:, :2] / cam[:, 2:] * f
+                in_frame = np.ones(len(uv), bool) if frame is None else \
+                    (np.abs(uv[:, 0]) <= frame[0] / 2) & (np.abs(uv[:, 1]) <= frame[1] / 2)
+                if frame is not None and (in_frame.sum() < 7 or not in_frame[S.JOINT_INDEX["thorax"]]):
+                    continue  # too little of the person in the frame to be tracked
                 k = _crop_intrinsics(rng, uv, f, size)
+                negative = webcam and rng.random() < NEGATIVE_SHARE
+                if negative:  # the crop moved off the person by about one to one and a half crop sides
+                    a = rng.uniform(0, 2 * np.pi)
+                    k[:2, 2] += np.array([np.cos(a), np.sin(a)]) * rng.uniform(0.9, 1.6) * size
                 j2 = (cam @ k.T)[:, :2] / cam[:, 2:]
                 rgba = renderer.render(g, k, rot, t, rng)
+                if negative and rng.random() < 0.5:
+                    rgba[..., 3] = 0  # no body at all
                 alpha = rgba[..., 3:4].astype(np.float32) / 255.0
                 bg = _background(rng, photos, size)
                 img = (rgba[..., :3][..., ::-1] * alpha + bg * (1 - alpha)).astype(np.uint8)
+                if frame is not None and (not negative or rng.random() < 0.3):
+                    img[~_frame_mask(k, f, frame, size)] = 0
+                    img = _photometric(rng, img)
                 img, occluded = _augment(rng, img, j2)
                 ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
                 jpeg = buf.tobytes()
-                rot_label = F_CV @ rot @ labels_w
+                # rest bones -> posed bones in world axes as the camera sees them (Y-up, facing it = identity)
+                rot_label = frames.CAMERA_TO_WORLD @ rot @ labels_w
                 out["images"].append(jpeg)
                 out["joints_2d"].append(j2)
                 out["joints_3d"].append(cam)
@@ -267,9 +352,11 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
                 out["body_id"].append(body_id)
                 out["clip_id"].append(clip_id)
                 out["crc"].append(zlib.crc32(jpeg))
-                out["occluded"].append(occluded | (j2 < 0).any(1) | (j2 > size - 1).any(1))
+                out["occluded"].append(occluded | ~in_frame | (j2 < 0).any(1) | (j2 > size - 1).any(1))
                 out["view_yaw"].append(np.rad2deg(az))
                 out["view_pitch"].append(np.rad2deg(pitch))
+                out["person"].append(0.0 if negative else 1.0)
+                out["in_frame"].append(in_frame)
     return out
 
 
@@ -281,8 +368,9 @@ def write_shard(path: Path, data: dict) -> None:
     tmp.mkdir(parents=True)
     for i, jpeg in enumerate(data["images"]):
         (tmp / f"{i:06d}.jpg").write_bytes(jpeg)
-    labels = {k: np.asarray(data[k], dtype=np.float32 if k not in ("body_id", "clip_id", "crc", "occluded") else
-                            (np.int64 if k != "occluded" else bool)) for k in LABEL_KEYS}
+    ints, bools = ("body_id", "clip_id", "crc"), ("occluded", "in_frame")
+    labels = {k: np.asarray(data[k], dtype=np.int64 if k in ints else bool if k in bools else np.float32)
+              for k in LABEL_KEYS}
     np.savez(tmp / "labels.npz", **labels)
     if path.exists():
         shutil.rmtree(path)
@@ -290,9 +378,10 @@ def write_shard(path: Path, data: dict) -> None:
 
 
 def _worker(args_tuple):
-    split, shard, n, seed, size, out_dir, bodies = args_tuple
+    split, shard, n, seed, size, out_dir, bodies, style = args_tuple
     model = _worker.model
-    data = render_shard(split, shard, n, seed, size, model, _worker.clips, _worker.photos, bodies_per_shard=bodies)
+    data = render_shard(split, shard, n, seed, size, model, _worker.clips, _worker.photos, bodies_per_shard=bodies,
+                        cameras_per_pose=2 if style == "webcam" else 3, style=style)
     write_shard(Path(out_dir) / split / f"shard_{shard:05d}", data)
     return split, shard, len(data["images"])
 
@@ -319,7 +408,9 @@ def main(argv=None) -> int:
     ap.add_argument("--train", type=int, default=20000)
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--size", type=int, default=192, help="crop side in pixels (the network's input size: no resize per sample)")
+    ap.add_argument("--style", choices=STYLES, default="webcam",
+                    help="webcam: people as a webcam sees them (default); legacy: the earlier distribution")
     ap.add_argument("--shard-size", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
@@ -332,7 +423,7 @@ def main(argv=None) -> int:
     P.load_clip_poses()  # fail early with one line if the clips are missing
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(s, i, n, args.seed, args.size, str(out), args.bodies_per_shard) for s, i, n in
+    jobs = [(s, i, n, args.seed, args.size, str(out), args.bodies_per_shard, args.style) for s, i, n in
             plan({"train": args.train, "val": args.val, "test": args.test}, args.shard_size)]
     todo = [j for j in jobs if not (out / j[0] / f"shard_{j[1]:05d}" / "labels.npz").exists()]
     (out / "synth.json").write_text(json.dumps(vars(args), indent=2))
