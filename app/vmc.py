@@ -225,11 +225,11 @@ class VMCSender:
         """Send a frame now unless disabled or not yet due; True when it left."""
         if not self.enabled:
             return False
-        now = time.monotonic() if now is None else now
+        clock = now is None  # real time: the next frame is due counting from when this one left
+        now = time.monotonic() if clock else now
         period = 1.0 / self.rate
         if now < self._due - 0.2 * period:
             return False
-        self._due = max(self._due + period, now + 0.75 * period)
         try:
             for d in self.datagrams(rotations, root_position):
                 self._sock.sendto(d, self._addr)
@@ -238,6 +238,9 @@ class VMCSender:
             self.errors += 1
             self.last_error = e.strerror or type(e).__name__
             return False
+        finally:
+            left = time.monotonic() if clock else now
+            self._due = max(self._due + period, left + 0.75 * period)
         self.sent += 1
         return True
 
@@ -266,7 +269,7 @@ class VMCSender:
                 if self._closed:
                     return
                 item, self._pending = self._pending, None
-            self.send(*item, now=time.monotonic())
+            self.send(*item)
 
     def close(self) -> None:
         """Send a pose still waiting (within two periods), stop the thread, close the socket."""

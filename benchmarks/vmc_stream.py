@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -26,20 +28,67 @@ from app.vmc import MAX_DATAGRAM, VMCSender
 from engine import rotations as R
 
 
+SO_TIMESTAMP = 29  # Linux: the kernel's receive time of each datagram, as ancillary data
+
+
+class TimedOSCServer:
+    """A real python-osc server on loopback that also notes, per datagram, its size and the
+    kernel's receive time (so a receiving thread starved by a loaded machine does not distort
+    the spacing), and per frame (its ``/VMC/Ext/T``) that time and how many bones came."""
+
+    def __init__(self):
+        self.datagrams: list[tuple[float, int]] = []   # (receive time s, bytes)
+        self.frames: list[tuple[float, float]] = []    # (receive time s, the frame's T)
+        self.bones: dict[float, int] = {}
+        outer = self
+        now = [0.0]
+        d = Dispatcher()
+        d.map("/VMC/Ext/T", lambda addr, t: self.frames.append((now[0], t)))
+        d.map("/VMC/Ext/Bone/Pos", lambda addr, *v: self.bones.__setitem__(
+            self.frames[-1][1], self.bones.get(self.frames[-1][1], 0) + 1) if self.frames else None)
+
+        class Server(BlockingOSCUDPServer):
+            def server_bind(self):
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+                try:
+                    self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+                except OSError:
+                    pass
+                super().server_bind()
+
+            def get_request(self):
+                data, anc, _, addr = self.socket.recvmsg(65536, 1024)
+                t = time.time()
+                for level, kind, raw in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(raw) >= 16:
+                        sec, usec = struct.unpack("qq", raw[:16])
+                        t = sec + usec * 1e-6
+                now[0] = t
+                outer.datagrams.append((t, len(data)))
+                return (data, self.socket), addr
+
+        self.server = Server(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+
+    def drain(self, quiet: float = 0.3, limit: float = 20.0) -> None:
+        """Wait until every datagram sent has been read (none new for ``quiet`` seconds)."""
+        deadline = time.monotonic() + limit
+        seen = -1
+        while len(self.datagrams) != seen and time.monotonic() < deadline:
+            seen = len(self.datagrams)
+            time.sleep(quiet)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def measure(rate: float, producer_hz: float, seconds: float, seed: int = 0) -> dict:
-    arrivals, sizes = [], []
-    d = Dispatcher()
-    d.map("/VMC/Ext/T", lambda addr, t: arrivals.append(time.monotonic()))
-
-    class Server(BlockingOSCUDPServer):
-        def verify_request(self, request, client_address):
-            sizes.append(len(request[0]))
-            return True
-
-    server = Server(("127.0.0.1", 0), d)
-    th = threading.Thread(target=server.serve_forever, daemon=True)
-    th.start()
-    sender = VMCSender("127.0.0.1", server.server_address[1], rate=rate)
+    srv = TimedOSCServer()
+    sender = VMCSender("127.0.0.1", srv.port, rate=rate)
     rng = np.random.default_rng(seed)
     poses = R.quat_to_matrix(rng.normal(size=(8, 15, 4)))
     n = int(seconds * producer_hz)
@@ -51,10 +100,10 @@ def measure(rate: float, producer_hz: float, seconds: float, seed: int = 0) -> d
             time.sleep(wait)
         sender.submit(poses[k % 8], np.zeros(3))
     sender.close()
-    time.sleep(0.2)
-    server.shutdown()
-    server.server_close()
-    a = np.array(arrivals)
+    srv.drain()
+    srv.close()
+    a = np.array([t for t, _ in srv.frames])
+    sizes = [n for _, n in srv.datagrams]
     gaps = np.diff(a) * 1000
     period = 1000.0 / min(rate, producer_hz)
     return {

@@ -364,7 +364,8 @@ def test_disk_filling_during_a_live_recording_stops_only_it(small_disk):
 def test_headless_run_records_and_a_full_disk_does_not_end_it(model, tmp_path, small_disk):
     disk = small_disk(16)
     r = mocap("--set", f"model.path={model}", "--set", "tracking.min_confidence=0", "run", "--no-window",
-              "--input", str(REPO / "assets" / "demo.mp4"), "--bvh", str(disk / "live.bvh"), "--max-frames", "90")
+              "--input", str(REPO / "assets" / "demo.mp4"), "--loop", "--bvh", str(disk / "live.bvh"),
+              "--max-frames", "90")
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     stopped = [x for x in r.stderr.splitlines() if x.startswith("recording stopped: ")]
@@ -373,7 +374,7 @@ def test_headless_run_records_and_a_full_disk_does_not_end_it(model, tmp_path, s
     assert read_bvh(disk / "live.bvh").num_frames > 5
     # recording into a plain folder works headless too; an unwritable --bvh stops before anything runs
     r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(REPO / "assets" / "demo.mp4"),
-              "--bvh", str(tmp_path / "ok.bvh"), "--max-frames", "20")
+              "--loop", "--bvh", str(tmp_path / "ok.bvh"), "--max-frames", "20")
     assert r.returncode == 0 and f"saved {tmp_path / 'ok.bvh'} (" in r.stderr
     assert read_bvh(tmp_path / "ok.bvh").num_frames > 0
     r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(REPO / "assets" / "demo.mp4"),
