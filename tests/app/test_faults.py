@@ -74,7 +74,8 @@ def test_a_model_that_is_not_skeletonnet_changes_no_output(tmp_path, short_clip)
     r = mocap("--set", f"model.path={bad}", "process", str(short_clip), "--out", str(tmp_path / "keep.jsonl"),
               "--bvh", str(tmp_path / "keep.bvh"))
     line = one_line_error(r)
-    assert line.startswith(f"mocap: {bad}: not a SkeletonNet model this app can run (")
+    # engine.backends names what it checked, or the app's probe inference names what failed
+    assert line.startswith(f"mocap: {bad}: not a SkeletonNet model")
     assert snapshot(tmp_path) == before  # byte-identical, and no partial file left beside them
     # a file that is not a model at all, and a folder
     junk = tmp_path / "junk.onnx"
@@ -455,6 +456,6 @@ def test_input_size_that_a_fixed_model_cannot_use_is_said(model, short_clip, tmp
 def test_demo_window_loops_until_the_user_quits(model):
     # the bundled clip has 150 frames; the window demo goes on past its end
     r = mocap("--set", f"model.path={model}", "--set", "renderer.width=320", "--set", "renderer.height=240",
-              "demo", "--max-frames", "170", timeout=120)
+              "demo", "--max-frames", "155", timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.strip().splitlines()[-1] == "stopped after 170 frames"
+    assert r.stderr.strip().splitlines()[-1] == "stopped after 155 frames"
