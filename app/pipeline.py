@@ -98,7 +98,8 @@ def pose_record(frame_index: int, pose: Pose) -> dict:
     return {"frame": frame_index, "time": round(float(pose.time), 6), "detected": bool(pose.detected),
             "joints_2d": np.round(pose.joints_2d, 3).tolist(), "joints_3d": np.round(pose.joints_3d, 5).tolist(),
             "rotations": np.round(R.matrix_to_quat(pose.rotations), 6).tolist(),
-            "confidence": round(float(pose.confidence), 4)}
+            "confidence": round(float(pose.confidence), 4), "state": pose.state,
+            "person": None if pose.person is None else {"index": int(pose.person), "count": int(pose.people)}}
 
 
 def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:

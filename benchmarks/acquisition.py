@@ -324,6 +324,9 @@ def timing(det: PersonDetector, pose_model: Path, runs: int) -> dict:
     sess = ort.InferenceSession(str(pose_model), so, providers=["CPUExecutionProvider"])
     size = int(sess.get_modelmeta().custom_metadata_map.get("skeletonnet.input_size", sess.get_inputs()[0].shape[-1]))
     in_name = sess.get_inputs()[0].name
+    extra = {}
+    if "camera" in [i.name for i in sess.get_inputs()]:  # model contract 2: the crop's intrinsics too
+        extra["camera"] = Box(440.0, 100.0, 400.0).camera(size, 1280, 720, 65.0)[None].astype(np.float32)
     src = cv2.imread(str(OPENCV_DATA / "messi5.jpg"))
     if src is None:
         src = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
@@ -338,7 +341,7 @@ def timing(det: PersonDetector, pose_model: Path, runs: int) -> dict:
                 det.detect(f, regions=where(f))
                 t_det[f"{s} {name}"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        sess.run(None, {in_name: to_input(crop(frames["1280x720"], box, size))})
+        sess.run(None, {in_name: to_input(crop(frames["1280x720"], box, size)), **extra})
         t_pose.append(time.perf_counter() - t0)
     med = lambda v: float(np.median(v[3:]) * 1000)  # noqa: E731 - the first runs warm up
     return {"threads": 2, "runs": runs, "pose_input": size, "pose_ms": med(t_pose),

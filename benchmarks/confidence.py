@@ -3,11 +3,13 @@
 ``python -m benchmarks.confidence [--model assets/skeletonnet.onnx] [--data data/wild]``
 
 For every image of a ``python -m trainer wild`` folder where the teacher found a person, the
-model's confidence on three crops, through the app's own estimator cropping: the square
+model's confidence (for contract-2 models: the presence probability) on three crops, through
+the app's own estimator cropping (each crop with its camera, ``Box.camera``): the square
 around the teacher's keypoints (``crop_scale``), a square of the same size mirrored to the
 other side of the frame (mostly background), and the whole frame letterboxed (what the
-estimator runs when it re-acquires). Prints the 5th / 50th / 95th percentiles per kind and
-the app's threshold; writes benchmarks/results/confidence.json.
+estimator ran to re-acquire before the person detector). Prints the 5th / 50th / 95th
+percentiles per kind, the ROC AUC of person vs background crops and the app's threshold;
+writes benchmarks/results/confidence.json.
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ from app.config import load_config
 from engine.backends import OnnxRuntimeBackend
 from engine.estimator import Box, Estimator, EstimatorSettings
 from trainer.data.realsets import read_labels
+from trainer.evaluate import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +56,15 @@ def main(argv=None):
     rows = {k: dict(zip(("p5", "p50", "p95"), np.percentile(v, [5, 50, 95]).round(3).tolist()), n=len(v))
             for k, v in kinds.items()}
     print(f"model {args.model}; app threshold tracking.min_confidence = {threshold}")
-    print(f"| crop | N | p5 | median | p95 |\n|---|---|---|---|---|")
+    print("| crop | N | p5 | median | p95 |\n|---|---|---|---|---|")
     for k, r in rows.items():
         print(f"| {k} | {r['n']} | {r['p5']:.3f} | {r['p50']:.3f} | {r['p95']:.3f} |")
+    pos, neg = kinds["person crop"], kinds["background crop"]
+    auc = roc_auc(np.array(pos + neg), np.array([1] * len(pos) + [0] * len(neg)))
+    print(f"ROC AUC person vs background crop: {auc:.3f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"model": args.model, "threshold": threshold, "crops": rows}, indent=1))
+    Path(args.json).write_text(json.dumps({"model": args.model, "threshold": threshold, "crops": rows,
+                                           "auc_person_vs_background": round(auc, 4)}, indent=1))
 
 
 if __name__ == "__main__":

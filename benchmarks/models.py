@@ -22,10 +22,12 @@ import torch
 from torch import nn
 
 from trainer.export import export_onnx
-from trainer.model import SkeletonNet, SkeletonNetConfig
+from trainer.model import DEFAULT_FOCAL, SkeletonNet, SkeletonNetConfig
 
 CONFIGS = {
-    "mobilenet_192_hg64 (default)": dict(backbone="mobilenet", input_size=192, hg_channels=64),
+    "lite0_160_hg64 (default)": dict(backbone="lite0", input_size=160, hg_channels=64, presence=True),
+    "lite0_192_hg64": dict(backbone="lite0", input_size=192, hg_channels=64, presence=True),
+    "mobilenet_192_hg64": dict(backbone="mobilenet", input_size=192, hg_channels=64),
     "mobilenet_192_hg128": dict(backbone="mobilenet", input_size=192, hg_channels=128),
     "mobilenet_224_hg64": dict(backbone="mobilenet", input_size=224, hg_channels=64),
     "resnet18_192_hg128": dict(backbone="resnet18", input_size=192, hg_channels=128),
@@ -48,7 +50,7 @@ def count_flops(net: nn.Module, size: int) -> float:
 
     hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
     with torch.no_grad():
-        net(torch.rand(1, 3, size, size))
+        net(torch.rand(1, 3, size, size), net.default_camera(1))
     for h in hs:
         h.remove()
     return total / 1e9
@@ -61,13 +63,15 @@ def ort_latency(path: Path, size: int, threads: int, runs: int) -> float:
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    x = np.random.rand(1, 3, size, size).astype(np.float32)
+    feed = {"image": np.random.rand(1, 3, size, size).astype(np.float32)}
+    if "camera" in [i.name for i in sess.get_inputs()]:  # model contract 2: the crop's intrinsics
+        feed["camera"] = np.array([[DEFAULT_FOCAL * size, (size - 1) / 2, (size - 1) / 2]], np.float32)
     for _ in range(30):  # warm-up
-        sess.run(None, {"image": x})
+        sess.run(None, feed)
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        sess.run(None, {"image": x})
+        sess.run(None, feed)
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1000)
 

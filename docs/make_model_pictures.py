@@ -82,7 +82,7 @@ def crop_figure(net, src, n: int, out: Path, true_pose: bool) -> None:
     tiles = []
     for i in np.linspace(0, len(src) - 1, n).astype(int):
         s = src.sample(int(i))
-        o = net(s["image"][None])
+        o = net(s["image"][None], s["camera"][None])
         img = np.ascontiguousarray((s["image"].transpose(1, 2, 0)[..., ::-1] * 255).astype(np.uint8))
         views = [draw_skeleton(img.copy(), s["joints_2d"], 2), draw_skeleton(img.copy(), o["joints_2d"][0], 2)]
         for rot in ((s["rotations"],) if true_pose else ()) + (o["rotations"][0],):

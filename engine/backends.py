@@ -1,7 +1,10 @@
 """Inference backends behind one small interface.
 
-``backend(frame_crop_input) -> Outputs`` where the input is (1, 3, S, S) float32
-RGB 0..1 and ``Outputs`` holds the exported model's four outputs. Kinds:
+``backend.infer(frame, box, camera) -> Outputs``: the crop ``box`` of a BGR frame and the crop's
+intrinsics ``camera`` (focal, cx, cy in input pixels, ``Box.camera``) in, the exported model's
+outputs (model contract ``MODEL_CONTRACT``, docs/conventions.md) out. The base class crops on the
+CPU and calls ``backend(x, camera)`` with the (1, 3, S, S) float32 RGB 0..1 input; the TensorRT
+backend overrides ``infer`` to crop on the GPU. Kinds:
 
 * ``onnxruntime``: CPU; ONNX Runtime's CUDA / TensorRT execution providers
   when that ONNX Runtime build has them.
@@ -19,10 +22,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from engine.preprocess import Box, crop, to_input
+
+#: version of the exported model's inputs and outputs (``skeletonnet.contract`` metadata). 2: inputs
+#: image + camera; joints_3d in world axes; pelvis_rotation; confidence = presence probability.
+MODEL_CONTRACT = 2
+INPUTS = ("image", "camera")
+OUTPUT_NAMES = ("joints_3d", "rotations", "pelvis_rotation", "joints_2d", "confidence")
 
 
 class BackendError(RuntimeError):
@@ -31,10 +43,49 @@ class BackendError(RuntimeError):
 
 @dataclass
 class Outputs:
-    joints_3d: np.ndarray    # (16, 3) metres, camera axes, pelvis at the origin
-    rotations: np.ndarray    # (15, 3, 3) absolute, world axes
-    joints_2d: np.ndarray    # (16, 2) input (crop) pixels
-    confidence: float
+    joints_3d: np.ndarray        # (16, 3) metres, world axes (Y-up), pelvis at the origin
+    rotations: np.ndarray        # (15, 3, 3) absolute, world axes
+    pelvis_rotation: np.ndarray  # (3, 3) world axes
+    joints_2d: np.ndarray        # (16, 2) input (crop) pixels
+    confidence: float            # presence probability 0..1
+
+
+def check_contract(path: Path, meta: dict, inputs: list[str], outputs: list[str]) -> None:
+    """One clear error unless the model is a SkeletonNet export of ``MODEL_CONTRACT``."""
+    found = meta.get("skeletonnet.contract")
+    if "skeletonnet.config" not in meta and found is None:
+        raise BackendError(f"{path}: not a SkeletonNet model (no skeletonnet metadata; inputs "
+                           f"{', '.join(inputs)}, outputs {', '.join(outputs)})")
+    if found != str(MODEL_CONTRACT):
+        raise BackendError(f"{path}: SkeletonNet export of contract {found or 1}, this app needs contract "
+                           f"{MODEL_CONTRACT} (inputs image + camera, world-axis joints); use a model exported "
+                           f"by this version (python -m trainer export CHECKPOINT)")
+    if sorted(inputs) != sorted(INPUTS) or sorted(outputs) != sorted(OUTPUT_NAMES):
+        raise BackendError(f"{path}: inputs {', '.join(inputs)} / outputs {', '.join(outputs)} do not match "
+                           f"contract {MODEL_CONTRACT} ({', '.join(INPUTS)} / {', '.join(OUTPUT_NAMES)})")
+
+
+class Backend:
+    """What every backend offers: ``input_size``, ``name``, ``model``, and ``infer``."""
+
+    input_size: int = 192
+    name: str = ""
+    model: str = ""
+    preprocess_s: float = 0.0  # seconds the last ``infer`` spent cropping (part of its time)
+
+    def infer(self, frame: np.ndarray, box: Box, camera: np.ndarray) -> Outputs:
+        """The crop ``box`` of a BGR frame (H, W, 3) uint8 with intrinsics ``camera`` (3,)."""
+        t0 = time.perf_counter()
+        x = to_input(crop(frame, box, self.input_size))
+        self.preprocess_s = time.perf_counter() - t0
+        return self(x, camera)
+
+    def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
+        raise NotImplementedError
+
+
+def _outputs(values: dict) -> Outputs:
+    return Outputs(*(np.asarray(values[k][0], np.float64) for k in OUTPUT_NAMES[:4]), float(values["confidence"][0]))
 
 
 def model_metadata(path: str | Path) -> dict:
@@ -46,10 +97,11 @@ def model_metadata(path: str | Path) -> dict:
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
     return {"input_size": int(meta.get("skeletonnet.input_size", 192)),
-            "config": json.loads(meta.get("skeletonnet.config", "{}"))}
+            "config": json.loads(meta.get("skeletonnet.config", "{}")),
+            "contract": meta.get("skeletonnet.contract")}
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     def __init__(self, path: str | Path, threads: int = 0, gpu: bool = True):
         import onnxruntime as ort
 
@@ -69,15 +121,17 @@ class OnnxRuntimeBackend:
         used = self.sess.get_providers()[0]
         self.name = "onnxruntime" + ("" if used == "CPUExecutionProvider" else f" ({used.replace('ExecutionProvider', '')})")
         meta = self.sess.get_modelmeta().custom_metadata_map
+        check_contract(path, meta, [i.name for i in self.sess.get_inputs()], [o.name for o in self.sess.get_outputs()])
         self.input_size = int(meta.get("skeletonnet.input_size", self.sess.get_inputs()[0].shape[-1]))
         self.model = path.name
+        self._names = [o.name for o in self.sess.get_outputs()]
 
-    def __call__(self, x: np.ndarray) -> Outputs:
-        j3, rot, j2, conf = self.sess.run(None, {"image": x})
-        return Outputs(j3[0], rot[0], j2[0], float(conf[0]))
+    def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
+        cam = np.asarray(camera, np.float32).reshape(1, 3)
+        return _outputs(dict(zip(self._names, self.sess.run(None, {"image": x, "camera": cam}))))
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """A TorchScript model (``model.ts`` from the trainer)."""
 
     def __init__(self, path: str | Path, threads: int = 0):
@@ -102,10 +156,11 @@ class TorchBackend:
         self.name = "torch"
         self.model = path.name
 
-    def __call__(self, x: np.ndarray) -> Outputs:
-        with self.torch.no_grad():
-            j3, rot, j2, conf = self.net(self.torch.from_numpy(x))
-        return Outputs(j3[0].numpy(), rot[0].numpy(), j2[0].numpy(), float(conf[0]))
+    def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
+        torch = self.torch
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(x), torch.as_tensor(np.asarray(camera, np.float32).reshape(1, 3)))
+        return _outputs({k: v.numpy() for k, v in zip(OUTPUT_NAMES, out)})
 
 
 def create_backend(kind: str, model_path: str | Path, threads: int = 0, trt_settings: dict | None = None,

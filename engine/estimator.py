@@ -1,21 +1,29 @@
 """``Estimator``: a camera frame in, a ``Pose`` out.
 
-1. Crop: around the person tracked from the previous pose (a square
-   ``crop_scale`` times the tight box around the last 2D joints); at start and
-   after losing the person, the whole frame letterboxed. When the crop was the
-   whole frame (re-acquiring), a second pass runs at once on the box found.
-2. Backend inference; decoding: 2D joints back to frame pixels, 3D joints
-   (metres, camera axes, pelvis at the origin), 15 absolute rotations, a
-   confidence.
-3. Below ``min_confidence`` nobody is detected: tracking restarts from the
-   whole frame, the filters reset, and the pose held eases back to rest over
-   ``rest_ease_s`` seconds.
-4. Temporal filtering: One-Euro on 2D and 3D joints (2D in metre-like units:
+1. Acquisition (nobody tracked: at start and after a loss): the person detector
+   (``engine.detector.PersonDetector``, docs/acquisition.md) runs once on the whole frame; the
+   person the user would expect is picked (``pick``: largest x most central by default) and
+   the pose network runs on that detection's crop. The person is accepted only when the
+   network's presence confidence is at least ``min_confidence``.
+2. Tracking: the crop is a square ``crop_scale`` times the tight box around the previous
+   frame's 2D joints; the detector does not run. Presence below ``min_confidence`` on a
+   tracked crop means the person is lost: the next frame acquires again.
+3. Backend inference (``backend.infer(frame, box, camera)``): the crop box and its pinhole
+   intrinsics (``Box.camera``, the frame's field of view ``fov_deg`` across its larger side)
+   in; 2D joints (back to frame pixels), 3D joints (world axes from the model, converted once
+   here to camera axes for ``Pose.joints_3d``), 15 absolute rotations, presence out.
+4. Nobody: the filters reset and the pose held eases back to rest over ``rest_ease_s``.
+   ``Pose.state`` says "tracking" (a person this frame), "lost" (nobody this frame; a person
+   was tracked less than ``rest_ease_s`` ago and the held pose is easing to rest) or
+   "searching" (nobody, and nobody tracked recently).
+5. Temporal filtering: One-Euro on 2D and 3D joints (2D in metre-like units:
    pixels divided by the crop's pixels per metre, so one setting fits both),
    the rotation filter on bone rotations (``enabled`` switches all).
-5. Root motion: the pelvis displacement (world axes, metres) from where
+6. Root motion: the pelvis displacement (world axes, metres) from where
    tracking started, from the 2D pelvis position and the image scale of the
    skeleton (weak perspective).
+
+``timings`` (seconds, the last frame): detector, preprocess, inference, filter.
 """
 from __future__ import annotations
 
@@ -24,36 +32,85 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
+from engine.backends import Backend
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.pose import Pose
-from engine.preprocess import Box, crop, to_input
+from engine.preprocess import Box
+
+PICKS = ("largest_central", "largest", "central")
 
 
 @dataclass
 class EstimatorSettings:
-    min_confidence: float = 0.3
+    min_confidence: float = 0.5          # presence probability needed to report a person
     crop_scale: float = 1.25
     rest_ease_s: float = 1.0
     filter_enabled: bool = True
     position: tuple = (1.0, 10.0, 1.0)  # One-Euro min_cutoff (Hz), beta (per m/s), d_cutoff (Hz)
     rotation: tuple = (1.5, 10.0, 1.0)  # the same per rad/s
+    fov_deg: float = 65.0                # the camera's field of view across the frame's larger side
+    pick: str = "largest_central"        # which detection to acquire: largest_central | largest | central
+
+    def __post_init__(self):
+        if self.pick not in PICKS:
+            raise ValueError(f"EstimatorSettings.pick = {self.pick!r}; allowed: {', '.join(PICKS)}")
+
+
+def pick_person(detections, width: int, height: int, how: str = "largest_central") -> int:
+    """Index of the detection the user would expect, for a frame of ``width`` x ``height``.
+
+    Each detection needs ``box`` (x0, y0, x1, y1, frame pixels). ``largest``: the largest body box
+    area inside the frame; ``central``: the box centre nearest the frame centre;
+    ``largest_central``: the largest area x centrality, with centrality = 1 - (distance of the
+    box centre from the frame centre) / (half the frame diagonal), so of two people of the same
+    size the central one wins, and a person twice as large wins unless far off centre.
+    """
+    if how not in PICKS:
+        raise ValueError(f"pick = {how!r}; allowed: {', '.join(PICKS)}")
+    boxes = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
+    if not len(boxes):
+        raise ValueError("no detections to pick from")
+    x0, x1 = np.clip(boxes[:, 0], 0, width), np.clip(boxes[:, 2], 0, width)
+    y0, y1 = np.clip(boxes[:, 1], 0, height), np.clip(boxes[:, 3], 0, height)
+    area = (x1 - x0) * (y1 - y0)
+    centre = np.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], 1) / 2
+    dist = np.linalg.norm(centre - np.array([(width - 1) / 2, (height - 1) / 2]), axis=1)
+    central = np.clip(1.0 - dist / (0.5 * np.hypot(width, height)), 0.0, 1.0)
+    score = {"largest": area, "central": -dist, "largest_central": area * central}[how]
+    return int(np.argmax(score))
 
 
 class Estimator:
-    def __init__(self, backend, settings: EstimatorSettings | None = None):
+    """``Estimator(backend, settings, detector=None)``: ``detector`` is anything with
+    ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``); by default an
+    ``engine.detector.PersonDetector`` created on the first acquisition."""
+
+    def __init__(self, backend, settings: EstimatorSettings | None = None, detector=None):
         self.backend = backend
         self.s = settings or EstimatorSettings()
         self.size = backend.input_size
+        self._detector = detector
+        self._split_timings = isinstance(backend, Backend)  # backends that time their own crop
         self.box: Box | None = None
+        self.person: tuple[int, int] | None = None  # (index, count) of the detection being tracked
         self.f2d = OneEuroFilter(*self.s.position)
         self.f3d = OneEuroFilter(*self.s.position)
         self.frot = RotationFilter(*self.s.rotation)
         self.last: Pose | None = None
         self.lost_at: float | None = None
         self._origin = None
-        self.timings = {"preprocess": 0.0, "inference": 0.0, "filter": 0.0}
+        self.timings = {"detector": 0.0, "preprocess": 0.0, "inference": 0.0, "filter": 0.0}
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from engine.detector import PersonDetector
+
+            self._detector = PersonDetector(crop_scale=self.s.crop_scale)
+        return self._detector
 
     @property
     def filter_enabled(self) -> bool:
@@ -70,33 +127,56 @@ class Estimator:
         self.frot.reset()
 
     def _infer(self, frame: np.ndarray, box: Box):
+        """The network on the crop ``box`` of ``frame``: (Outputs, 2D joints in frame pixels)."""
+        h, w = frame.shape[:2]
+        camera = box.camera(self.size, w, h, self.s.fov_deg)
         t0 = time.perf_counter()
-        if hasattr(self.backend, "run"):  # backends that crop on the device
-            t1 = time.perf_counter()
-            out = self.backend.run(frame, box)
-        else:
-            x = to_input(crop(frame, box, self.size))
-            t1 = time.perf_counter()
-            out = self.backend(x)
-        t2 = time.perf_counter()
-        self.timings["preprocess"] += t1 - t0
-        self.timings["inference"] += t2 - t1
-        return out, box.to_frame(out.joints_2d, self.size)
+        out = self.backend.infer(frame, box, camera)
+        dt = time.perf_counter() - t0
+        pre = min(self.backend.preprocess_s, dt) if self._split_timings else 0.0
+        self.timings["preprocess"] += pre
+        self.timings["inference"] += dt - pre
+        return out, box.to_frame(np.asarray(out.joints_2d, np.float64), self.size)
+
+    def _acquire(self, frame: np.ndarray):
+        """Detector, pick, network on the picked crop: (Outputs, 2D joints, (index, count)) or
+        (None, None, (None, count)) when the detector finds nobody."""
+        h, w = frame.shape[:2]
+        t0 = time.perf_counter()
+        dets = list(self.detector.detect(frame))
+        self.timings["detector"] += time.perf_counter() - t0
+        if not dets:
+            return None, None, (None, 0)
+        i = pick_person(dets, w, h, self.s.pick)
+        out, j2 = self._infer(frame, dets[i].crop)
+        return out, j2, (i, len(dets))
+
+    def probe(self, frame: np.ndarray) -> Pose:
+        """One network pass on the whole frame letterboxed, no detector, no state: for checking
+        that a model runs and gives the expected shapes."""
+        h, w = frame.shape[:2]
+        out, j2 = self._infer(frame, Box.full_frame(w, h))
+        return Pose(rotations=np.asarray(out.rotations, np.float64), joints_3d=frames.world_to_camera(out.joints_3d),
+                    joints_2d=j2, confidence=float(out.confidence), detected=False, state="searching")
 
     def __call__(self, frame: np.ndarray, t: float | None = None) -> Pose:
         t = time.monotonic() if t is None else t
         for k in self.timings:
             self.timings[k] = 0.0
-        h, w = frame.shape[:2]
-        reacquire = self.box is None
-        box = Box.full_frame(w, h) if reacquire else self.box
-        out, j2 = self._infer(frame, box)
-        if reacquire and out.confidence >= self.s.min_confidence:
-            out, j2 = self._infer(frame, Box.around(j2, self.s.crop_scale))  # refine on the person
-        if out.confidence < self.s.min_confidence or not np.isfinite(j2).all():
-            return self._lost(t, out.confidence)
+        if self.box is None:
+            out, j2, (index, count) = self._acquire(frame)
+            if out is None:
+                return self._lost(t, 0.0, count)
+            person = (index, count)
+        else:
+            out, j2 = self._infer(frame, self.box)
+            person, count = self.person, 0
+        conf = float(out.confidence)
+        if conf < self.s.min_confidence or not np.isfinite(j2).all():
+            return self._lost(t, conf, count)
         self.box = Box.around(j2, self.s.crop_scale)
-        j3 = np.asarray(out.joints_3d, np.float64)
+        self.person = person
+        j3 = frames.world_to_camera(out.joints_3d)  # model contract 2: world axes; Pose keeps camera axes
         rot = np.asarray(out.rotations, np.float64)
         t0 = time.perf_counter()
         if self.s.filter_enabled:
@@ -105,8 +185,9 @@ class Estimator:
             j3 = self.f3d(j3, t)
             rot = self.frot(rot, t)
         self.timings["filter"] = time.perf_counter() - t0
-        pose = Pose(rotations=rot, joints_3d=j3, joints_2d=j2, confidence=out.confidence, detected=True, time=t,
-                    root_position=self._root_motion(j2, j3))
+        pose = Pose(rotations=rot, joints_3d=j3, joints_2d=j2, confidence=conf, detected=True, time=t,
+                    root_position=self._root_motion(j2, j3), state="tracking", person=person[0],
+                    people=person[1])
         self.last, self.lost_at = pose, None
         return pose
 
@@ -122,15 +203,20 @@ class Estimator:
         dz = 2.5 * (m_per_px / max(m0, 1e-9) - 1.0)  # distance grows with metres per pixel; 2.5 m at start
         return np.array([dx, -dy, -dz])  # camera axes -> world axes (Y-up, +Z towards the camera)
 
-    def _lost(self, t: float, confidence: float) -> Pose:
+    def _lost(self, t: float, confidence: float, people: int = 0) -> Pose:
         self.box = None
+        self.person = None
         self.reset_filters()
-        if self.lost_at is None:
+        if self.lost_at is None and self.last is not None:
             self.lost_at = t
         rest = np.broadcast_to(np.eye(3), (S.NUM_BONES, 3, 3))
         if self.last is None:
-            return Pose(rotations=rest.copy(), confidence=confidence, detected=False, time=t)
-        a = 1.0 if self.s.rest_ease_s <= 0 else min(1.0, (t - self.lost_at) / self.s.rest_ease_s)
+            return Pose(rotations=rest.copy(), confidence=confidence, detected=False, time=t, state="searching",
+                        people=people)
+        since = t - self.lost_at
+        a = 1.0 if self.s.rest_ease_s <= 0 else min(1.0, since / self.s.rest_ease_s)
+        state = "lost" if since <= 0 or since < self.s.rest_ease_s else "searching"
         q = R.quat_slerp(R.matrix_to_quat(self.last.rotations), np.array([0.0, 0.0, 0.0, 1.0]), a)
         return Pose(rotations=R.quat_to_matrix(q), joints_3d=self.last.joints_3d, joints_2d=self.last.joints_2d,
-                    confidence=confidence, detected=False, time=t, root_position=self.last.root_position)
+                    confidence=confidence, detected=False, time=t, root_position=self.last.root_position,
+                    state=state, people=people)

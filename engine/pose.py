@@ -18,6 +18,11 @@ class Pose:
     joints_2d: (16, 2) pixels of the input frame.
     root_position: (3,) metres, world axes: pelvis displacement from where
         tracking started (zeros when unknown); used for root motion.
+    state: "tracking" (a person this frame), "lost" (nobody; a person was tracked moments ago
+        and the held pose eases to rest) or "searching" (nobody, none tracked recently).
+    person: index of the person detection being tracked among those found when it was
+        acquired (None when nobody is detected); people: how many the detector found then
+        (on a frame without a person: how many it found on this frame, 0 when it did not run).
     """
 
     rotations: np.ndarray
@@ -27,6 +32,9 @@ class Pose:
     detected: bool = True
     time: float = 0.0
     root_position: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    state: str = "tracking"
+    person: int | None = None
+    people: int = 0
 
     @classmethod
     def rest(cls, time: float = 0.0) -> "Pose":

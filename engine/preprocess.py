@@ -39,6 +39,15 @@ class Box:
         s = size / self.side
         return np.array([[s, 0.0, -s * self.left - 0.5], [0.0, s, -s * self.top - 0.5]])
 
+    def camera(self, size: int, width: int, height: int, fov_deg: float) -> np.ndarray:
+        """The crop's pinhole intrinsics (3,) = (focal, cx, cy) in input pixels, for a frame of
+        ``width`` x ``height`` whose field of view across its larger side is ``fov_deg`` and whose
+        principal point is its centre (the network's ``camera`` input; the synthetic data's
+        ``K_crop`` follows the same rule)."""
+        s = size / self.side
+        f = (max(width, height) / 2) / np.tan(np.deg2rad(fov_deg) / 2)
+        return np.array([f * s, s * ((width - 1) / 2 - self.left) - 0.5, s * ((height - 1) / 2 - self.top) - 0.5])
+
     def to_frame(self, pts: np.ndarray, size: int) -> np.ndarray:
         """Crop pixels (..., 2) back to frame pixels."""
         s = size / self.side

@@ -7,8 +7,8 @@
   needed, unlike pycuda). Each frame: the uint8 frame is copied to the GPU
   once; a small CUDA kernel (compiled at start with NVRTC) does the crop
   (bilinear, the same affine map as ``engine.preprocess``), BGR -> RGB and
-  the division by 255 straight into the network's input buffer; TensorRT runs
-  (``execute_async_v3``); the four small outputs come back.
+  the division by 255 straight into the network's input buffer; the crop's intrinsics go to the
+  ``camera`` input; TensorRT runs (``execute_async_v3``); the five small outputs come back.
 
 Written against the TensorRT 10 Python API; it has not yet run on a GPU in
 this project's CI (which has none). Without TensorRT, cuda-python or a GPU it
@@ -16,11 +16,12 @@ raises ``BackendError`` with one line, and ``auto`` falls back to ONNX Runtime.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
-from engine.backends import BackendError, Outputs
+from engine.backends import Backend, BackendError, Outputs, _outputs
 from engine.preprocess import Box
 
 KERNEL = r"""
@@ -69,7 +70,7 @@ def _check(result, what: str):
     return rest[0] if len(rest) == 1 else rest
 
 
-class TensorRTBackend:
+class TensorRTBackend(Backend):
     def __init__(self, model_path: str | Path, fp16: bool = True, cache_dir: str = "~/.cache/mocap/trt",
                  workspace_mb: int = 1024, log=print):
         from engine.backends import model_metadata
@@ -95,6 +96,7 @@ class TensorRTBackend:
         self.context = self.engine.create_execution_context()
         s = self.input_size
         self.context.set_input_shape("image", (1, 3, s, s))
+        self.context.set_input_shape("camera", (1, 3))
         self.stream = _check(rt.cudaStreamCreate(), "cudaStreamCreate")
         self.outputs = {}
         for i in range(self.engine.num_io_tensors):
@@ -107,6 +109,9 @@ class TensorRTBackend:
                 self.context.set_tensor_address(name, int(dev))
         self.d_input = _check(rt.cudaMalloc(3 * s * s * 4), "cudaMalloc")
         self.context.set_tensor_address("image", int(self.d_input))
+        self.h_camera = np.zeros((1, 3), np.float32)
+        self.d_camera = _check(rt.cudaMalloc(self.h_camera.nbytes), "cudaMalloc")
+        self.context.set_tensor_address("camera", int(self.d_camera))
         self.d_frame, self.frame_bytes = None, 0
         self.kernel = self._compile(nvrtc, driver)
         self.name = f"tensorrt ({'FP16' if fp16 else 'FP32'}, {device})"
@@ -127,8 +132,10 @@ class TensorRTBackend:
         module = _check(driver.cuModuleLoadData(ptx), "cuModuleLoadData")
         return _check(driver.cuModuleGetFunction(module, b"preprocess"), "cuModuleGetFunction")
 
-    def run(self, frame: np.ndarray, box: Box) -> Outputs:
-        """Crop on the GPU from the whole frame, then infer."""
+    def infer(self, frame: np.ndarray, box: Box, camera: np.ndarray) -> Outputs:
+        """Crop on the GPU from the whole frame, then infer (``preprocess_s``: the host time to
+        queue the frame copy and the crop; the GPU work is timed with the inference)."""
+        t0 = time.perf_counter()
         rt, s = self.rt, self.input_size
         frame = np.ascontiguousarray(frame)
         h, w = frame.shape[:2]
@@ -148,32 +155,34 @@ class TensorRTBackend:
         grid = ((s + 15) // 16, (s + 15) // 16)
         _check(self.driver.cuLaunchKernel(self.kernel, grid[0], grid[1], 1, 16, 16, 1, 0, self.stream,
                                           ptrs.ctypes.data, 0), "cuLaunchKernel")
-        return self._execute()
+        self.preprocess_s = time.perf_counter() - t0
+        return self._execute(camera)
 
-    def __call__(self, x: np.ndarray) -> Outputs:
+    def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
         """Infer from an already cropped (1, 3, S, S) float32 input."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         _check(self.rt.cudaMemcpyAsync(self.d_input, x.ctypes.data, x.nbytes,
                                        self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream), "cudaMemcpyAsync")
-        return self._execute()
+        return self._execute(camera)
 
-    def _execute(self) -> Outputs:
+    def _execute(self, camera: np.ndarray) -> Outputs:
         rt = self.rt
+        self.h_camera[0] = np.asarray(camera, np.float32).reshape(3)
+        _check(rt.cudaMemcpyAsync(self.d_camera, self.h_camera.ctypes.data, self.h_camera.nbytes,
+                                  rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream), "cudaMemcpyAsync")
         if not self.context.execute_async_v3(int(self.stream)):
             raise BackendError("TensorRT execution failed")
         for host, dev in self.outputs.values():
             _check(rt.cudaMemcpyAsync(host.ctypes.data, dev, host.nbytes,
                                       rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream), "cudaMemcpyAsync")
         _check(rt.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
-        o = {k: v[0] for k, v in self.outputs.items()}
-        return Outputs(o["joints_3d"][0].astype(np.float64), o["rotations"][0].astype(np.float64),
-                       o["joints_2d"][0].astype(np.float64), float(o["confidence"][0]))
+        return _outputs({k: v[0] for k, v in self.outputs.items()})
 
     def __del__(self):
         try:
             for _, dev in getattr(self, "outputs", {}).values():
                 self.rt.cudaFree(dev)
-            for d in (getattr(self, "d_input", None), getattr(self, "d_frame", None)):
+            for d in (getattr(self, "d_input", None), getattr(self, "d_frame", None), getattr(self, "d_camera", None)):
                 if d is not None:
                     self.rt.cudaFree(d)
         except Exception:  # noqa: BLE001 - interpreter shutdown

@@ -34,10 +34,14 @@ class BuildSettings:
     min_batch: int = 1
     opt_batch: int = 1
     max_batch: int = 4
+    camera_name: str = "camera"  # model contract 2: the crop intrinsics (B, 3), batched like the image
 
     def profile(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         s = self.input_size
         return ((self.min_batch, 3, s, s), (self.opt_batch, 3, s, s), (self.max_batch, 3, s, s))
+
+    def camera_profile(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return ((self.min_batch, 3), (self.opt_batch, 3), (self.max_batch, 3))
 
 
 def cache_key(onnx_bytes: bytes, trt_version: str, gpu_name: str, settings: BuildSettings) -> str:
@@ -114,6 +118,7 @@ def build_engine(onnx_path: str | Path, settings: BuildSettings, cache_dir: str 
     profile = builder.create_optimization_profile()
     lo, opt, hi = settings.profile()
     profile.set_shape(settings.input_name, lo, opt, hi)
+    profile.set_shape(settings.camera_name, *settings.camera_profile())  # every dynamic input needs its range
     config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:

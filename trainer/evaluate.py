@@ -5,6 +5,13 @@
 scaled), PA-MPJPE, global / per-bone / absolute rotation errors overall and
 per action (per clip for synthetic data: 0 sampled poses, 1-3 CMU clips;
 per action for Human3.6M), and writes them as JSON.
+
+Beside the model, the constant-mean-pose baseline of the same samples (``baseline``): the mean
+body pose of the evaluated samples (joints and per-bone rotations in the pelvis's frame) turned by
+each sample's true global rotation; a model that does not beat it has learned no body shape.
+Background crops (``person = 0``, the webcam synthetic style) are left out of the pose metrics;
+where the data has both kinds, the presence output is scored on them (``presence``: accuracy at
+0.5 and ROC AUC of ``confidence``, person vs background).
 """
 from __future__ import annotations
 
@@ -22,7 +29,11 @@ SYNTH_GROUPS = {0: "sampled poses", 1: "CMU 01_01", 2: "Boxing_Toes", 3: "CMU 01
 
 
 class OnnxNet:
-    """ONNX Runtime model with the torch model's output names (world axes joints)."""
+    """ONNX Runtime model with the torch model's output names (world axes joints).
+
+    Model contract 2 (``engine.backends.MODEL_CONTRACT``): inputs ``image`` and ``camera``, outputs
+    by name, joints in world axes. A contract-1 export (input ``image`` only, camera-axis joints)
+    still runs, for comparing with old models."""
 
     def __init__(self, path: str | Path):
         import onnxruntime as ort
@@ -31,51 +42,131 @@ class OnnxNet:
         meta = self.sess.get_modelmeta().custom_metadata_map
         self.input_size = int(meta["skeletonnet.input_size"])
         self.reference_length = float(np.linalg.norm(np.array(json.loads(meta["skeletonnet.bone_vectors"])), axis=1).sum())
+        self.inputs = [i.name for i in self.sess.get_inputs()]
+        self.outputs = [o.name for o in self.sess.get_outputs()]
 
-    def __call__(self, images: np.ndarray) -> dict:
-        j, rot, j2, conf = self.sess.run(None, {"image": np.asarray(images, np.float32)})
-        return {"joints": j @ np.diag([1.0, -1.0, -1.0]), "rotations": rot, "joints_2d": j2, "confidence": conf,
-                "global_rotation": S.pelvis_rotation(rot)}
+    def default_camera(self, b: int) -> np.ndarray:
+        from trainer.model import DEFAULT_FOCAL
+
+        s = self.input_size
+        return np.tile(np.array([DEFAULT_FOCAL * s, (s - 1) / 2, (s - 1) / 2], np.float32), (b, 1))
+
+    def __call__(self, images: np.ndarray, camera: np.ndarray | None = None) -> dict:
+        images = np.asarray(images, np.float32)
+        feed = {"image": images}
+        if "camera" in self.inputs:
+            feed["camera"] = (self.default_camera(len(images)) if camera is None
+                              else np.asarray(camera, np.float32).reshape(-1, 3))
+        o = dict(zip(self.outputs, self.sess.run(None, feed)))
+        j = o["joints_3d"] if "camera" in self.inputs else o["joints_3d"] @ np.diag([1.0, -1.0, -1.0])
+        return {"joints": j, "rotations": o["rotations"], "joints_2d": o["joints_2d"], "confidence": o["confidence"],
+                "global_rotation": S.pelvis_rotation(o["rotations"])}
 
 
 def _batches(net, source, max_samples: int = 0, batch: int = 32):
-    """(network outputs as float64 numpy, the batch's labels as numpy) over the first samples of a source."""
+    """(network outputs as float64 numpy, the batch's labels as numpy) over the first samples of a source.
+    The network gets each sample's crop camera (``camera``; its default camera where the data has none)."""
     from trainer.data.dataset import collate
 
     n = min(len(source), max_samples) if max_samples else len(source)
     for s in range(0, n, batch):
         b = {k: v.numpy() for k, v in collate([source.sample(i) for i in range(s, min(n, s + batch))]).items()}
         if isinstance(net, OnnxNet):
-            o = net(b["image"])
+            o = net(b["image"], b.get("camera"))
         else:
             import torch
 
+            cam = torch.from_numpy(b["camera"]) if "camera" in b else None
             with torch.no_grad():
-                o = {k: v.numpy() for k, v in net(torch.from_numpy(b["image"])).items()}
+                o = {k: v.numpy() for k, v in net(torch.from_numpy(b["image"]), cam).items()}
             if "global_rotation" not in o:
                 o["global_rotation"] = S.pelvis_rotation(o["rotations"])
         yield {k: np.asarray(v, np.float64) for k, v in o.items()}, b
 
 
 def run_predictions(net, source, max_samples: int = 0, batch: int = 32):
-    keys = ("joints", "rotations", "global_rotation")
-    preds, gts = {k: [] for k in keys}, {k: [] for k in (*keys, "clip_id")}
+    """(predictions, labels) as numpy over the samples; labels carry ``person`` (1 where the data
+    has none), and both carry the 2D joints and the presence ``confidence``."""
+    keys = ("joints", "rotations", "global_rotation", "joints_2d")
+    preds, gts = {k: [] for k in (*keys, "confidence")}, {k: [] for k in (*keys, "clip_id", "person", "visible")}
     for o, b in _batches(net, source, max_samples, batch):
+        m = len(b["joints"])
         for k in keys:
             preds[k].append(o[k])
             gts[k].append(b[k].astype(np.float64))
-        gts["clip_id"].append(b["clip_id"])
+        preds["confidence"].append(o["confidence"].reshape(m))
+        gts["clip_id"].append(b["clip_id"] if "clip_id" in b else np.zeros(m, int))
+        gts["person"].append(b["person"].astype(np.float64) if "person" in b else np.ones(m))
+        gts["visible"].append(b["visible"].astype(np.float64) if "visible" in b else np.ones((m, S.NUM_JOINTS)))
     return {k: np.concatenate(v) for k, v in preds.items()}, {k: np.concatenate(v) for k, v in gts.items()}
 
 
+def mean_pose_baseline(gt: dict) -> dict:
+    """The constant-mean-pose prediction for labels ``gt`` (joints, rotations, global_rotation):
+    the mean body in the pelvis's frame (joints, and per bone the rotation R^b = R^g^T R averaged
+    and projected back onto a rotation), turned by each sample's true global rotation."""
+    g = np.asarray(gt["global_rotation"], np.float64)
+    gT = np.swapaxes(g, -1, -2)
+    joints = np.asarray(gt["joints"], np.float64)
+    local = (gT[:, None] @ (joints - joints[:, S.ROOT:S.ROOT + 1])[..., None])[..., 0].mean(0)
+    rb = (gT[:, None] @ np.asarray(gt["rotations"], np.float64)).mean(0)
+    u, _, vt = np.linalg.svd(rb)
+    d = np.sign(np.linalg.det(u @ vt))
+    rb = u @ (np.concatenate([np.ones((len(d), 2)), d[:, None]], 1)[:, :, None] * vt)
+    return {"joints": (g[:, None] @ local[None, :, :, None])[..., 0], "rotations": g[:, None] @ rb[None],
+            "global_rotation": g}
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for binary ``labels`` (Mann-Whitney; ties count half)."""
+    from scipy.stats import rankdata
+
+    s, y = np.asarray(scores, np.float64), np.asarray(labels) > 0.5
+    npos, nneg = int(y.sum()), int((~y).sum())
+    if not npos or not nneg:
+        return float("nan")
+    return float((rankdata(s)[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def presence_scores(confidence: np.ndarray, person: np.ndarray, threshold: float = 0.5) -> dict | None:
+    """Accuracy at ``threshold`` and ROC AUC of the presence confidence, person vs background crops;
+    None unless the samples have both kinds."""
+    y = np.asarray(person) > 0.5
+    if y.all() or not y.any():
+        return None
+    c = np.asarray(confidence, np.float64)
+    return {"person": int(y.sum()), "background": int((~y).sum()), "accuracy": float(((c >= threshold) == y).mean()),
+            "auc": roc_auc(c, y), "threshold": threshold}
+
+
+def _pose_summary(p: dict, g: dict, sel: np.ndarray, reference_length: float) -> dict:
+    keys = ("joints", "rotations", "global_rotation")
+    if not sel.any():
+        return {"samples": 0}
+    out = {"samples": int(sel.sum()),
+           **M.summary({k: p[k][sel] for k in keys}, {k: g[k][sel] for k in keys}, reference_length)}
+    v = g["visible"][sel]
+    if v.sum():
+        out["pck@0.2"] = float(M.pck(p["joints_2d"][sel], g["joints_2d"][sel], v).mean())
+    return out
+
+
 def evaluate(net, source, reference_length: float, max_samples: int = 0, groups=SYNTH_GROUPS) -> dict:
+    """Pose metrics over the samples with a person (overall, per group, and the constant-mean-pose
+    baseline of the same samples), and presence scores where the data has background crops."""
     p, g = run_predictions(net, source, max_samples)
-    res = {"overall": {"samples": int(len(g["joints"])), **M.summary(p, g, reference_length)}, "per_group": {}}
-    for cid in np.unique(g["clip_id"]):
-        sel = g["clip_id"] == cid
-        res["per_group"][groups.get(int(cid), str(int(cid)))] = {
-            "samples": int(sel.sum()),
-            **M.summary({k: v[sel] for k, v in p.items()}, {k: v[sel] for k, v in g.items()}, reference_length)}
+    person = g["person"] > 0.5
+    res = {"overall": _pose_summary(p, g, person, reference_length), "per_group": {}}
+    if person.any():
+        keys = ("joints", "rotations", "global_rotation")
+        gp = {k: g[k][person] for k in keys}
+        res["baseline"] = {"samples": int(person.sum()), **M.summary(mean_pose_baseline(gp), gp, reference_length)}
+    pres = presence_scores(p["confidence"], g["person"])
+    if pres is not None:
+        res["presence"] = pres
+    for cid in np.unique(g["clip_id"][person]):
+        sel = person & (g["clip_id"] == cid)
+        res["per_group"][groups.get(int(cid), str(int(cid)))] = _pose_summary(p, g, sel, reference_length)
     return res
 
 
@@ -98,10 +189,20 @@ def format_table(res: dict) -> str:
     cols = ["samples", "mpjpe_mm", "pa_mpjpe_mm", "global_rotation_error_deg", "bone_rotation_error_deg",
             "rotation_error_deg"]
     head = ["group", "N", "MPJPE mm", "PA-MPJPE mm", "global rot deg", "bone rot deg", "abs rot deg"]
-    rows = [("overall", res["overall"])] + list(res["per_group"].items())
+    rows = [("overall", res["overall"])]
+    if "baseline" in res:
+        rows.append(("constant mean pose (true global rotation)", res["baseline"]))
+    rows += list(res["per_group"].items())
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows:
-        lines.append("| " + " | ".join([name] + [f"{r[c]:.1f}" if c != "samples" else str(r[c]) for c in cols]) + " |")
+        lines.append("| " + " | ".join([name] + [("nan" if c not in r else f"{r[c]:.1f}") if c != "samples"
+                                                 else str(r[c]) for c in cols]) + " |")
+    if "pck@0.2" in res["overall"]:
+        lines.append(f"\n2D PCK@0.2 (visible joints of the person samples): {res['overall']['pck@0.2']:.3f}")
+    if "presence" in res:
+        pr = res["presence"]
+        lines.append(f"presence: {pr['person']} person / {pr['background']} background crops, accuracy "
+                     f"{pr['accuracy']:.3f} at {pr['threshold']}, ROC AUC {pr['auc']:.3f}")
     return "\n".join(lines)
 
 

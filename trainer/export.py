@@ -1,8 +1,9 @@
 """Export SkeletonNet to ONNX, check it for TensorRT 10, and compare with torch.
 
-The exported graph (``ExportWrapper``) takes ``image`` (B, 3, S, S) float32
-RGB in [0, 1] and returns ``joints_3d``, ``rotations``, ``joints_2d`` and
-``confidence``. Model metadata (``skeletonnet.*`` keys) records the config,
+The exported graph (``ExportWrapper``, model contract ``engine.backends.MODEL_CONTRACT``) takes
+``image`` (B, 3, S, S) float32 RGB in [0, 1] and ``camera`` (B, 3), the crop's intrinsics, and
+returns ``joints_3d`` (world axes), ``rotations``, ``pelvis_rotation``, ``joints_2d`` and
+``confidence``. Model metadata (``skeletonnet.*`` keys) records the contract version, the config,
 the input size and the rest skeleton so the engine needs nothing else.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.backends import MODEL_CONTRACT
 from trainer.model import ExportWrapper, SkeletonNet, config_dict
 
 #: Operators TensorRT 10's ONNX parser cannot handle or restricts in ways that
@@ -49,20 +51,23 @@ def export_onnx(net: SkeletonNet, path: str | Path, opset: int = 17, batch: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     size = net.cfg.input_size
     wrapper = ExportWrapper(net).eval()
-    dummy = torch.rand(batch, 3, size, size)
-    dyn = {"image": {0: "batch"}, **{o: {0: "batch"} for o in ExportWrapper.OUTPUTS}} if dynamic_batch else None
+    dummy = wrapper.example_inputs(batch)
+    dyn = ({n: {0: "batch"} for n in ExportWrapper.INPUTS + ExportWrapper.OUTPUTS} if dynamic_batch else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (dummy,), str(path), input_names=["image"],
+        torch.onnx.export(wrapper, dummy, str(path), input_names=list(ExportWrapper.INPUTS),
                           output_names=list(ExportWrapper.OUTPUTS), opset_version=opset,
                           dynamic_axes=dyn, dynamo=False, do_constant_folding=True)
     model = onnx.load(str(path))
     meta = {
+        "skeletonnet.contract": str(MODEL_CONTRACT),
         "skeletonnet.config": json.dumps(config_dict(net.cfg)),
         "skeletonnet.input_size": str(size),
         "skeletonnet.bone_vectors": json.dumps(net.bone_vectors.cpu().numpy().round(6).tolist()),
-        "skeletonnet.outputs": "joints_3d: (B,16,3) m camera axes root-relative; rotations: (B,15,3,3) "
-                               "absolute, world axes; joints_2d: (B,16,2) input px; confidence: (B,)",
+        "skeletonnet.inputs": "image: (B,3,S,S) RGB 0..1; camera: (B,3) crop focal, cx, cy in input px",
+        "skeletonnet.outputs": "joints_3d: (B,16,3) m world axes (Y-up) root-relative; rotations: (B,15,3,3) "
+                               "absolute, world axes; pelvis_rotation: (B,3,3) world axes; joints_2d: (B,16,2) "
+                               "input px; confidence: (B,) presence probability",
     }
     del model.metadata_props[:]
     for k, v in meta.items():
@@ -78,7 +83,8 @@ def export_torchscript(net: SkeletonNet, path: str | Path) -> Path:
     size = net.cfg.input_size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ts = torch.jit.trace(ExportWrapper(net).eval(), torch.rand(1, 3, size, size), check_trace=False)
+        wrapper = ExportWrapper(net).eval()
+        ts = torch.jit.trace(wrapper, wrapper.example_inputs(1), check_trace=False)
     torch.jit.save(ts, str(path), _extra_files={"input_size": str(size)})  # read by engine's torch backend
     return path
 
@@ -107,12 +113,12 @@ def onnx_parity(net: SkeletonNet, path: str | Path, batch: int = 2, seed: int = 
     """Max absolute difference per output between torch and ONNX Runtime on random input."""
     import onnxruntime as ort
 
-    size = net.cfg.input_size
-    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    wrapper = ExportWrapper(net).eval()
+    x, cam = wrapper.example_inputs(batch, seed)
     with torch.no_grad():
-        ref = [t.numpy() for t in ExportWrapper(net).eval()(x)]
+        ref = [t.numpy() for t in wrapper(x, cam)]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"image": x.numpy()})
+    got = sess.run(None, {"image": x.numpy(), "camera": cam.numpy()})
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(ExportWrapper.OUTPUTS, ref, got)}
 
 

@@ -58,7 +58,7 @@ class SkeletonNetConfig:
     rot_repr: str = "matrix"
     gauss_sigma: float = 1.0         # Gaussian maps on the first up-sampling layer, pixels
     gauss_fill: float = 0.9          # FK skeleton scaled to 90% of that layer's width
-    presence: bool = True            # a "person in this crop" logit trained with background crops
+    presence: bool = False           # a "person in this crop" logit trained with background crops
 
     def __post_init__(self):
         for name, allowed in (("mode", MODES), ("global_rot", GLOBAL_ROT), ("rot_repr", ROT_REPR)):
@@ -274,24 +274,39 @@ class SkeletonNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """The exported graph: image (B, 3, S, S) RGB 0..1 -> the four outputs the engine reads.
+    """The exported graph, model contract ``engine.backends.MODEL_CONTRACT`` (docs/conventions.md).
 
-    joints_3d (B, 16, 3) metres, camera axes, pelvis at the origin (Eq. 1 scale);
-    rotations (B, 15, 3, 3) absolute bone rotations, world axes;
-    joints_2d (B, 16, 2) input pixels; confidence (B,) 0..1.
+    Inputs: ``image`` (B, 3, S, S) RGB 0..1; ``camera`` (B, 3) the crop's intrinsics (focal, cx,
+    cy) in input pixels (the engine derives them from the crop box and the frame's field of view).
+    Outputs: joints_3d (B, 16, 3) metres (Eq. 1 scale), world axes (Y-up, +Z towards the camera),
+    pelvis at the origin; rotations (B, 15, 3, 3) absolute bone rotations, world axes;
+    pelvis_rotation (B, 3, 3) the pelvis (root) orientation, world axes; joints_2d (B, 16, 2) input
+    pixels; confidence (B,) the presence probability (0..1).
     """
 
-    OUTPUTS = ("joints_3d", "rotations", "joints_2d", "confidence")
+    INPUTS = ("image", "camera")
+    OUTPUTS = ("joints_3d", "rotations", "pelvis_rotation", "joints_2d", "confidence")
 
     def __init__(self, net: SkeletonNet):
         super().__init__()
         self.net = net
 
-    def forward(self, image: torch.Tensor):
-        o = self.net(image)
-        j = o["joints"]
-        cam = torch.stack([j[..., 0], -j[..., 1], -j[..., 2]], dim=-1)
-        return cam, o["rotations"], o["joints_2d"], o["confidence"]
+    def forward(self, image: torch.Tensor, camera: torch.Tensor):
+        o = self.net(image, camera)
+        rot = o["rotations"]
+        # the rigid pelvis: the orthonormalised sum of the two hip bones' rotations (equal to both
+        # when they agree; engine.skeleton.pelvis_rotation is its quaternion-mean counterpart)
+        pelvis = L.gram_schmidt(rot[:, S.BONE_INDEX["r_hip"]] + rot[:, S.BONE_INDEX["l_hip"]])
+        joints = o["joints"]
+        if not self.net.cfg.uses_heatmaps:  # the rotation-only ablation ignores the camera: keep the input
+            joints = joints + 0.0 * camera[:, None, :1]
+        return joints, rot, pelvis, o["joints_2d"], o["confidence"]
+
+    def example_inputs(self, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random images and a plausible crop camera, for tracing and parity checks."""
+        s = self.net.cfg.input_size
+        x = torch.rand(batch, 3, s, s, generator=torch.Generator().manual_seed(seed))
+        return x, self.net.default_camera(batch).contiguous()
 
 
 def config_dict(cfg: SkeletonNetConfig) -> dict:

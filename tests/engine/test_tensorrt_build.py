@@ -88,6 +88,7 @@ def test_build_uses_profile_precision_workspace_and_caches(tmp_path):
     assert ("config.set_memory_pool_limit", ("WORKSPACE", 512 << 20)) in calls
     assert ("config.set_flag", ("FP16",)) in calls
     assert ("profile.set_shape", ("image", (1, 3, 192, 192), (2, 3, 192, 192), (4, 3, 192, 192))) in calls
+    assert ("profile.set_shape", ("camera", (1, 3), (2, 3), (4, 3))) in calls  # model contract 2's second input
     assert names.index("config.add_optimization_profile") < names.index("builder.build_serialized_network")
     assert not list((tmp_path / "cache").glob("*.partial"))
     # second call: cache hit, nothing built

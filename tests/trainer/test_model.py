@@ -204,19 +204,50 @@ def test_default_model_exports_with_metadata(tmp_path):
 
     from trainer.export import export_onnx, onnx_parity, tensorrt_problems
 
+    from engine.backends import MODEL_CONTRACT
+
     torch.manual_seed(0)
     net = SkeletonNet(SkeletonNetConfig()).eval()
     path = export_onnx(net, tmp_path / "m.onnx")
     m = onnx.load(str(path))
     assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
     meta = {p.key: p.value for p in m.metadata_props}
-    assert json.loads(meta["skeletonnet.config"])["backbone"] == "mobilenet"
+    assert json.loads(meta["skeletonnet.config"])["backbone"] == "lite0"
+    assert meta["skeletonnet.contract"] == str(MODEL_CONTRACT) == "2"
     np.testing.assert_allclose(np.array(json.loads(meta["skeletonnet.bone_vectors"])), SK.bone_vectors, atol=1e-6)
-    assert [o.name for o in m.graph.output] == ["joints_3d", "rotations", "joints_2d", "confidence"]
+    assert [i.name for i in m.graph.input] == ["image", "camera"]
+    assert [o.name for o in m.graph.output] == ["joints_3d", "rotations", "pelvis_rotation", "joints_2d", "confidence"]
     assert tensorrt_problems(path) == []
     diff = onnx_parity(net, path, batch=3)
-    assert max(diff["joints_3d"], diff["rotations"], diff["confidence"]) < 1e-4, diff
+    assert max(diff["joints_3d"], diff["rotations"], diff["pelvis_rotation"], diff["confidence"]) < 1e-4, diff
     assert diff["joints_2d"] / 192 < 1e-4
+
+
+def test_export_wrapper_gives_world_axis_joints_and_the_pelvis_rotation():
+    from trainer.model import ExportWrapper
+
+    torch.manual_seed(0)
+    net = SkeletonNet(SkeletonNetConfig(**SMALL)).eval()
+    net.hm_out = PeakedMaps(32, 16)
+    wrapper = ExportWrapper(net).eval()
+    x, cam = wrapper.example_inputs(2)
+    cam = cam.clone()
+    cam[1] = torch.tensor([50.0, 20.0, 40.0])  # another crop of the frame
+    with torch.no_grad():
+        j3, rot, pelvis, j2, conf = wrapper(x, cam)
+        o = net(x, cam)
+        o_default = net(x)
+    torch.testing.assert_close(j3, o["joints"])  # world axes (Y-up), as the network's own joints
+    torch.testing.assert_close(rot, o["rotations"])
+    assert R.is_rotation(pelvis.double().numpy(), 1e-5).all()
+    # the pelvis rotation is the hips' common rotation when they agree
+    same = torch.eye(3).expand(1, 15, 3, 3).clone()
+    same[:, :] = torch.tensor(R.axis_rotation(1, 0.7), dtype=torch.float32)
+    hips = L.gram_schmidt(same[:, S.BONE_INDEX["r_hip"]] + same[:, S.BONE_INDEX["l_hip"]])
+    torch.testing.assert_close(hips[0], same[0, 0])
+    # the camera is used: another crop's intrinsics decode other joints
+    assert not torch.allclose(o["joints"][1], o_default["joints"][1], atol=1e-4)
+    torch.testing.assert_close(o["joints"][0], o_default["joints"][0])
 
 
 def test_tensorrt_check_flags_bad_operators(tmp_path):
@@ -270,7 +301,8 @@ def test_2d_readout_term_sees_only_visible_joints_of_2d_only_samples():
     vis = np.ones((3, 16), np.float32)
     vis[0, :5] = 0
     tgt["visible"] = torch.tensor(vis)
-    _, parts = skeletonnet_loss(out, tgt, cfg)
+    w = LossWeights(delta=0.02)  # issue 9's term, off by default since the read-out term covers every sample
+    _, parts = skeletonnet_loss(out, tgt, cfg, w)
     d = ((out["coords_map"][..., :2].numpy() - tgt["coords_map"][..., :2].numpy()) ** 2).sum(-1)
     ref = ((d[0] * vis[0]).sum() + (d[2] * vis[2]).sum()) / 2
     assert float(parts["2d"]) == pytest.approx(ref, rel=1e-5)
@@ -278,15 +310,25 @@ def test_2d_readout_term_sees_only_visible_joints_of_2d_only_samples():
     for b, j, same in ((0, 2, True), (1, 7, True), (2, 7, False)):
         t = dict(tgt, coords_map=tgt["coords_map"].clone())
         t["coords_map"][b, j, 0] += 4.0
-        assert (float(skeletonnet_loss(out, t, cfg)[1]["2d"]) == float(parts["2d"])) == same
+        assert (float(skeletonnet_loss(out, t, cfg, w)[1]["2d"]) == float(parts["2d"])) == same
     total0, _ = skeletonnet_loss(out, tgt, cfg, LossWeights(delta=0.0))
-    total1, _ = skeletonnet_loss(out, tgt, cfg)
+    total1, _ = skeletonnet_loss(out, tgt, cfg, w)
     assert float(total1 - total0) == pytest.approx(0.02 * ref, rel=1e-4)
 
 
-def test_loss_weights_are_the_papers():
+def test_loss_weights_default_and_the_papers_by_config():
     w = LossWeights()
-    assert (w.alpha, w.beta, w.gamma, w.lam) == (0.1, 0.1, 0.1, 0.001)
+    assert (w.alpha, w.beta, w.gamma) == (0.1, 0.1, 0.1)  # the paper's
+    assert (w.lam, w.readout) == (1.0, 0.2)  # issue 15: heatmaps that count, the absolute read-out
+    # the paper's loss is reachable by config: L = L_RotG + 0.1 L_RotB + 0.1 L_Rot + 0.1 L_pos + 0.001 L_hm
+    torch.manual_seed(0)
+    cfg = SkeletonNetConfig(**SMALL)
+    net = SkeletonNet(cfg)
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 64, 64))
+    total, p = skeletonnet_loss(out, make_targets(net, 2), cfg, LossWeights(lam=0.001, readout=0.0))
+    paper = p["rot_g"] + 0.1 * (p["rot_b"] + p["rot"] + p["pos"]) + 0.001 * p["hm"]
+    assert float(total) == pytest.approx(float(paper), rel=1e-6)
 
 
 def test_heatmap_targets_peak_at_the_coordinates():
