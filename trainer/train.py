@@ -138,6 +138,15 @@ def batch_for_step(sources, weights, batch: int, seed: int, rank: int, step: int
     return collate(samples)
 
 
+def saved_config(ckpt: dict) -> dict | None:
+    """A checkpoint's model config as ``load_checkpoint`` builds it: fields added to
+    ``SkeletonNetConfig`` since it was saved (e.g. ``presence``) take their defaults."""
+    try:
+        return dataclasses.asdict(SkeletonNetConfig(**ckpt["model_config"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 @torch.no_grad()
 def predict(net, source, max_samples: int, batch: int = 32, device="cpu"):
     """Network outputs and ground truth on the first ``max_samples`` samples of a source."""
@@ -228,7 +237,7 @@ def train(cfg: TrainConfig) -> Path:
             ckpt = torch.load(last, map_location="cpu", weights_only=False)
         except Exception as e:  # noqa: BLE001
             raise UserError(f"{last}: checkpoint unreadable ({type(e).__name__}); delete it to start over") from None
-        if ckpt.get("model_config") != dataclasses.asdict(mcfg):
+        if saved_config(ckpt) != dataclasses.asdict(mcfg):
             raise UserError(f"{last}: checkpoint is for another architecture ({ckpt.get('model_config')}); "
                             f"use another 'out' folder or the same model settings")
     # k-means classes of the training set's global rotations (once per run, saved with it)
@@ -238,7 +247,7 @@ def train(cfg: TrainConfig) -> Path:
         if not Path(cfg.init).exists():
             raise UserError(f"init checkpoint {cfg.init} not found")
         init = read_checkpoint(cfg.init)
-        if init.get("model_config") != dataclasses.asdict(mcfg):
+        if saved_config(init) != dataclasses.asdict(mcfg):
             raise UserError(f"{cfg.init}: init checkpoint is for another architecture ({init.get('model_config')})")
     if ckpt is not None:
         centres = np.asarray(ckpt["cluster_centres"], dtype=np.float64)
