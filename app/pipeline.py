@@ -59,7 +59,8 @@ def make_estimator(cfg, log=say) -> Estimator:
                     rotation=(f.rotation.min_cutoff, f.rotation.beta, f.rotation.d_cutoff))
     try:  # one pass on a blank frame: a model with other outputs fails here, before any output is opened
         size = int(backend.input_size)
-        probe = Estimator(backend, EstimatorSettings(**settings))(np.zeros((size, size, 3), np.uint8), 0.0)
+        # Estimator.probe: one network pass (the tracked path would stop at the detector on a blank frame)
+        probe = Estimator(backend, EstimatorSettings(**settings)).probe(np.zeros((size, size, 3), np.uint8))
         shapes = (probe.rotations.shape, probe.joints_3d.shape, probe.joints_2d.shape)
         if shapes != ((S.NUM_BONES, 3, 3), (S.NUM_JOINTS, 3), (S.NUM_JOINTS, 2)):
             raise ValueError(f"output shapes {shapes}")
