@@ -68,7 +68,13 @@ def make_estimator(cfg, log=say) -> Estimator:
         raise UserError(f"{model}: not a SkeletonNet model this app can run ({type(e).__name__}: "
                         f"{' '.join(str(e).split())[:120]})") from None
     log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px)")
-    return Estimator(backend, EstimatorSettings(**settings))
+    from engine.detector import PersonDetector
+
+    try:  # made at start, not on the first frame that needs it: a missing or broken file is one line here
+        detector = PersonDetector(crop_scale=cfg.tracking.crop_scale)
+    except (OSError, ValueError, BackendError) as e:
+        raise UserError(f"person detector: {' '.join(str(e).split())[:160]}") from None
+    return Estimator(backend, EstimatorSettings(**settings), detector=detector)
 
 
 def _apply_input_size(cfg, backend, log) -> None:

@@ -101,23 +101,31 @@ def model_metadata(path: str | Path) -> dict:
             "contract": meta.get("skeletonnet.contract")}
 
 
+def ort_session(path: Path, threads: int = 0, providers: tuple[str, ...] = ()):
+    """An ONNX Runtime session for ``path`` (all graph optimisations, quiet logs, ``threads`` intra-op
+    threads or one per core), on the given execution providers then the CPU. One line on failure."""
+    import onnxruntime as ort
+
+    if not path.exists():
+        raise BackendError(f"{path}: model not found")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), so, providers=[*providers, "CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - ORT raises several kinds on a bad file
+        raise BackendError(f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {str(e)[:120]})") from None
+
+
 class OnnxRuntimeBackend(Backend):
     def __init__(self, path: str | Path, threads: int = 0, gpu: bool = True):
         import onnxruntime as ort
 
         path = Path(path)
-        if not path.exists():
-            raise BackendError(f"{path}: model not found")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
         available = ort.get_available_providers()
         wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if gpu and p in available]
-        try:
-            self.sess = ort.InferenceSession(str(path), so, providers=wanted + ["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - ORT raises several kinds on a bad file
-            raise BackendError(f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {str(e)[:120]})") from None
+        self.sess = ort_session(path, threads, tuple(wanted))
         used = self.sess.get_providers()[0]
         self.name = "onnxruntime" + ("" if used == "CPUExecutionProvider" else f" ({used.replace('ExecutionProvider', '')})")
         meta = self.sess.get_modelmeta().custom_metadata_map

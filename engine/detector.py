@@ -31,7 +31,6 @@ square ``crop_scale`` times that size around the hip centre, in the
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,16 +149,12 @@ class PersonDetector:
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, threads: int = 0, min_score: float = 0.5,
                  crop_scale: float = 1.25, max_people: int = 10):
-        import onnxruntime as ort
+        from engine.backends import ort_session
 
         path = Path(model)
         if not path.exists():
             raise FileNotFoundError(f"{path}: person detector model not found")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.sess = ort_session(path, threads)
         shape = self.sess.get_inputs()[0].shape
         if list(shape) != [1, INPUT_SIZE, INPUT_SIZE, 3]:
             raise ValueError(f"{path}: expected input (1, {INPUT_SIZE}, {INPUT_SIZE}, 3), got {shape}")
