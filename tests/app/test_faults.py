@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -145,9 +146,31 @@ def test_disk_full_during_processing_keeps_the_frames_and_old_files(model, tmp_p
 
 # --------------------------------------------------------------------------- interrupts
 
-def start_processing(model, tmp_path, *extra):
+LONG_CLIP_FRAMES = 1200
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """The bundled clip looped to 1,200 frames at half size: long enough that an interrupt sent after
+    the first frames always lands mid-run, however fast the model is."""
+    cap = cv2.VideoCapture(str(REPO / "assets" / "demo.mp4"))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2)))
+    path = tmp_path_factory.mktemp("clip") / "long.mp4"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, frames[0].shape[1::-1])
+    for i in range(LONG_CLIP_FRAMES):
+        out.write(frames[i % len(frames)])
+    out.release()
+    return path
+
+
+def start_processing(model, tmp_path, clip, *extra):
     p = subprocess.Popen([sys.executable, "-m", "app", "--set", f"model.path={model}", "process",
-                          str(REPO / "assets" / "demo.mp4"), "--out", str(tmp_path / "keep.jsonl"),
+                          str(clip), "--out", str(tmp_path / "keep.jsonl"),
                           "--bvh", str(tmp_path / "new.bvh"), *extra],
                          cwd=REPO, stderr=subprocess.PIPE, text=True)
     said = p.stderr.readline() + p.stderr.readline()  # the backend, then which files are written where
@@ -160,27 +183,27 @@ def start_processing(model, tmp_path, *extra):
     return p, said
 
 
-def test_ctrl_c_during_process_says_what_was_kept(model, tmp_path):
+def test_ctrl_c_during_process_says_what_was_kept(model, tmp_path, long_clip):
     keep = tmp_path / "keep.jsonl"
     keep.write_bytes(b"the old poses\n")
-    p, said = start_processing(model, tmp_path)
+    p, said = start_processing(model, tmp_path, long_clip)
     assert "as keep.partial.jsonl, new.partial.bvh until complete" in said
     p.send_signal(signal.SIGINT)
     err = p.stderr.read()
     assert p.wait(60) == 130 and "Traceback" not in err
     line = err.strip().splitlines()[-1]
     n = int(line.split("interrupted at frame ")[1].split(" ")[0])
-    assert line == (f"interrupted at frame {n} of 150: the {n} frames processed are kept in "
+    assert line == (f"interrupted at frame {n} of {LONG_CLIP_FRAMES}: the {n} frames processed are kept in "
                     f"{tmp_path / 'keep.partial.jsonl'} ({keep} is unchanged), {tmp_path / 'new.bvh'}")
     assert keep.read_bytes() == b"the old poses\n"
     assert len((tmp_path / "keep.partial.jsonl").read_text().splitlines()) == n
     assert 0 < read_bvh(tmp_path / "new.bvh").num_frames <= n and not (tmp_path / "new.partial.bvh").exists()
 
 
-def test_sigkill_during_process_leaves_the_frames_in_the_named_files(model, tmp_path):
+def test_sigkill_during_process_leaves_the_frames_in_the_named_files(model, tmp_path, long_clip):
     keep = tmp_path / "keep.jsonl"
     keep.write_bytes(b"the old poses\n")
-    p, said = start_processing(model, tmp_path)
+    p, said = start_processing(model, tmp_path, long_clip)
     p.send_signal(signal.SIGKILL)
     p.wait(60)
     assert keep.read_bytes() == b"the old poses\n"
