@@ -208,13 +208,13 @@ def process(cfg, args) -> int:
             pose = est(frame, t)
             root = bounded_root(pose.root_position)
             out.append((json.dumps(pose_record(n, pose)) + "\n").encode())
+            n += 1  # counted as soon as its record is written: an interrupt after this keeps it
             if bvh:
                 bvh.add(t, pose.rotations, root)
             if vmc:
                 vmc.submit(pose.rotations, root)
             if video is not None:
                 video.write(_draw(frame, pose))
-            n += 1
             detected += pose.detected
             bar.update(1)
             ok, frame, t = src.read()

@@ -172,7 +172,10 @@ def start_processing(model, tmp_path, clip, *extra):
     p = subprocess.Popen([sys.executable, "-m", "app", "--set", f"model.path={model}", "process",
                           str(clip), "--out", str(tmp_path / "keep.jsonl"),
                           "--bvh", str(tmp_path / "new.bvh"), *extra],
-                         cwd=REPO, stderr=subprocess.PIPE, text=True)
+                         cwd=REPO, stderr=subprocess.PIPE, text=True,
+                         # as from a terminal: a runner started in the background (nohup, &) ignores SIGINT,
+                         # and a child inheriting that would never see the Ctrl+C this test sends
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     said = p.stderr.readline() + p.stderr.readline()  # the backend, then which files are written where
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until frames are on disk
