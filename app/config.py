@@ -61,7 +61,8 @@ class TensorRTConfig:
 class ModelConfig:
     path: str = knob("assets/skeletonnet.onnx", doc="ONNX model (or .pt checkpoint for backend torch)")
     backend: str = knob("auto", choices=("auto", "onnxruntime", "tensorrt", "torch"))
-    input_size: int = knob(192, range=(64, 512), doc="square network input, pixels (multiple of 32)")
+    input_size: int = knob(0, range=(0, 512), doc="square network input, pixels (multiple of 32); "
+                            "0 = the model's own size")
     threads: int = knob(0, range=(0, 64), doc="CPU inference threads, 0 = all cores")
     tensorrt: TensorRTConfig = field(default_factory=TensorRTConfig)
 
@@ -205,9 +206,9 @@ def _build(cls, data: Any, prefix: str, src: str):
 
 
 def _validate_model(self: ModelConfig, prefix: str, src: str):
-    if self.input_size % 32:
+    if self.input_size and (self.input_size % 32 or self.input_size < 64):
         raise ConfigError(f"{src}: {prefix}.input_size = {self.input_size} is not allowed; "
-                          "allowed: a multiple of 32 from 64 to 512")
+                          "allowed: 0 (the model's own size) or a multiple of 32 from 64 to 512")
 
 
 def _validate_renderer(self: RendererConfig, prefix: str, src: str):

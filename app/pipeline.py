@@ -78,9 +78,12 @@ def make_estimator(cfg, log=say) -> Estimator:
 
 
 def _apply_input_size(cfg, backend, log) -> None:
-    """``model.input_size``: the network input for a model exported with a free image size;
-    a model with a fixed size keeps it, and a different setting is reported."""
+    """``model.input_size``: 0 keeps the model's own size; another value is the network input
+    for a model exported with a free image size, while a model with a fixed size keeps its own
+    and the setting is reported as unused."""
     want = cfg.model.input_size
+    if not want:
+        return
     sess = getattr(backend, "sess", None)
     dims = sess.get_inputs()[0].shape[-2:] if sess is not None else None
     if dims is not None and not all(isinstance(d, int) for d in dims):

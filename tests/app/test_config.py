@@ -50,7 +50,11 @@ def test_int_promoted_to_float_and_path_source(tmp_path):
      "config.yaml: model.backend = 'cuda' is not allowed; allowed: auto, onnxruntime, tensorrt, torch"),
     ("bvh:\n  units: mm\n", "config.yaml: bvh.units = 'mm' is not allowed; allowed: m, cm"),
     ("model:\n  input_size: 200\n",
-     "config.yaml: model.input_size = 200 is not allowed; allowed: a multiple of 32 from 64 to 512"),
+     "config.yaml: model.input_size = 200 is not allowed; "
+     "allowed: 0 (the model's own size) or a multiple of 32 from 64 to 512"),
+    ("model:\n  input_size: 32\n",
+     "config.yaml: model.input_size = 32 is not allowed; "
+     "allowed: 0 (the model's own size) or a multiple of 32 from 64 to 512"),
     ("filter:\n  position:\n    beta: -1\n",
      "config.yaml: filter.position.beta = -1 is out of range; allowed: 0.0 to 1000.0"),
     ("camera:\n  source: -1\n",

@@ -478,6 +478,34 @@ def test_input_size_that_a_fixed_model_cannot_use_is_said(model, short_clip, tmp
     assert f"model.input_size = 256 is not used: {model.name} takes a fixed 192 px input" in r.stderr
 
 
+def test_default_input_size_is_the_models_own(model, short_clip, tmp_path):
+    # model.input_size defaults to 0: the model's own size, nothing to report
+    r = mocap("--set", f"model.path={model}", "process", str(short_clip), "--out", str(tmp_path / "p.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert "model.input_size" not in r.stderr
+    assert f"model {model} (192 px)" in r.stderr
+
+
+class _FreeSizeSession:
+    """An ONNX Runtime session stand-in whose image input has symbolic height and width."""
+
+    def get_inputs(self):
+        return [type("Input", (), {"shape": ["batch", 3, "height", "width"]})()]
+
+
+@pytest.mark.parametrize("setting, expected", [(0, 224), (256, 256)])
+def test_input_size_applies_to_a_free_size_model(setting, expected):
+    from types import SimpleNamespace
+
+    from app.pipeline import _apply_input_size
+
+    backend = SimpleNamespace(sess=_FreeSizeSession(), input_size=224, model="free.onnx")
+    cfg = SimpleNamespace(model=SimpleNamespace(input_size=setting))
+    said = []
+    _apply_input_size(cfg, backend, said.append)
+    assert backend.input_size == expected and said == []
+
+
 @needs_display
 def test_demo_window_loops_until_the_user_quits(model):
     # the bundled clip has 150 frames; the window demo goes on past its end
