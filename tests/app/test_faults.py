@@ -483,7 +483,7 @@ def test_default_input_size_is_the_models_own(model, short_clip, tmp_path):
     r = mocap("--set", f"model.path={model}", "process", str(short_clip), "--out", str(tmp_path / "p.jsonl"))
     assert r.returncode == 0, r.stderr
     assert "model.input_size" not in r.stderr
-    assert f"model {model} (192 px)" in r.stderr
+    assert f"model {model.name} (192 px)" in r.stderr
 
 
 class _FreeSizeSession:
