@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from app.errors import UserError
+from engine.errors import UserError
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

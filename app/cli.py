@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from app.config import ConfigError, config_to_dict, load_config, parse_override
-from app.errors import UserError
+from engine.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):

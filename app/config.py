@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from app.errors import UserError
+from engine.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"

@@ -1,5 +1,4 @@
-"""The base of every user-mistake error the CLI reports as one line."""
+"""The app's user-mistake error is the one of ``engine.errors`` (shared with the trainer)."""
+from engine.errors import UserError
 
-
-class UserError(ValueError):
-    """A user mistake (bad file, bad host, missing camera): its message is one line."""
+__all__ = ["UserError"]

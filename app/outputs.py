@@ -23,7 +23,7 @@ import errno
 import os
 from pathlib import Path
 
-from app.errors import UserError
+from engine.errors import UserError
 
 _REASONS = {
     errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",

@@ -12,10 +12,10 @@ import numpy as np
 
 from app.capture import LatestFrame, open_source
 from app.config import REPO_ROOT
-from app.errors import UserError
-from engine import frames as F
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
+from engine.errors import UserError
 from engine.estimator import Estimator, EstimatorSettings
 from engine.pose import Pose
 
@@ -128,7 +128,7 @@ def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:
 def world_joints(pose: Pose, floor: float, root: np.ndarray) -> np.ndarray:
     """Joints in world axes with the pelvis at standing height plus ``root`` (3,), for drawing
     beside the avatar."""
-    return F.camera_to_world(pose.joints_3d) + np.array([0.0, floor, 0.0]) + root
+    return frames.camera_to_world(pose.joints_3d) + np.array([0.0, floor, 0.0]) + root
 
 
 # --------------------------------------------------------------------------- process

@@ -15,9 +15,9 @@ import cv2
 
 from app.avatar import load_avatar_or_default
 from app.bvh import BVHError, clip_to_poses, read_bvh
-from app.errors import UserError
 from app.outputs import open_outputs
 from app.vmc import VMCSender, parse_target
+from engine.errors import UserError
 
 
 def _say(msg: str) -> None:
