@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from engine import yamlfile
 from engine.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,11 +130,6 @@ _TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str:
                list: "a list"}
 
 
-def _type_word(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
-
-
 def _allowed_types(tp) -> tuple:
     if isinstance(tp, str):
         tp = eval(tp, vars(typing), {"int": int, "str": str, "float": float, "bool": bool, "list": list})
@@ -163,7 +157,7 @@ def _coerce(where: str, value: Any, f: dataclasses.Field, src: str):
             break
     if ok is None:
         want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in allowed)
-        raise ConfigError(f"{src}: {where} = {value!r} is {_type_word(value)}; expected {want}")
+        raise ConfigError(f"{src}: {where} = {value!r} is {yamlfile.type_word(value)}; expected {want}")
     meta = f.metadata
     if meta.get("range") is not None and isinstance(ok, (int, float)):
         lo, hi = meta["range"]
@@ -178,7 +172,7 @@ def _build(cls, data: Any, prefix: str, src: str):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{src}: {prefix or 'the file'} must be a mapping of keys, got {_type_word(data)}")
+        raise ConfigError(f"{src}: {prefix or 'the file'} must be a mapping of keys, got {yamlfile.type_word(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -228,27 +222,9 @@ RendererConfig._validate = _validate_renderer  # type: ignore[attr-defined]
 CameraConfig._validate = _validate_camera  # type: ignore[attr-defined]
 
 
-def _set_dotted(data: dict, dotted: str, value: Any, src: str) -> None:
-    keys = dotted.split(".")
-    node = data
-    for k in keys[:-1]:
-        nxt = node.setdefault(k, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{src}: '{dotted}' goes below '{k}', which is not a section")
-        node = nxt
-    node[keys[-1]] = value
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """``"vmc.port=9000"`` -> ``("vmc.port", 9000)`` (value parsed as YAML)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set vmc.port=39540")
-    key, raw = text.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+    return yamlfile.parse_override(text, ConfigError)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -259,28 +235,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """
     p = Path(path) if path is not None else DEFAULT_CONFIG
     src = p.name
-    data: dict = {}
-    if path is not None or p.exists():
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{p}: config file not found") from None
-        except OSError as e:
-            raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
-        except UnicodeDecodeError as e:
-            line = e.object[:e.start].count(b"\n") + 1
-            raise ConfigError(f"{p}: not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}); "
-                              "save the file as UTF-8") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{src}: not valid YAML{at}") from None
+    data = yamlfile.read_yaml(p, "config file", ConfigError) if path is not None or p.exists() else {}
     cfg = _build(Config, data, "", src)
     if overrides:
         for key, value in overrides.items():
-            _set_dotted(data, key, value, "--set")
+            yamlfile.set_dotted(data, key, value, "--set", ConfigError)
         cfg = _build(Config, data, "", "--set")
     return cfg
 
