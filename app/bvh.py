@@ -1,120 +1,25 @@
-"""BVH recording (crash-safe), reading, repair, and mapping clips onto our skeleton.
+"""BVH files the app writes: crash-safe recordings and repaired copies.
 
-Written hierarchy (``bvh_joints``): ``ROOT pelvis`` with 6 channels
-(``Xposition Yposition Zposition Zrotation Xrotation Yrotation``), then one
-JOINT per bone of ours, named after the bone and placed at the bone's start
-joint, with 3 channels ``Zrotation Xrotation Yrotation``; each leaf bone ends
-in an ``End Site`` at its end joint. A bone leaving the pelvis (``r_hip``,
-``l_hip``, ``spine``) sits at offset 0 from the root, so every bone keeps its
-own rotation and the file reproduces our joints exactly. The root rotation is
-the pelvis orientation; joint rotations are parent-local. Y-up, degrees,
-metres or centimetres. ``{`` and ``}`` stand on their own lines (Blender's
-importer needs that).
-
-Crash safety: the ``Frames:`` count is written padded with spaces and rewritten
-in place after every write, and frames are written as they come (``fsync``
-about once a second), so the file is a valid BVH at every write; a recording
-is written as ``NAME.partial.bvh`` and renamed when it stops. ``repair_bvh``
-writes a repaired copy of a file cut mid-line by a kill or with bad rows.
+The format itself (hierarchy, frames, reading, which rows a repair keeps) is
+``animation.bvh``; here it goes through the app's outputs (app/outputs.py): a
+recording is written as ``NAME.partial.bvh`` and renamed when it stops, its frames are
+written as they come with ``fsync`` about once a second, so the file is a valid BVH at
+every write; ``repair_bvh`` writes a repaired copy of a file cut mid-line by a kill or with
+bad rows.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from app.errors import UserError
+from animation.bvh import BVHError, BVHWriter, read_bvh, repair_plan
 from app.outputs import OutputError, OutputFile, open_outputs
-
-from engine import rotations as R
 from engine import skeleton as S
 
-ROT_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
-ROOT_CHANNELS = ("Xposition", "Yposition", "Zposition") + ROT_CHANNELS
-_COUNT_WIDTH = 12
 
-
-class BVHError(UserError):
-    """A bad or unreadable BVH file; one-line message naming the file."""
-
-
-# --------------------------------------------------------------------------- our hierarchy
-
-@dataclass(frozen=True)
-class BVHJoint:
-    name: str
-    parent: int            # index into the joint list, -1 for the root
-    offset: np.ndarray     # (3,) metres, world axes
-    end_site: np.ndarray | None = None  # (3,) metres, for leaf joints
-
-
-def bvh_joints(skeleton: S.Skeleton | None = None) -> list[BVHJoint]:
-    """Our BVH hierarchy: index 0 is the root (pelvis), then bone ``b`` is joint ``b + 1``."""
-    sk = skeleton or S.Skeleton.default()
-    vec = sk.bone_vectors
-    joints = [BVHJoint("pelvis", -1, np.zeros(3))]
-    has_child = set(int(p) for p in S.BONE_PARENTS if p >= 0)
-    for b, name in enumerate(S.BONE_NAMES):
-        p = int(S.BONE_PARENTS[b])
-        offset = np.zeros(3) if p < 0 else vec[p]
-        joints.append(BVHJoint(name, 0 if p < 0 else p + 1, offset, None if b in has_child else vec[b]))
-    return joints
-
-
-def _hierarchy_text(joints: list[BVHJoint], scale: float) -> str:
-    children: dict[int, list[int]] = {}
-    for i, j in enumerate(joints):
-        children.setdefault(j.parent, []).append(i)
-    lines: list[str] = ["HIERARCHY"]
-
-    def fmt(v):
-        return " ".join(f"{x * scale:.6f}" for x in v)
-
-    def emit(i: int, depth: int):
-        t = "\t" * depth
-        j = joints[i]
-        lines.append(f"{t}{'ROOT' if j.parent < 0 else 'JOINT'} {j.name}")
-        lines.append(f"{t}{{")
-        lines.append(f"{t}\tOFFSET {fmt(j.offset)}")
-        chans = ROOT_CHANNELS if j.parent < 0 else ROT_CHANNELS
-        lines.append(f"{t}\tCHANNELS {len(chans)} {' '.join(chans)}")
-        for c in children.get(i, []):
-            emit(c, depth + 1)
-        if j.end_site is not None:
-            lines.extend([f"{t}\tEnd Site", f"{t}\t{{", f"{t}\t\tOFFSET {fmt(j.end_site)}", f"{t}\t}}"])
-        lines.append(f"{t}}}")
-
-    emit(0, 0)
-    return "\n".join(lines) + "\n"
-
-
-def pose_to_channels(rotations: np.ndarray, root_position: np.ndarray, scale: float) -> np.ndarray:
-    """One frame's channel values: root xyz (scaled), then ZXY degrees per joint.
-
-    rotations: (15, 3, 3) absolute, world axes; root_position (3,) metres.
-    Returns (3 + 3 * 16,) floats in the hierarchy's order.
-    """
-    root = S.pelvis_rotation(rotations)
-    local = S.absolute_to_local(rotations, root)
-    mats = np.concatenate([root[None], local], axis=0)
-    eul = R.matrix_to_euler(mats, "ZXY", degrees=True)
-    return np.concatenate([np.asarray(root_position, float) * scale, eul.reshape(-1)])
-
-
-# --------------------------------------------------------------------------- recording
-
-class BVHRecorder:
-    """Records poses to a BVH file at a constant frame rate, resampled from timestamps.
-
-    ``add(t, rotations, root_position)`` with times in seconds (any rate, any
-    jitter): frames on the grid ``t0 + k / fps`` are interpolated between the
-    two samples around them (slerp of local rotations, linear root). Euler
-    angles are unwrapped over time (each angle is taken +-360 degrees nearest
-    the previous frame's), so curves in Blender never jump by 360. Every
-    frame is written at once; the header's frame count is updated in place;
-    ``fsync`` runs about once a second.
+class BVHRecorder(BVHWriter):
+    """Records poses to a BVH file (``animation.bvh.BVHWriter``: constant frame rate, resampled
+    from timestamps).
 
     ``out`` is an ``OutputFile`` (app/outputs.py) or a target path: the clip
     is written as ``NAME.partial.bvh`` and renamed to the target by
@@ -126,280 +31,22 @@ class BVHRecorder:
 
     def __init__(self, out: OutputFile | str | Path, fps: float = 30.0, units: str = "cm",
                  skeleton: S.Skeleton | None = None, floor_offset: float | None = None):
-        if units not in ("m", "cm"):
-            raise ValueError(f"BVH units {units!r}; allowed: m, cm")
-        self.fps = float(fps)
-        self.scale = 100.0 if units == "cm" else 1.0
-        sk = skeleton or S.Skeleton.default()
-        self.rest_root = np.array([0.0, sk.floor_offset if floor_offset is None else floor_offset, 0.0])
         own = not isinstance(out, OutputFile)
-        self.out = OutputFile(out, "BVH recording").open() if own else out
-        self.path = self.out.target
-        head = (_hierarchy_text(bvh_joints(sk), self.scale) + "MOTION\n").encode()
-        self._count_pos = len(head) + len("Frames: ")
+        if own and units not in ("m", "cm"):  # before any file is made
+            raise ValueError(f"BVH units {units!r}; allowed: m, cm")
+        sink = OutputFile(out, "BVH recording").open() if own else out
+        self.path = sink.target
         try:
-            self.out.append(head + f"Frames: {'0'.ljust(_COUNT_WIDTH)}\nFrame Time: {1.0 / self.fps:.8f}\n".encode())
+            super().__init__(sink, fps, units, skeleton, floor_offset)
         except OutputError:
             if own:
-                self.out.discard()
+                sink.discard()
             raise
-        self.frames = 0
-        self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
-        self._next_t: float | None = None
-        self._t0: float | None = None
-        self._last_sync = 0.0
-        self._last_euler: np.ndarray | None = None
-
-    @property
-    def duration(self) -> float:
-        return self.frames / self.fps
 
     @property
     def writing_to(self) -> Path:
         """The file the frames are in while recording (the partial file)."""
         return self.out.partial
-
-    def _sample(self, rotations, root_position):
-        root = S.pelvis_rotation(rotations)
-        local = S.absolute_to_local(rotations, root)
-        q = R.matrix_to_quat(np.concatenate([root[None], local], 0))
-        pos = self.rest_root + (np.zeros(3) if root_position is None else np.asarray(root_position, float))
-        return q, pos
-
-    def add(self, t: float, rotations: np.ndarray, root_position: np.ndarray | None = None) -> int:
-        """Add a pose sampled at time ``t`` (s); returns the number of frames written for it.
-
-        Raises OutputError when the file cannot be written; the frames before stay valid."""
-        q, pos = self._sample(np.asarray(rotations, float), root_position)
-        if self._prev is None:
-            self._t0 = t
-            self._next_t = t
-            self._prev = (t, q, pos)
-        t_prev, q_prev, p_prev = self._prev
-        if t < t_prev:  # clocks never go back; ignore out-of-order samples
-            return 0
-        lines = []
-        frames, next_t, last_euler = self.frames, self._next_t, self._last_euler
-        while next_t <= t + 1e-9:
-            a = 0.0 if t == t_prev else (next_t - t_prev) / (t - t_prev)
-            qi = R.quat_slerp(q_prev, q, a)
-            pi = (1 - a) * p_prev + a * pos
-            mats = R.quat_to_matrix(qi)
-            eul = R.matrix_to_euler(mats, "ZXY", degrees=True).reshape(-1)
-            if last_euler is not None:  # keep curves continuous: same rotation, nearest angles
-                eul = last_euler + (eul - last_euler + 180.0) % 360.0 - 180.0
-            last_euler = eul
-            vals = np.concatenate([pi * self.scale, eul])
-            lines.append(" ".join(f"{v:.6f}" for v in vals))
-            frames += 1
-            next_t = self._t0 + frames / self.fps
-        if lines:
-            self.out.append(("\n".join(lines) + "\n").encode())  # raises OutputError; nothing counted then
-            self.out.overwrite(self._count_pos, str(frames).ljust(_COUNT_WIDTH).encode())
-        self.frames, self._next_t, self._last_euler = frames, next_t, last_euler
-        self._prev = (t, q, pos)
-        if self.duration - self._last_sync >= 1.0:
-            self.out.sync()
-            self._last_sync = self.duration
-        return len(lines)
-
-    def close(self) -> Path:
-        """The recording is complete: it becomes the target file. Returns its path."""
-        return self.out.commit()
-
-    def keep(self) -> Path:
-        """Stop an interrupted or failed recording, keeping its frames; returns where they are."""
-        return self.out.keep()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type is None:
-            self.close()
-        else:
-            self.keep()
-
-
-# --------------------------------------------------------------------------- reading
-
-@dataclass
-class BVHClip:
-    names: list[str]
-    parents: list[int]
-    offsets: np.ndarray               # (J, 3) file units
-    channels: list[tuple[str, ...]]   # per joint
-    end_sites: dict[int, np.ndarray] = field(default_factory=dict)
-    frame_time: float = 1 / 30
-    motion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (F, C)
-    declared_frames: int = 0          # the ``Frames:`` line
-    bad_rows: list[str] = field(default_factory=list)  # "line L (frame K): why", rows skipped
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.motion)
-
-    def global_transforms(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per frame global rotations (F, J, 3, 3) and joint positions (F, J, 3), file units."""
-        f, j = self.num_frames, len(self.names)
-        rots = np.empty((f, j, 3, 3))
-        pos = np.empty((f, j, 3))
-        col = 0
-        for i, chans in enumerate(self.channels):
-            vals = self.motion[:, col:col + len(chans)]
-            col += len(chans)
-            local_pos = np.broadcast_to(self.offsets[i], (f, 3)).copy()
-            local_rot = np.broadcast_to(np.eye(3), (f, 3, 3))
-            for k, c in enumerate(chans):  # rotations compose in the listed order (intrinsic)
-                axis = "XYZ".index(c[0].upper())
-                if c.lower().endswith("position"):
-                    local_pos[:, axis] += vals[:, k]
-                elif c.lower().endswith("rotation"):
-                    local_rot = local_rot @ R.axis_rotation(axis, np.deg2rad(vals[:, k]))
-            p = self.parents[i]
-            if p < 0:
-                rots[:, i] = local_rot
-                pos[:, i] = local_pos
-            else:
-                rots[:, i] = rots[:, p] @ local_rot
-                pos[:, i] = pos[:, p] + (rots[:, p] @ local_pos[..., None])[..., 0]
-        return rots, pos
-
-    def problems(self) -> str:
-        """One line about skipped rows and a short file ('' when the clip is whole)."""
-        parts = []
-        if self.bad_rows:
-            shown = "; ".join(self.bad_rows[:3]) + (f"; and {len(self.bad_rows) - 3} more" if len(self.bad_rows) > 3 else "")
-            parts.append(f"{len(self.bad_rows)} bad frame row{'s' if len(self.bad_rows) > 1 else ''} skipped ({shown})")
-        if self.num_frames + len(self.bad_rows) < self.declared_frames:
-            parts.append(f"the header says {self.declared_frames} frames, "
-                         f"{self.num_frames + len(self.bad_rows)} rows are there")
-        return "; ".join(parts)
-
-
-_FRAMES_RE = re.compile(r"Frames:[ \t]*(\d+)[ \t]*\r?\n\s*Frame\s+Time:[ \t]*(\S*)[^\n]*\n")
-
-
-def _row_problem(line: str, ncol: int) -> str | None:
-    """Why a motion row cannot be used, or None."""
-    vals = line.split()
-    if len(vals) != ncol:
-        return f"{len(vals)} values, expected {ncol}"
-    try:
-        for v in vals:
-            float(v)
-    except ValueError:
-        return f"not a number: {v[:20]!r}"
-    return None
-
-
-def _read_text(path: Path) -> str:
-    """The file as text, one character per byte (BVH is ASCII; other bytes cannot break parsing)."""
-    try:
-        return path.read_bytes().decode("latin-1")
-    except FileNotFoundError:
-        raise BVHError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise BVHError(f"{path}: is a folder, not a BVH file") from None
-    except OSError as e:
-        raise BVHError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def _parse_hierarchy(path: Path, text: str):
-    tokens = text.split()
-    names, parents, offsets, channels, end_sites = [], [], [], [], {}
-    stack: list[int] = []
-    if not tokens or tokens[0].upper() != "HIERARCHY":
-        raise BVHError(f"{path}: not a BVH file (no HIERARCHY)")
-    i = 1
-    pending_end = False
-    while i < len(tokens) and tokens[i].upper() != "MOTION":
-        tok = tokens[i]
-        up = tok.upper()
-        if up in ("ROOT", "JOINT"):
-            names.append(tokens[i + 1])
-            parents.append(stack[-1] if stack else -1)
-            offsets.append(np.zeros(3))
-            channels.append(())
-            i += 2
-        elif up == "END":
-            pending_end = True
-            i += 2
-        elif tok == "{":
-            stack.append(-2 if pending_end else len(names) - 1)
-            i += 1
-        elif tok == "}":
-            stack.pop()
-            i += 1
-        elif up == "OFFSET":
-            v = np.array([float(x) for x in tokens[i + 1:i + 4]])
-            if pending_end:
-                end_sites[len(names) - 1] = v
-                pending_end = False
-            else:
-                offsets[-1] = v
-            i += 4
-        elif up == "CHANNELS":
-            n = int(tokens[i + 1])
-            channels[-1] = tuple(tokens[i + 2:i + 2 + n])
-            i += 2 + n
-        else:
-            raise BVHError(f"{path}: unexpected token {tok[:40]!r} in HIERARCHY")
-    if i >= len(tokens):
-        raise BVHError(f"{path}: no MOTION section")
-    if not names:
-        raise BVHError(f"{path}: no joints in HIERARCHY")
-    return names, parents, offsets, channels, end_sites
-
-
-def _motion_header(path: Path, text: str) -> tuple[re.Match, float]:
-    m = _FRAMES_RE.search(text)
-    if not m:
-        raise BVHError(f"{path}: missing 'Frames:' / 'Frame Time:' lines")
-    try:
-        frame_time = float(m.group(2))
-    except ValueError:
-        raise BVHError(f"{path}: 'Frame Time: {m.group(2)[:20]}' is not a number") from None
-    if not np.isfinite(frame_time) or frame_time <= 0:
-        raise BVHError(f"{path}: 'Frame Time: {m.group(2)}' is not allowed; it must be a time above 0 s "
-                       "(e.g. 0.0333333 for 30 frames/s)")
-    return m, frame_time
-
-
-def _motion_lines(text: str, start: int):
-    """(line number, text, ends with a line break) of each non-blank line from ``start``."""
-    first = text.count("\n", 0, start) + 1
-    parts = text[start:].split("\n")
-    for k, line in enumerate(parts):
-        if line.strip():
-            yield first + k, line, k < len(parts) - 1
-
-
-def read_bvh(path: str | Path) -> BVHClip:
-    """Parse a BVH file; raises BVHError with one line on bad input.
-
-    A frame row that cannot be used (wrong number of values, not numbers) is
-    skipped and listed in ``bad_rows`` (``problems()`` says it in one line)."""
-    path = Path(path)
-    text = _read_text(path)
-    try:
-        names, parents, offsets, channels, end_sites = _parse_hierarchy(path, text)
-        m, frame_time = _motion_header(path, text)
-    except BVHError:
-        raise
-    except (ValueError, IndexError) as e:
-        raise BVHError(f"{path}: malformed BVH ({str(e)[:80]})") from None
-    ncol = sum(len(c) for c in channels)
-    rows, bad = [], []
-    for lineno, line, _ in _motion_lines(text, m.end()):
-        why = _row_problem(line, ncol)
-        if why:
-            bad.append(f"line {lineno} (frame {len(rows) + len(bad) + 1}): {why}")
-        else:
-            rows.append([float(v) for v in line.split()])
-    motion = np.array(rows, dtype=np.float64).reshape(-1, ncol)
-    return BVHClip(names, parents, np.array(offsets), channels, end_sites, frame_time, motion,
-                   int(m.group(1)), bad)
 
 
 @dataclass
@@ -413,31 +60,15 @@ class Repair:
 def repair_bvh(path: str | Path, out: str | Path | None = None, in_place: bool = False) -> Repair:
     """Repair a BVH cut short by a crash or with bad frame rows. The original is never shortened.
 
-    Every whole, numeric frame row is kept; a row with the wrong number of
-    values, a value that is not a number, or a last line without a line end
-    (cut while it was being written: ``-6`` where ``-66.57`` was coming) is
-    dropped and listed. The ``Frames:`` count is set to the rows kept. The
+    The rows kept and dropped are ``animation.bvh.repair_plan``'s. The
     copy goes to ``out`` (default ``NAME.repaired.bvh`` beside the file, which
     must not exist yet); with ``in_place`` the original is replaced, only after
     the copy has been read back and verified. Raises BVHError / OutputError.
     """
     path = Path(path)
-    clip = read_bvh(path)  # the hierarchy and the header must be readable
-    text = _read_text(path)
-    m = _FRAMES_RE.search(text)
-    ncol = sum(len(c) for c in clip.channels)
-    good, dropped = [], []
-    for lineno, line, ended in _motion_lines(text, m.end()):
-        why = _row_problem(line, ncol) if ended else "incomplete last line (no line end: cut while it was written)"
-        if why:
-            dropped.append(f"line {lineno} (frame {len(good) + len(dropped) + 1}): {why}")
-        else:
-            good.append(line.rstrip("\r\n"))
-    declared = int(m.group(1))
-    if not dropped and declared == len(good):
-        return Repair(len(good), [], declared, None)
-    head = text[:m.start()] + f"Frames: {len(good)}\n" + text[m.start():m.end()].split("\n", 1)[1]
-    data = (head + "".join(g + "\n" for g in good)).encode("latin-1")
+    plan = repair_plan(path)
+    if plan.data is None:
+        return Repair(plan.kept, [], plan.declared, None)
     if in_place:
         target = path
     elif out is not None:
@@ -450,123 +81,12 @@ def repair_bvh(path: str | Path, out: str | Path | None = None, in_place: bool =
         raise OutputError(f"{target}: is the file being repaired; use --in-place to replace it")
     (o,) = open_outputs((target, "repaired BVH"))
     try:
-        o.append(data)
+        o.append(plan.data)
         o.sync()
         back = read_bvh(o.partial)
-        if back.num_frames != len(good) or back.bad_rows or back.names != clip.names:
+        if back.num_frames != plan.kept or back.bad_rows or back.names != plan.clip.names:
             raise BVHError(f"{o.partial}: the repaired copy did not read back the same; {path} is unchanged")
     except BaseException:
         o.discard()
         raise
-    return Repair(len(good), dropped, declared, o.commit())
-
-
-# --------------------------------------------------------------------------- clips onto our skeleton
-
-#: Joint maps of known BVH skeletons: our joint -> BVH joint name, ("mid", a, b)
-#: for a midpoint, or ("end", a) for a joint's End Site; and our bone -> the
-#: BVH joint whose rotation drives it (its twist is taken from that joint).
-CLIP_MAPS = {
-    "ours": None,  # our own files: joint names are our bone names
-    "cmu": {
-        "joints": {
-            "r_ankle": "RightFoot", "r_knee": "RightLeg", "r_hip": "RightUpLeg",
-            "l_hip": "LeftUpLeg", "l_knee": "LeftLeg", "l_ankle": "LeftFoot",
-            "pelvis": ("mid", "LeftUpLeg", "RightUpLeg"), "thorax": "Neck", "upper_neck": "Head",
-            "head_top": ("end", "Head"), "r_wrist": "RightHand", "r_elbow": "RightForeArm",
-            "r_shoulder": "RightArm", "l_shoulder": "LeftArm", "l_elbow": "LeftForeArm", "l_wrist": "LeftHand",
-        },
-        "drivers": {
-            "r_hip": "Hips", "r_thigh": "RightUpLeg", "r_shin": "RightLeg",
-            "l_hip": "Hips", "l_thigh": "LeftUpLeg", "l_shin": "LeftLeg",
-            "spine": "Spine1", "neck": "Neck1", "head": "Head",
-            "r_clavicle": "RightShoulder", "r_upper_arm": "RightArm", "r_forearm": "RightForeArm",
-            "l_clavicle": "LeftShoulder", "l_upper_arm": "LeftArm", "l_forearm": "LeftForeArm",
-        },
-    },
-    "mocap21": {  # e.g. assimp's Boxing_Toes.bvh
-        "joints": {
-            "r_ankle": "RightAnkle", "r_knee": "RightKnee", "r_hip": "RightHip",
-            "l_hip": "LeftHip", "l_knee": "LeftKnee", "l_ankle": "LeftAnkle",
-            "pelvis": ("mid", "LeftHip", "RightHip"), "thorax": "Neck", "upper_neck": "Head",
-            "head_top": ("end", "Head"), "r_wrist": "RightWrist", "r_elbow": "RightElbow",
-            "r_shoulder": "RightShoulder", "l_shoulder": "LeftShoulder", "l_elbow": "LeftElbow",
-            "l_wrist": "LeftWrist",
-        },
-        "drivers": {
-            "r_hip": "Hips", "r_thigh": "RightHip", "r_shin": "RightKnee",
-            "l_hip": "Hips", "l_thigh": "LeftHip", "l_shin": "LeftKnee",
-            "spine": "Chest", "neck": "Neck", "head": "Head",
-            "r_clavicle": "RightCollar", "r_upper_arm": "RightShoulder", "r_forearm": "RightElbow",
-            "l_clavicle": "LeftCollar", "l_upper_arm": "LeftShoulder", "l_forearm": "LeftElbow",
-        },
-    },
-}
-
-
-@dataclass
-class ClipPoses:
-    """A clip on our skeleton: rotations (F, 15, 3, 3) absolute world axes; root
-    displacement (F, 3) metres from the first frame (scaled to our skeleton)."""
-
-    rotations: np.ndarray
-    root_displacement: np.ndarray
-    frame_time: float
-    source: str
-
-
-def _joint_positions(clip: BVHClip, mapping: dict, pos: np.ndarray, rots: np.ndarray) -> np.ndarray:
-    idx = {n: i for i, n in enumerate(clip.names)}
-    out = np.empty(pos.shape[:1] + (S.NUM_JOINTS, 3))
-    for j, name in enumerate(S.JOINT_NAMES):
-        spec = mapping[name]
-        if isinstance(spec, str):
-            out[:, j] = pos[:, idx[spec]]
-        elif spec[0] == "mid":
-            out[:, j] = 0.5 * (pos[:, idx[spec[1]]] + pos[:, idx[spec[2]]])
-        else:  # end site
-            i = idx[spec[1]]
-            out[:, j] = pos[:, i] + (rots[:, i] @ clip.end_sites[i][:, None])[..., 0]
-    return out
-
-
-def clip_to_poses(clip: BVHClip, skeleton: S.Skeleton | None = None, path: str = "clip") -> ClipPoses:
-    """Map a BVH clip (ours, CMU or a 21-joint mocap skeleton) onto our 15 bones."""
-    sk = skeleton or S.Skeleton.default()
-    names = set(clip.names)
-    rots, pos = clip.global_transforms()
-    if names >= set(S.BONE_NAMES) and "pelvis" in names:  # our own file: exact
-        idx = {n: i for i, n in enumerate(clip.names)}
-        rotations = rots[:, [idx[b] for b in S.BONE_NAMES]]
-        root = pos[:, idx["pelvis"]]
-        scale = 1.0 / (100.0 if np.abs(clip.offsets).max() > 5 else 1.0)  # cm or m
-        disp = (root - root[:1]) * scale
-        return ClipPoses(rotations, disp, clip.frame_time, "ours")
-    for kind, m in CLIP_MAPS.items():
-        if m is None:
-            continue
-        needed = {v if isinstance(v, str) else v[1] for v in m["joints"].values()} | \
-                 {v[2] for v in m["joints"].values() if not isinstance(v, str) and v[0] == "mid"} | \
-                 set(m["drivers"].values())
-        if needed <= names:
-            break
-    else:
-        raise BVHError(f"{path}: unknown skeleton (joints {', '.join(clip.names[:6])}, ...); "
-                       "supported: our recordings, CMU (cgspeed) and 21-joint mocap BVH")
-    idx = {n: i for i, n in enumerate(clip.names)}
-    rest = BVHClip(clip.names, clip.parents, clip.offsets, clip.channels, clip.end_sites, clip.frame_time,
-                   np.zeros((1, clip.motion.shape[1])))
-    rest_rots, rest_pos = rest.global_transforms()
-    rest_j = _joint_positions(clip, m["joints"], rest_pos, rest_rots)[0]
-    joints = _joint_positions(clip, m["joints"], pos, rots)
-    rest_vec = rest_j[S.BONES[:, 1]] - rest_j[S.BONES[:, 0]]
-    align = R.rotation_between(sk.bone_vectors, rest_vec)          # ours -> theirs, at rest
-    drivers = np.array([idx[m["drivers"][b]] for b in S.BONE_NAMES])
-    g = rots[:, drivers] @ np.swapaxes(rest_rots[0, drivers], -1, -2)  # driver rotation from its rest
-    approx = g @ align
-    actual = joints[:, S.BONES[:, 1]] - joints[:, S.BONES[:, 0]]
-    fix = R.rotation_between((approx @ sk.bone_vectors[..., None])[..., 0], actual)
-    rotations = fix @ approx
-    scale = sk.total_length / np.linalg.norm(rest_vec, axis=-1).sum()
-    disp = (joints[:, S.ROOT] - joints[:1, S.ROOT]) * scale
-    return ClipPoses(rotations, disp, clip.frame_time, kind)
+    return Repair(plan.kept, plan.dropped, plan.declared, o.commit())

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from animation.overlay import CENTRE, draw_skeleton
 from app.capture import LatestFrame, open_source
 from app.config import REPO_ROOT
 from engine import frames
@@ -113,13 +114,8 @@ def pose_record(frame_index: int, pose: Pose) -> dict:
 
 
 def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:
-    img = frame.copy()
-    col = (0, 220, 0) if pose.detected else (0, 140, 255)
-    for b, (s, e) in enumerate(S.BONES):
-        name = S.BONE_NAMES[b]
-        c = (255, 140, 0) if name.startswith("l_") else (0, 0, 255) if name.startswith("r_") else col
-        p, q = pose.joints_2d[s], pose.joints_2d[e]
-        cv2.line(img, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), c, 3, cv2.LINE_AA)
+    """The overlay video's frame: the 2D skeleton (centre line orange when nobody is detected)."""
+    img = draw_skeleton(frame.copy(), pose.joints_2d, 3, centre=CENTRE if pose.detected else (0, 140, 255))
     cv2.putText(img, f"conf {pose.confidence:.2f}{'' if pose.detected else '  (nobody)'}", (12, 30),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
     return img
@@ -305,8 +301,8 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
     try:
         if not getattr(args, "no_window", False):
             if has_display():
-                from app.avatar import load_avatar_or_default
-                from app.window import Window
+                from animation.gltf import load_avatar_or_default
+                from animation.window import Window
 
                 avatar = load_avatar_or_default(cfg.renderer.avatar, warn=say)
                 window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=False,

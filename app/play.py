@@ -13,8 +13,9 @@ import time
 
 import cv2
 
-from app.avatar import load_avatar_or_default
-from app.bvh import BVHError, clip_to_poses, read_bvh
+from animation.bvh import BVHError, read_bvh
+from animation.bvh_retarget import clip_to_poses
+from animation.gltf import load_avatar_or_default
 from app.outputs import open_outputs
 from app.vmc import VMCSender, parse_target
 from engine.errors import UserError
@@ -55,7 +56,7 @@ def _play(cfg, args, clip, poses, sender, shot) -> int:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
             _say("no display: playing without a window (VMC only); use --no-window to silence this")
         else:
-            from app.window import Window
+            from animation.window import Window
 
             avatar = load_avatar_or_default(cfg.renderer.avatar, warn=_say)
             window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=cfg.renderer.vsync,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.avatar import DEFAULT_AVATAR, load_avatar
-from app.render import Renderer
+from animation.gltf import DEFAULT_AVATAR, load_avatar
+from animation.render import Renderer
 from engine import rotations as R
 from engine import skeleton as S
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.avatar import DEFAULT_AVATAR, load_avatar
-from app.render import Renderer
+from animation.gltf import DEFAULT_AVATAR, load_avatar
+from animation.render import Renderer
 from engine.backends import OnnxRuntimeBackend
 from engine.estimator import Estimator, EstimatorSettings
-from trainer.data.card import draw_skeleton
+from animation.overlay import draw_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),

@@ -9,9 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.avatar import DEFAULT_AVATAR, load_avatar
-from app.bvh import clip_to_poses, read_bvh
-from app.render import Renderer
+from animation.gltf import DEFAULT_AVATAR, load_avatar
+from animation.bvh import read_bvh
+from animation.bvh_retarget import clip_to_poses
+from animation.render import Renderer
 from engine import skeleton as S
 
 OUT = Path(__file__).resolve().parent / "images"

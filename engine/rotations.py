@@ -115,18 +115,6 @@ def matrix_to_quat(r: np.ndarray) -> np.ndarray:
     return np.where(q[..., 3:4] < 0, -q, q)
 
 
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a * b`` of quaternions (..., 4), (x, y, z, w)."""
-    ax, ay, az, aw = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bx, by, bz, bw = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ], axis=-1)
-
-
 def quat_slerp(q0: np.ndarray, q1: np.ndarray, t) -> np.ndarray:
     """Spherical interpolation along the shorter arc.
 

@@ -12,13 +12,16 @@ Summing rotated bone vectors along the path from the root (the paper's "linear
 integration") is one matrix product with the fixed 0/1 matrix ``PATH``.
 Parent-local rotations (``R_local = R_parent^T R``) are derived where a format
 needs them; bones that start at the pelvis have the root (global) rotation as
-parent.
+parent. ``rotations_from_joints`` goes the other way for labels that have only
+joints (the minimal-twist rule).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine import rotations as R
 
 JOINT_NAMES: tuple[str, ...] = (
     "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
@@ -207,10 +210,31 @@ def pelvis_rotation(rotations: np.ndarray) -> np.ndarray:
     one root rotation (BVH root, the VMC ``Hips`` bone) use it.
     rotations: (..., 15, 3, 3) -> (..., 3, 3).
     """
-    from engine.rotations import matrix_to_quat, quat_to_matrix
-
     r = np.asarray(rotations, dtype=np.float64)
-    qr = matrix_to_quat(r[..., BONE_INDEX["r_hip"], :, :])
-    ql = matrix_to_quat(r[..., BONE_INDEX["l_hip"], :, :])
+    qr = R.matrix_to_quat(r[..., BONE_INDEX["r_hip"], :, :])
+    ql = R.matrix_to_quat(r[..., BONE_INDEX["l_hip"], :, :])
     ql = np.where(np.sum(qr * ql, axis=-1, keepdims=True) < 0, -ql, ql)
-    return quat_to_matrix(qr + ql)
+    return R.quat_to_matrix(qr + ql)
+
+
+def rotations_from_joints(joints_world: np.ndarray) -> np.ndarray:
+    """15 absolute rotations (15, 3, 3) reproducing the bone directions of joints (16, 3), world axes.
+
+    The minimal-twist rule: the pelvis frame comes from the hips (x: right hip
+    to left hip) and the spine (y); every other bone is its parent's rotation
+    followed by the minimal turn onto its own direction.
+    """
+    j = np.asarray(joints_world, np.float64)
+    u = Skeleton.default().bone_vectors
+    x = j[JOINT_INDEX["l_hip"]] - j[JOINT_INDEX["r_hip"]]
+    y = j[JOINT_INDEX["thorax"]] - j[ROOT]
+    pelvis = R.gram_schmidt(np.stack([x, y, np.cross(x, y)], -1)) @ R.gram_schmidt(
+        np.stack([u[BONE_INDEX["l_hip"]] - u[BONE_INDEX["r_hip"]], u[BONE_INDEX["spine"]],
+                  np.cross(u[BONE_INDEX["l_hip"]] - u[BONE_INDEX["r_hip"]], u[BONE_INDEX["spine"]])], -1)).T
+    out = np.empty((NUM_BONES, 3, 3))
+    for b in range(NUM_BONES):
+        p = int(BONE_PARENTS[b])
+        parent = pelvis if p < 0 else out[p]
+        s, e = BONES[b]
+        out[b] = R.rotation_between(parent @ u[b], j[e] - j[s]) @ parent
+    return out

@@ -1,12 +1,30 @@
-"""The folder boundaries of DESIGN.md: the runtime imports no torch, engine
-imports neither app nor trainer, app never imports trainer."""
+"""The folder boundaries of docs/architecture.md: engine at the bottom (it imports none of
+animation, app, trainer), animation on it (neither app nor trainer), app and trainer side by
+side on both (neither imports the other); the runtime (engine, animation, app) imports no
+torch; and no module of ours takes part in an import cycle, counting imports inside functions."""
 import ast
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "animation", "app", "trainer", "benchmarks")
+#: folder -> top-level packages of ours it must never import
+FORBIDDEN = {
+    "engine": ("animation", "app", "trainer"),
+    "animation": ("app", "trainer"),
+    "app": ("trainer",),
+    "trainer": ("app",),
+}
+#: import cycles known when the check was written, each removed by issue 18 part 3 (delete its
+#: entry with it): while one is still there the cycle test is an expected failure naming it.
+KNOWN_CYCLES = [
+    ("engine.backends", "engine.tensorrt_backend"),  # removed by part 3
+    ("trainer.export", "trainer.train"),             # removed by part 3
+]
 
 
 def imported_modules(folder: str):
@@ -20,21 +38,17 @@ def imported_modules(folder: str):
                 yield path, node.module.split(".")[0], node
 
 
-def test_engine_and_app_do_not_cross_boundaries():
-    bad = []
-    for path, mod, _ in imported_modules("engine"):
-        if mod in ("app", "trainer"):
-            bad.append(f"{path.relative_to(REPO)} imports {mod}")
-    for path, mod, _ in imported_modules("app"):
-        if mod == "trainer":
-            bad.append(f"{path.relative_to(REPO)} imports {mod}")
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_folders_do_not_cross_boundaries(folder):
+    bad = [f"{path.relative_to(REPO)}:{node.lineno} imports {mod}"
+           for path, mod, node in imported_modules(folder) if mod in FORBIDDEN[folder]]
     assert not bad, bad
 
 
 def test_runtime_imports_no_torch():
     code = ("import sys, pkgutil, importlib\n"
-            "import engine, app\n"
-            "for pkg in (engine, app):\n"
+            "import engine, animation, app\n"
+            "for pkg in (engine, animation, app):\n"
             "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
             "        if m.name != 'app.__main__':\n"
             "            importlib.import_module(m.name)\n"
@@ -44,11 +58,116 @@ def test_runtime_imports_no_torch():
     assert r.stdout.strip() == "False"
 
 
+# --------------------------------------------------------------------------- import cycles
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ours it imports anywhere in its file (top level, inside
+    functions, under ``if``/``try``). ``from P import name`` counts as importing ``P.name``
+    when that is a module, else ``P``; relative imports are resolved."""
+    files = {module_name(p): p for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t and t not in files:  # ``import a.b.c`` of a non-module name: its module
+                    t = t.rpartition(".")[0]
+                if t and t != mod:
+                    graph[mod].add(t)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One named cycle (``[a, b, ..., a]``) per strongly connected group of modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(graph)))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    out = []
+    for group in groups:  # a shortest path back to the group's first module names the cycle
+        members, start = set(group), group[0]
+        paths = {start: [start]}
+        todo = [start]
+        while todo and start not in {w for v in todo for w in graph[v]}:
+            nxt = []
+            for v in todo:
+                for w in sorted(graph[v] & members):
+                    if w not in paths:
+                        paths[w] = paths[v] + [w]
+                        nxt.append(w)
+            todo = nxt
+        last = next(v for v in todo if start in graph[v])
+        out.append(paths[last] + [start])
+    return out
+
+
+def test_the_cycle_check_finds_and_names_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c", "a"]]
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert "trainer.train" in graph and graph["app.cli"], "the graph misses our modules"
+    known = {frozenset(pair) for pair in KNOWN_CYCLES}
+    still = [pair for pair in KNOWN_CYCLES if pair[1] in graph.get(pair[0], ()) and pair[0] in graph.get(pair[1], ())]
+    for a, b in still:  # leave the known pairs out and look for any other cycle
+        graph[a].discard(b)
+        graph[b].discard(a)
+    found = [" -> ".join(c) for c in cycles(graph) if frozenset(c) not in known]
+    assert not found, "import cycles: " + "; ".join(found)
+    if still:
+        pytest.xfail("known import cycles, removed by issue 18 part 3: "
+                     + "; ".join(f"{a} <-> {b}" for a, b in still))
+
+
 def test_runtime_dependencies_are_declared():
-    """Every third-party package that app/ and engine/ import is a base dependency in
-    pyproject.toml: the runtime install (``make demo``: ``pip install -e .``, no extras) must
-    have all it needs. The optional backends (TorchScript, TensorRT) may import their
-    packages only inside functions, and those must be in the matching extra."""
+    """Every third-party package that the runtime (engine, animation, app) imports is a base
+    dependency in pyproject.toml: the runtime install (``make demo``: ``pip install -e .``, no
+    extras) must have all it needs. The optional backends (TorchScript, TensorRT) may import
+    their packages only inside functions, and those must be in the matching extra."""
     import tomllib
     from importlib.metadata import packages_distributions
 
@@ -63,7 +182,7 @@ def test_runtime_dependencies_are_declared():
     dists = {mod: {d.lower().replace("_", "-") for d in ds} for mod, ds in packages_distributions().items()}
     ours = {p.name for p in REPO.iterdir() if p.is_dir()} | {p.stem for p in REPO.glob("*.py")}
     bad = []
-    for folder in ("engine", "app"):
+    for folder in ("engine", "animation", "app"):
         for path, mod, node in imported_modules(folder):
             if mod in sys.stdlib_module_names or mod in ours or mod == "__future__":
                 continue
@@ -76,3 +195,11 @@ def test_runtime_dependencies_are_declared():
             elif not dists.get(mod, set()) & base:
                 bad.append(f"{where}: distribution {sorted(dists.get(mod, [])) or '?'} not in the base dependencies")
     assert not bad, bad
+
+
+def test_packaged():
+    """``pip install -e .`` installs every package of ours the runtime and the trainer import."""
+    import tomllib
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {"animation*", "app*", "engine*", "trainer*"} <= set(include)

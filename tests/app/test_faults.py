@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app.avatar import DEFAULT_AVATAR, load_avatar_or_default
-from app.bvh import BVHRecorder, read_bvh
+from animation.gltf import DEFAULT_AVATAR, load_avatar_or_default
+from animation.bvh import read_bvh
+from app.bvh import BVHRecorder
 from app.recording import Recording
 from engine import rotations as R
 from tests.app.conftest import REPO, mocap
@@ -412,7 +413,8 @@ def test_headless_run_records_and_a_full_disk_does_not_end_it(model, tmp_path, s
 PRESS_R = r"""
 import sys
 import glfw
-from app import cli, window
+from animation import window
+from app import cli
 
 show = window.Window.show
 count = [0]

@@ -4,8 +4,8 @@ Each body: a random phenotype (gender, age from teenager up, muscle, weight,
 height, proportions), a skin tone, and clothes made by colouring body regions
 (shirt with short or long sleeves, trousers or shorts, shoes, hair) with
 solid colours, stripes, smooth noise or colours sampled from a photograph.
-The ``cmu_mb`` rig's 31 bones are kept; humanoid bones are mapped so the
-app's retargeting (``app.avatar.Avatar``) poses the body from our 15 rotations.
+The ``cmu_mb`` rig's 31 bones are kept; humanoid bones are mapped so
+the retargeting (``animation.avatar.Avatar``) poses the body from our 15 rotations.
 
 Our 16 joints on the rig (the one definition, used for every label):
 hips, knees, ankles, shoulders, elbows, wrists = the heads of the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.avatar import Avatar, Part
+from animation.avatar import Avatar, Part
 from engine import skeleton as S
 
 ANNY_TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])

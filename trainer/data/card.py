@@ -7,23 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from animation.overlay import draw_skeleton
 from engine import rotations as R
 from engine import skeleton as S
 from trainer.data.shards import iter_shards
-
-LEFT = np.array([name.startswith("l_") for name in S.BONE_NAMES])
-
-
-def draw_skeleton(img: np.ndarray, joints_2d: np.ndarray, thickness: int = 1) -> np.ndarray:
-    """Our 2D skeleton over a BGR image: left side blue, right side red, centre green."""
-    for b, (s, e) in enumerate(S.BONES):
-        name = S.BONE_NAMES[b]
-        col = (255, 140, 0) if name.startswith("l_") else (0, 0, 255) if name.startswith("r_") else (0, 220, 0)
-        p, q = joints_2d[s], joints_2d[e]
-        cv2.line(img, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), col, thickness,
-                 cv2.LINE_AA)
-    return img
-
 
 def contact_sheet(root: Path, split: str = "train", n: int = 64, cols: int = 8, tile: int = 160,
                   seed: int = 0) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Poses for synthetic data, as our 15 absolute bone rotations (world axes, Y-up, facing +Z).
 
 Sources: the CMU clips of Debian's ``assimp-testmodels`` (mapped onto our
-skeleton by ``app.bvh.clip_to_poses``) and their mirror images; a sampler of
+skeleton by ``animation.bvh_retarget.clip_to_poses``) and their mirror images; a sampler of
 parent-relative rotations within anatomical limits (flexion, abduction and
 twist per joint); and a global orientation covering standing, crouching,
 sitting (from the poses themselves), lying and turning away from the camera.
@@ -43,7 +43,8 @@ LIMITS = {
 
 def load_clip_poses(names: list[str] | None = None, stride: int = 4) -> dict[str, np.ndarray]:
     """{clip name: (F, 15, 3, 3)} for the CMU clips (every ``stride``-th frame)."""
-    from app.bvh import clip_to_poses, read_bvh
+    from animation.bvh import read_bvh
+    from animation.bvh_retarget import clip_to_poses
 
     out = {}
     for name in names or list(CLIP_SPLITS):

@@ -234,7 +234,7 @@ class SynthRenderer:
     """Renders samples of bodies; one GL context reused for everything."""
 
     def __init__(self, size: int = 256):
-        from app.render import Renderer
+        from animation.render import Renderer
 
         self.size = size
         self.r = None
@@ -248,7 +248,7 @@ class SynthRenderer:
 
     def render(self, globals_: np.ndarray, k: np.ndarray, rot: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
         """RGBA (size, size, 4): the body over a transparent background."""
-        from app.render.camera import from_opencv
+        from animation.render.camera import from_opencv
 
         r = self.r
         a = r.avatar

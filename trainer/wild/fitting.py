@@ -18,7 +18,7 @@ fixes the twist about each bone's own axis, which the joints alone leave
 free: a bone's twist follows its neighbours, so a bent elbow or knee becomes a
 swing about one axis rather than a screw.
 
-The start comes from frames built from the joints (``rotations_from_joints``:
+The start comes from frames built from the joints (``engine.skeleton.rotations_from_joints``:
 the pelvis frame from the hips and spine, then each bone turned minimally from
 its parent onto its own direction). The result's forward kinematics is what
 the labels use (``joints`` in the result), so rotations and joints agree.
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import skeleton as S
-from trainer.data.realsets import rotations_from_joints
 
 REST = S.Skeleton.default()
 
@@ -50,12 +49,6 @@ NEIGHBOURS = _neighbours()
 _D = np.zeros((S.NUM_BONES, S.NUM_JOINTS))
 _D[np.arange(S.NUM_BONES), S.BONES[:, 1]] = 1.0
 _D[np.arange(S.NUM_BONES), S.BONES[:, 0]] = -1.0
-
-
-def _nearest_rotation(m: np.ndarray) -> np.ndarray:
-    u, _, vt = np.linalg.svd(m)
-    d = np.sign(np.linalg.det(u @ vt)) or 1.0
-    return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
 def _local_step(r: np.ndarray, edge: np.ndarray, u: np.ndarray, neighbours_sum: np.ndarray) -> np.ndarray:
@@ -101,7 +94,7 @@ def fit_skeleton(joints_world: np.ndarray, weights: np.ndarray | None = None, la
     w = w.copy()
     w[S.ROOT] = max(w[S.ROOT], 1.0)  # the root anchors the solution
     u = REST.bone_vectors
-    rot = rotations_from_joints(t)
+    rot = S.rotations_from_joints(t)
     a = _D.T @ _D + lam * np.diag(w)
     a_inv = np.linalg.inv(a)
     p = t.copy()

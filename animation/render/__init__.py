@@ -1,4 +1,4 @@
 """ModernGL renderer: GPU skinning of an avatar, camera preview, skeleton overlays."""
-from app.render.renderer import Renderer, create_window
+from animation.render.renderer import Renderer, create_window
 
 __all__ = ["Renderer", "create_window"]

@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from app.avatar import Avatar
-from app.errors import UserError
-from app.render.camera import OrbitCamera
+from animation.avatar import Avatar
+from animation.render.camera import OrbitCamera
 from engine import skeleton as S
+from engine.errors import UserError
 
 SHADERS = Path(__file__).resolve().parents[2] / "shaders"
 MAX_OVERLAY_VERTICES = 4096

@@ -11,9 +11,9 @@ import numpy as np
 import pygltflib
 import pytest
 
-from app.avatar import DEFAULT_AVATAR, AvatarError, load_avatar, load_avatar_or_default
-from app.render import Renderer
-from app.render.camera import from_opencv
+from animation.gltf import DEFAULT_AVATAR, AvatarError, load_avatar, load_avatar_or_default
+from animation.render import Renderer
+from animation.render.camera import from_opencv
 from engine import rotations as R
 from engine import skeleton as S
 
@@ -97,9 +97,9 @@ def test_offscreen_silhouette_matches_projection(avatar):
 
 WINDOW_SCRIPT = r"""
 import sys, numpy as np, cv2, glfw
-from app.avatar import load_avatar, DEFAULT_AVATAR
-from app.render import Renderer, create_window
-from app.render.camera import from_opencv
+from animation.gltf import load_avatar, DEFAULT_AVATAR
+from animation.render import Renderer, create_window
+from animation.render.camera import from_opencv
 w, h = 480, 360
 win = create_window(w, h, visible=True)
 r = Renderer(w, h, window=win, avatar=load_avatar(DEFAULT_AVATAR))
@@ -256,7 +256,8 @@ def test_the_live_view_keeps_the_walking_avatar_framed(avatar, source):
         cmu = Path("/usr/share/assimp/models/BVH/01_01.bvh")
         if not cmu.exists():
             pytest.skip("apt-get install assimp-testmodels")
-        from app.bvh import clip_to_poses, read_bvh
+        from animation.bvh import read_bvh
+        from animation.bvh_retarget import clip_to_poses
 
         clip = clip_to_poses(read_bvh(cmu))
         idx = np.linspace(0, len(clip.rotations) - 1, 8).astype(int)
@@ -284,7 +285,7 @@ def test_the_live_view_keeps_the_walking_avatar_framed(avatar, source):
 
 
 def test_follow_is_smooth_and_the_floor_grid_is_drawn(avatar):
-    from app.render.camera import OrbitCamera
+    from animation.render.camera import OrbitCamera
 
     cam = OrbitCamera(target=(0.0, 1.0, 0.0))
     path = []

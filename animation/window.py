@@ -1,4 +1,5 @@
-"""The app window: GLFW + the renderer, mouse orbit/zoom, resizing, key bindings, HUD text.
+"""A window (the live app's and the label review tool's): GLFW + the renderer, mouse
+orbit/zoom, resizing, key bindings, HUD text.
 
 The HUD is drawn into the camera image / a strip with OpenCV (text on the
 CPU image, then one texture upload), which keeps the GL side to the
@@ -11,8 +12,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from app.avatar import Avatar
-from app.render import Renderer, create_window
+from animation.avatar import Avatar
+from animation.render import Renderer, create_window
 
 
 class Window:
