@@ -419,7 +419,7 @@ def main(argv=None) -> int:
     try:
         teacher = run_teacher([p for ps in frames.values() for p in ps], cache / "teacher.json")
     except TeacherError as e:
-        print(f"acquisition: {e.code}", file=sys.stderr)
+        print(f"acquisition: {e}", file=sys.stderr)
         return 2
     teacher = {str(Path(k).resolve()): v for k, v in teacher.items()}
     print(f"person detector {Path(args.model).name}")

@@ -59,7 +59,9 @@ def main(argv=None) -> int:
     from trainer.clusters import kmeans_rotations
     from trainer.losses import LossWeights
     from trainer.model import SkeletonNet, SkeletonNetConfig
-    from trainer.train import batch_for_step, load_checkpoint, load_train_config, make_source
+    from trainer.checkpoint import load_checkpoint
+    from trainer.data.sources import make_source
+    from trainer.train import batch_for_step, load_train_config
 
     cfg = load_train_config(args.config, args.overrides)
     mcfg = SkeletonNetConfig(**cfg.model)

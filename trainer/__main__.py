@@ -2,9 +2,13 @@
 train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model), export (checkpoint to ONNX),
 ablate (the paper's Tables 3 and 4 on synthetic data), teacher-setup (the MediaPipe
 environment), wild (3D labels for real photos and videos), annotate (accept or reject them)."""
+import importlib
 import sys
 
+from engine.errors import reports_user_errors
 
+
+@reports_user_errors("trainer")  # a user mistake in any command: one line, exit code 2
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"avatar": "trainer.avatar_build", "synth": "trainer.data.synth", "train": "trainer.train",
@@ -14,8 +18,6 @@ def main(argv=None) -> int:
     if not argv or argv[0] not in commands:
         print(f"usage: python -m trainer {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
-    import importlib
-
     module, _, func = commands[argv[0]].partition(":")
     return getattr(importlib.import_module(module), func or "main")(argv[1:])
 

@@ -23,7 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
+from engine.errors import UserError, reports_user_errors
+from engine.yamlfile import read_yaml
+from trainer.checkpoint import load_checkpoint
+from trainer.clusters import kmeans_rotations, save_clusters
+from trainer.data.sources import make_source
+from trainer.evaluate import evaluate
+from trainer.model import SkeletonNetConfig
+from trainer.train import TrainConfig, train
 
 PAPER = {  # the paper's MPJPE (mm) on Human3.6M, Tables 3 and 4, for the reader's side-by-side
     "rot": 112.43, "hm": 128.55, "both": 87.05, "aa": 175.06, "fkaa": 197.44, "absolute": 114.70,
@@ -32,12 +39,8 @@ PAPER = {  # the paper's MPJPE (mm) on Human3.6M, Tables 3 and 4, for the reader
 
 
 def load_ablation_config(path: str | Path) -> dict:
-    from trainer.train import UserError
-
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: ablation config not found")
-    data = yaml.safe_load(p.read_text()) or {}
+    data = read_yaml(p, "ablation config")
     for key in ("out", "base", "variants"):
         if key not in data:
             raise UserError(f"{p}: missing key '{key}'")
@@ -47,8 +50,6 @@ def load_ablation_config(path: str | Path) -> dict:
 
 
 def variant_config(abl: dict, name: str, steps: int | None):
-    from trainer.train import TrainConfig
-
     base = copy.deepcopy(abl["base"])
     base["model"] = {**base.get("model", {}), **(abl["variants"][name] or {})}
     base["out"] = str(Path(abl["out"]) / name)
@@ -62,11 +63,6 @@ def variant_config(abl: dict, name: str, steps: int | None):
 
 def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_samples: int = 500,
         reeval: bool = False) -> dict:
-    from trainer.clusters import kmeans_rotations, save_clusters
-    from trainer.evaluate import evaluate
-    from trainer.model import SkeletonNetConfig
-    from trainer.train import UserError, load_checkpoint, make_source, train
-
     out = Path(abl["out"])
     out.mkdir(parents=True, exist_ok=True)
     names = only or list(abl["variants"])
@@ -133,6 +129,7 @@ def format_table(results: dict, order: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer ablate", description=__doc__.splitlines()[0])
     ap.add_argument("config")
@@ -143,14 +140,8 @@ def main(argv=None) -> int:
                     help="also evaluate on this many training images (0 = no)")
     ap.add_argument("--reeval", action="store_true", help="re-evaluate finished variants that lack train-image scores")
     args = ap.parse_args(argv)
-    from trainer.train import UserError
-
-    try:
-        abl = load_ablation_config(args.config)
-        results = run(abl, args.only, args.steps, args.test_samples, args.train_samples, args.reeval)
-    except UserError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    abl = load_ablation_config(args.config)
+    results = run(abl, args.only, args.steps, args.test_samples, args.train_samples, args.reeval)
     print(format_table(results, list(abl["variants"])))
     return 0
 

@@ -21,6 +21,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pygltflib as g
+import torch
+
+from engine.errors import UserError
 
 ANNY_TO_HUMANOID = {
     "Hips": "Hips", "LHipJoint": "Hips", "RHipJoint": "Hips",
@@ -59,13 +63,11 @@ ANNY_TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])  # Z-up facing -Y 
 
 def build_arrays(phenotype: dict | None = None) -> dict:
     """Mesh, weights and rig of the default avatar as numpy arrays (glTF axes, metres)."""
-    import torch
-
     try:
-        import anny
+        import anny  # a train extra; missing, it is the one line below
     except ImportError:
-        raise SystemExit("the default avatar is built from Anny: pip install torch==2.13.0, then "
-                         "pip install -e '.[train]'") from None
+        raise UserError("the default avatar is built from Anny: pip install torch==2.13.0, then "
+                        "pip install -e '.[train]'") from None
     model = anny.Anny(rig="cmu_mb")
     with torch.no_grad():
         out = model(phenotype_kwargs=phenotype, return_bone_ends=True) if phenotype else model(return_bone_ends=True)
@@ -111,8 +113,6 @@ def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def write_glb(a: dict, path: Path) -> Path:
     """Write the arrays as a skinned glTF binary (pygltflib)."""
-    import pygltflib as g
-
     pos = a["positions"].astype(np.float32)
     nrm = vertex_normals(a["positions"], a["faces"]).astype(np.float32)
     col = np.concatenate([a["colors"], np.ones((len(pos), 1))], 1).astype(np.float32)

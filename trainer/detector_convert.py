@@ -37,7 +37,11 @@ import hashlib
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = ROOT / ".venv-teacher/lib/python3.11/site-packages/mediapipe/modules/pose_detection/pose_detection.tflite"
@@ -117,7 +121,7 @@ def densify(tfl, tensor, values: np.ndarray) -> np.ndarray:
 
 class Converter:
     def __init__(self, buf: bytes, output_names: dict[str, str] | None = None):
-        import tflite
+        import tflite  # the TFLite flatbuffer schema: the converter's own venv only (module doc)
 
         self.tfl = tflite
         self.buf = buf
@@ -177,8 +181,6 @@ class Converter:
         return f"{base}_{k}"
 
     def init(self, arr: np.ndarray, base: str) -> str:
-        from onnx import numpy_helper
-
         name = self.fresh(base)
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
@@ -194,8 +196,6 @@ class Converter:
         return out
 
     def node(self, op: str, inputs: list[str], outputs: list[str], **attrs):
-        from onnx import helper
-
         self.nodes.append(helper.make_node(op, inputs, outputs, name=self.fresh(op), **attrs))
 
     def activation(self, x: str, act: int, out: str) -> None:
@@ -357,8 +357,6 @@ class Converter:
             raise ValueError(f"unsupported TFLite operator {kind}")
 
     def convert(self):
-        from onnx import TensorProto, helper
-
         (inp,) = [int(i) for i in self.g.InputsAsNumpy()]
         in_shape = self.shape(inp)
         # ONNX input keeps TFLite's NHWC; activations are NCHW from here on.
@@ -384,9 +382,6 @@ class Converter:
 
 
 def convert(src: Path, dst: Path) -> Path:
-    import onnx
-    from onnx import helper
-
     buf = Path(src).read_bytes()
     graph = Converter(buf).convert()
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
@@ -412,9 +407,8 @@ def convert(src: Path, dst: Path) -> Path:
 
 def verify(src: Path, dst: Path, images: list[Path]) -> dict:
     """Largest differences between the TFLite interpreter and ONNX Runtime on real and random inputs."""
-    import cv2
-    import onnxruntime as ort
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # the converter's own venv only (module doc)
+
 
     interp = Interpreter(model_path=str(src))
     interp.allocate_tensors()

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine import skeleton as S
+from engine.backends import BackendError, ort_session
+from engine.errors import UserError, reports_user_errors
 from trainer import metrics as M
+from trainer.checkpoint import load_checkpoint
+from trainer.data.dataset import collate
+from trainer.data.realsets import H36M_ACTIONS
+from trainer.data.sources import make_source
+from trainer.model import DEFAULT_FOCAL
 
 SYNTH_GROUPS = {0: "sampled poses", 1: "CMU 01_01", 2: "Boxing_Toes", 3: "CMU 01_03"}
 
@@ -36,9 +43,10 @@ class OnnxNet:
     still runs, for comparing with old models."""
 
     def __init__(self, path: str | Path):
-        import onnxruntime as ort
-
-        self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        try:
+            self.sess = ort_session(Path(path))
+        except BackendError as e:
+            raise UserError(str(e)) from None
         meta = self.sess.get_modelmeta().custom_metadata_map
         self.input_size = int(meta["skeletonnet.input_size"])
         self.reference_length = float(np.linalg.norm(np.array(json.loads(meta["skeletonnet.bone_vectors"])), axis=1).sum())
@@ -46,8 +54,6 @@ class OnnxNet:
         self.outputs = [o.name for o in self.sess.get_outputs()]
 
     def default_camera(self, b: int) -> np.ndarray:
-        from trainer.model import DEFAULT_FOCAL
-
         s = self.input_size
         return np.tile(np.array([DEFAULT_FOCAL * s, (s - 1) / 2, (s - 1) / 2], np.float32), (b, 1))
 
@@ -63,33 +69,31 @@ class OnnxNet:
                 "global_rotation": S.pelvis_rotation(o["rotations"])}
 
 
-def _batches(net, source, max_samples: int = 0, batch: int = 32):
+def _batches(net, source, max_samples: int = 0, batch: int = 32, device="cpu"):
     """(network outputs as float64 numpy, the batch's labels as numpy) over the first samples of a source.
-    The network gets each sample's crop camera (``camera``; its default camera where the data has none)."""
-    from trainer.data.dataset import collate
-
+    The network gets each sample's crop camera (``camera``; its default camera where the data has none);
+    a torch network (in eval mode) runs on ``device``."""
     n = min(len(source), max_samples) if max_samples else len(source)
     for s in range(0, n, batch):
         b = {k: v.numpy() for k, v in collate([source.sample(i) for i in range(s, min(n, s + batch))]).items()}
         if isinstance(net, OnnxNet):
             o = net(b["image"], b.get("camera"))
         else:
-            import torch
-
-            cam = torch.from_numpy(b["camera"]) if "camera" in b else None
+            cam = torch.from_numpy(b["camera"]).to(device) if "camera" in b else None
             with torch.no_grad():
-                o = {k: v.numpy() for k, v in net(torch.from_numpy(b["image"]), cam).items()}
+                o = {k: v.float().cpu().numpy() for k, v in net(torch.from_numpy(b["image"]).to(device), cam).items()}
             if "global_rotation" not in o:
                 o["global_rotation"] = S.pelvis_rotation(o["rotations"])
         yield {k: np.asarray(v, np.float64) for k, v in o.items()}, b
 
 
-def run_predictions(net, source, max_samples: int = 0, batch: int = 32):
-    """(predictions, labels) as numpy over the samples; labels carry ``person`` (1 where the data
-    has none), and both carry the 2D joints and the presence ``confidence``."""
+def run_predictions(net, source, max_samples: int = 0, batch: int = 32, device="cpu"):
+    """(predictions, labels) as numpy over the first ``max_samples`` samples (0: all) of a source;
+    labels carry ``person`` (1 where the data has none), and both carry the 2D joints and the
+    presence ``confidence``. The one prediction loop of evaluation and of validation during training."""
     keys = ("joints", "rotations", "global_rotation", "joints_2d")
     preds, gts = {k: [] for k in (*keys, "confidence")}, {k: [] for k in (*keys, "clip_id", "person", "visible")}
-    for o, b in _batches(net, source, max_samples, batch):
+    for o, b in _batches(net, source, max_samples, batch, device):
         m = len(b["joints"])
         for k in keys:
             preds[k].append(o[k])
@@ -119,7 +123,7 @@ def mean_pose_baseline(gt: dict) -> dict:
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for binary ``labels`` (Mann-Whitney; ties count half)."""
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # scipy.stats takes about a second to import; only presence scoring needs it
 
     s, y = np.asarray(scores, np.float64), np.asarray(labels) > 0.5
     npos, nneg = int(y.sum()), int((~y).sum())
@@ -206,6 +210,7 @@ def format_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer eval", description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group(required=True)
@@ -218,36 +223,26 @@ def main(argv=None) -> int:
     ap.add_argument("--max-samples", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    from trainer.train import UserError, load_checkpoint, make_source
-
-    try:
-        if args.onnx:
-            if not Path(args.onnx).exists():
-                raise UserError(f"{args.onnx}: model not found")
-            net = OnnxNet(args.onnx)
-            size, ref = net.input_size, net.reference_length
-        else:
-            net = load_checkpoint(args.checkpoint)
-            size, ref = net.cfg.input_size, net.reference_length
-        if args.kind == "wild":  # 2D only: every held-out image where the teacher found a person
-            source = make_source({"kind": "wild", "root": args.data, "accept": "all", "holdout": args.holdout},
-                                 args.split, size, None, False)
-            res = evaluate_2d(net, source, args.max_samples)
-            print(" | ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()
-                             if v is not None))
-            if args.json:
-                Path(args.json).write_text(json.dumps(res, indent=2))
-            return 0
-        source = make_source({"kind": args.kind, "root": args.data}, args.split, size, None, False)
-        groups = SYNTH_GROUPS
-        if args.kind == "h36m":
-            from trainer.data.realsets import H36M_ACTIONS
-
-            groups = dict(enumerate(H36M_ACTIONS))
-        res = evaluate(net, source, ref, args.max_samples, groups)
-    except UserError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    if args.onnx:
+        if not Path(args.onnx).exists():
+            raise UserError(f"{args.onnx}: model not found")
+        net = OnnxNet(args.onnx)
+        size, ref = net.input_size, net.reference_length
+    else:
+        net = load_checkpoint(args.checkpoint)
+        size, ref = net.cfg.input_size, net.reference_length
+    if args.kind == "wild":  # 2D only: every held-out image where the teacher found a person
+        source = make_source({"kind": "wild", "root": args.data, "accept": "all", "holdout": args.holdout},
+                             args.split, size, None, False)
+        res = evaluate_2d(net, source, args.max_samples)
+        print(" | ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()
+                         if v is not None))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2))
+        return 0
+    source = make_source({"kind": args.kind, "root": args.data}, args.split, size, None, False)
+    groups = dict(enumerate(H36M_ACTIONS)) if args.kind == "h36m" else SYNTH_GROUPS
+    res = evaluate(net, source, ref, args.max_samples, groups)
     print(format_table(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))

@@ -8,6 +8,7 @@ the input size and the rest skeleton so the engine needs nothing else.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import warnings
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import MODEL_CONTRACT
+from engine.backends import MODEL_CONTRACT, ort_session
+from engine.errors import reports_user_errors
+from trainer.checkpoint import load_checkpoint, read_checkpoint, write_slim_checkpoint
 from trainer.model import ExportWrapper, SkeletonNet, config_dict
 
 #: Operators TensorRT 10's ONNX parser cannot handle or restricts in ways that
@@ -43,7 +46,7 @@ TRT_SUPPORTED = {
 def export_onnx(net: SkeletonNet, path: str | Path, opset: int = 17, batch: int = 1,
                 dynamic_batch: bool = True) -> Path:
     """Write ``net`` as ONNX (opset >= 17) with metadata; returns the path."""
-    import onnx
+    import onnx  # about a second to import; only exporting needs it (training imports this module)
 
     if opset < 17:
         raise ValueError(f"opset {opset} < 17; the model needs opset 17 or newer")
@@ -92,7 +95,7 @@ def export_torchscript(net: SkeletonNet, path: str | Path) -> Path:
 def tensorrt_problems(path: str | Path) -> list[str]:
     """Operators in the ONNX graph that TensorRT 10 would reject, or that are not on the
     list of operators checked for this model. Empty list = TensorRT-friendly."""
-    import onnx
+    import onnx  # as in export_onnx
 
     model = onnx.load(str(path))
     problems = []
@@ -111,40 +114,19 @@ def tensorrt_problems(path: str | Path) -> list[str]:
 
 def onnx_parity(net: SkeletonNet, path: str | Path, batch: int = 2, seed: int = 0) -> dict[str, float]:
     """Max absolute difference per output between torch and ONNX Runtime on random input."""
-    import onnxruntime as ort
-
     wrapper = ExportWrapper(net).eval()
     x, cam = wrapper.example_inputs(batch, seed)
     with torch.no_grad():
         ref = [t.numpy() for t in wrapper(x, cam)]
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(Path(path))
     got = sess.run(None, {"image": x.numpy(), "camera": cam.numpy()})
     return {name: float(np.abs(a - b).max()) for name, a, b in zip(ExportWrapper.OUTPUTS, ref, got)}
 
 
-def write_slim_checkpoint(ck: dict, out: str | Path) -> Path:
-    """The weights of a training checkpoint (its contents, ``read_checkpoint``) without its optimizer state, learned tensors stored as
-    float16 (half the size; the network loads them back into float32; the fixed buffers, such as the
-    k-means centres and bone vectors, stay float32). Keeps what ``init:`` and ``load_checkpoint``
-    need: model config, k-means classes, training config and step."""
-    from trainer.train import save_atomic
-
-    learned = (".weight", ".bias", ".running_mean", ".running_var")
-    slim = {"model": {k: (v.half() if v.is_floating_point() and k.endswith(learned) else v)
-                      for k, v in ck["model"].items()},
-            **{k: ck.get(k) for k in ("model_config", "cluster_centres", "train_config", "step", "best")}}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(slim, out)
-    return out
-
-
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     """``python -m trainer export CHECKPOINT [--out model.onnx] [--torchscript]``: ONNX with metadata,
     checked against torch (ONNX Runtime) and for TensorRT 10 operators."""
-    import argparse
-    import sys
-
     ap = argparse.ArgumentParser(prog="python -m trainer export", description=main.__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
     ap.add_argument("--out", default=None, help="default: model.onnx beside the checkpoint")
@@ -153,14 +135,8 @@ def main(argv=None) -> int:
                     help="also write a slim checkpoint (weights in float16, no optimizer state) that "
                          "training configs can start from (init:) and eval/export can read")
     args = ap.parse_args(argv)
-    from trainer.train import UserError, load_checkpoint, read_checkpoint
-
-    try:
-        ck = read_checkpoint(args.checkpoint)
-        net = load_checkpoint(ck)
-    except UserError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    ck = read_checkpoint(args.checkpoint)
+    net = load_checkpoint(ck)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_name("model.onnx")
     export_onnx(net, out)
     par = onnx_parity(net, out)

@@ -30,10 +30,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import yaml
+from tqdm import tqdm
 
-from trainer.clusters import kmeans_rotations, save_clusters
+from engine.errors import UserError, reports_user_errors
+from engine.yamlfile import parse_override, read_yaml, set_dotted
+from trainer.checkpoint import read_checkpoint, save_atomic, saved_config, training_state
+from trainer.clusters import kmeans_rotations, load_clusters, save_clusters
+from trainer.data.dataset import collate
+from trainer.data.sources import make_source
+from trainer.evaluate import run_predictions
+from trainer.export import export_onnx, export_torchscript
 from trainer.losses import LossWeights, skeletonnet_loss
+from trainer.metrics import summary
 from trainer.model import SkeletonNet, SkeletonNetConfig
 
 
@@ -67,22 +77,11 @@ class TrainConfig:
     export: bool = True
 
 
-class UserError(SystemExit):
-    pass
-
-
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: training config not found")
-    data = yaml.safe_load(p.read_text()) or {}
+    data = read_yaml(p, "training config")
     for o in overrides:
-        k, _, v = o.partition("=")
-        node = data
-        keys = k.split(".")
-        for kk in keys[:-1]:
-            node = node.setdefault(kk, {})
-        node[keys[-1]] = yaml.safe_load(v)
+        set_dotted(data, *parse_override(o))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     bad = sorted(set(data) - names)
     if bad:
@@ -98,22 +97,6 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     return cfg
 
 
-def make_source(spec: dict, split: str, input_size: int, centres, flip: bool):
-    kind = spec.get("kind", "synth")
-    root = Path(spec["root"])
-    if not root.exists():
-        raise UserError(f"dataset path {root} does not exist (kind {kind})")
-    if kind == "synth":
-        from trainer.data.dataset import SynthSource
-
-        return SynthSource(root, spec.get("split", split), input_size, centres, flip)
-    if kind in ("h36m", "mpii", "wild"):
-        from trainer.data import realsets
-
-        return realsets.make(kind, root, spec.get("split", split), input_size, centres, flip, spec)
-    raise UserError(f"unknown dataset kind {kind!r}; allowed: synth, h36m, mpii, wild")
-
-
 def lr_at(cfg: TrainConfig, step: int) -> float:
     t = min(step / max(cfg.steps, 1), 1.0)
     if cfg.schedule == "exp":
@@ -123,12 +106,11 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr
 
 
-def batch_for_step(sources, weights, batch: int, seed: int, rank: int, step: int):
-    """The batch of one step, deterministic in (seed, rank, step)."""
-    from trainer.data.dataset import collate
-
+def batch_for_step(sources, source_weights, batch: int, seed: int, rank: int, step: int):
+    """The batch of one step, deterministic in (seed, rank, step); ``source_weights``: the share of
+    each source in the batch."""
     rng = np.random.default_rng([seed, rank, step])
-    w = np.asarray(weights, float) / np.sum(weights)
+    w = np.asarray(source_weights, float) / np.sum(source_weights)
     counts = np.floor(w * batch).astype(int)
     counts[: batch - counts.sum()] += 1
     samples = []
@@ -138,51 +120,18 @@ def batch_for_step(sources, weights, batch: int, seed: int, rank: int, step: int
     return collate(samples)
 
 
-def saved_config(ckpt: dict) -> dict | None:
-    """A checkpoint's model config as ``load_checkpoint`` builds it: fields added to
-    ``SkeletonNetConfig`` since it was saved (e.g. ``presence``) take their defaults."""
-    try:
-        return dataclasses.asdict(SkeletonNetConfig(**ckpt["model_config"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-@torch.no_grad()
-def predict(net, source, max_samples: int, batch: int = 32, device="cpu"):
-    """Network outputs and ground truth on the first ``max_samples`` samples of a source."""
-    from trainer.data.dataset import collate
-
+def validate(net, source, max_samples: int, device) -> dict:
+    """The pose metrics (``trainer.metrics.summary``) on the first ``max_samples`` samples of a
+    source; background crops have no pose to score."""
     net.eval()
-    n = min(len(source), max_samples) if max_samples else len(source)
+    p, g = run_predictions(net, source, max_samples, device=device)
+    person = g["person"] > 0.5
     keys = ("joints", "rotations", "global_rotation")
-    pred = {k: [] for k in keys}
-    gt = {k: [] for k in keys + ("clip_id",)}
-    for s in range(0, n, batch):
-        samples = [x for x in (source.sample(i) for i in range(s, min(n, s + batch))) if x.get("person", 1.0) > 0.5]
-        if not samples:  # background crops have no pose to score
-            continue
-        b = collate(samples)
-        o = net(b["image"].to(device), b["camera"].to(device) if "camera" in b else None)
-        for k in keys:
-            if k in o:
-                pred[k].append(o[k].float().cpu().numpy())
-            else:  # heatmap-only variant: the pelvis orientation of its rotations
-                from engine.skeleton import pelvis_rotation
-
-                pred[k].append(pelvis_rotation(o["rotations"].float().cpu().numpy()))
-            gt[k].append(b[k].numpy())
-        gt["clip_id"].append(b["clip_id"].numpy() if "clip_id" in b else np.zeros(len(b["image"]), int))
-    return {k: np.concatenate(v) for k, v in pred.items()}, {k: np.concatenate(v) for k, v in gt.items()}
-
-
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    return summary({k: p[k][person] for k in keys}, {k: g[k][person] for k in keys}, net.reference_length)
 
 
 def _plot(out: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy (about 0.5 s to import), needed only when a run draws its curves
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -217,8 +166,6 @@ def _plot(out: Path) -> None:
 
 
 def train(cfg: TrainConfig) -> Path:
-    import torch.distributed as dist
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     cuda = torch.cuda.is_available()
@@ -240,7 +187,8 @@ def train(cfg: TrainConfig) -> Path:
         if saved_config(ckpt) != dataclasses.asdict(mcfg):
             raise UserError(f"{last}: checkpoint is for another architecture ({ckpt.get('model_config')}); "
                             f"use another 'out' folder or the same model settings")
-    # k-means classes of the training set's global rotations (once per run, saved with it)
+    # k-means classes of the training set's global rotations (once per run, saved with it); the
+    # first source is built once, without classes, and given them when they are known
     first = make_source(cfg.data[0], "train", mcfg.input_size, None, cfg.flip)
     init = None
     if ckpt is None and cfg.init:
@@ -256,8 +204,6 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             save_clusters(out / "clusters.npz", centres)
     elif cfg.clusters:
-        from trainer.clusters import load_clusters
-
         if not Path(cfg.clusters).exists():
             raise UserError(f"clusters file {cfg.clusters} not found")
         centres = np.asarray(load_clusters(cfg.clusters), dtype=np.float64)
@@ -269,8 +215,9 @@ def train(cfg: TrainConfig) -> Path:
         centres = kmeans_rotations(first.global_rotations(), mcfg.num_clusters, seed=cfg.seed)
         if rank == 0:
             save_clusters(out / "clusters.npz", centres)
-    sources = [make_source(s, "train", mcfg.input_size, centres, cfg.flip) for s in cfg.data]
-    weights = [float(s.get("weight", 1.0)) for s in cfg.data]
+    first.set_centres(centres)
+    sources = [first] + [make_source(s, "train", mcfg.input_size, centres, cfg.flip) for s in cfg.data[1:]]
+    source_weights = [float(s.get("weight", 1.0)) for s in cfg.data]
     val_src = make_source(cfg.val, cfg.val.get("split", "val"), mcfg.input_size, centres, False) if cfg.val else None
     torch.manual_seed(cfg.seed)
     net = SkeletonNet(mcfg, centres, pretrained=ckpt is None and init is None).to(device)
@@ -287,16 +234,14 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(ckpt["optimizer"])
         step, best = int(ckpt["step"]), float(ckpt["best"])
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    weights_l = LossWeights(**cfg.loss)
+    loss_weights = LossWeights(**cfg.loss)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
     tr_log = open(out / "train.csv", "a", newline="")
     va_log_path = out / "val.csv"
     writer = None
-    from tqdm import tqdm
-
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=rank != 0, dynamic_ncols=True)
     pool = ThreadPoolExecutor(2)
-    pending = {s: pool.submit(batch_for_step, sources, weights, cfg.batch_size, cfg.seed, rank, s)
+    pending = {s: pool.submit(batch_for_step, sources, source_weights, cfg.batch_size, cfg.seed, rank, s)
                for s in range(step, min(step + 2, cfg.steps))}
     t_last, seen = time.perf_counter(), 0
     amp = (cuda and cfg.amp) or (not cuda and cfg.cpu_bf16)
@@ -305,7 +250,7 @@ def train(cfg: TrainConfig) -> Path:
         while step < end:
             batch = pending.pop(step).result()
             if step + 2 < cfg.steps:
-                pending[step + 2] = pool.submit(batch_for_step, sources, weights, cfg.batch_size, cfg.seed, rank, step + 2)
+                pending[step + 2] = pool.submit(batch_for_step, sources, source_weights, cfg.batch_size, cfg.seed, rank, step + 2)
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
             model.train()
@@ -316,7 +261,7 @@ def train(cfg: TrainConfig) -> Path:
             with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=amp):
                 o = model(x, tgt["camera"])
             o = {k: v.float() for k, v in o.items()}
-            loss, parts = skeletonnet_loss(o, tgt, mcfg, weights_l)
+            loss, parts = skeletonnet_loss(o, tgt, mcfg, loss_weights)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at step {step}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
@@ -340,10 +285,7 @@ def train(cfg: TrainConfig) -> Path:
                 bar.set_postfix(loss=f"{float(parts['total']):.3f}", img_s=f"{ips:.1f}")
             bar.update(1)
             if rank == 0 and val_src is not None and (step % cfg.val_every == 0 or step == cfg.steps):
-                from trainer.metrics import summary
-
-                p, g = predict(net, val_src, cfg.val.get("max_samples", 400), device=device)
-                m = summary(p, g, net.reference_length)
+                m = validate(net, val_src, cfg.val.get("max_samples", 400), device)
                 new = not va_log_path.exists()
                 with open(va_log_path, "a", newline="") as f:
                     w = csv.DictWriter(f, fieldnames=["step", *m])
@@ -353,9 +295,9 @@ def train(cfg: TrainConfig) -> Path:
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.1f}" for k, v in m.items()))
                 if m["mpjpe_mm"] < best:
                     best = m["mpjpe_mm"]
-                    save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
+                    save_atomic(training_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
             if rank == 0 and (step % cfg.ckpt_every == 0 or step in (cfg.steps, end)):
-                save_atomic(_state(net, opt, step, best, mcfg, centres, cfg), last)
+                save_atomic(training_state(net, opt, step, best, mcfg, centres, cfg), last)
                 _plot(out)
     finally:
         pool.shutdown(cancel_futures=True)
@@ -364,10 +306,8 @@ def train(cfg: TrainConfig) -> Path:
     if rank == 0:
         _plot(out)
         if cfg.export and step >= cfg.steps:
-            from trainer.export import export_onnx, export_torchscript
-
             src = out / "best.pt" if (out / "best.pt").exists() else last
-            net.load_state_dict(torch.load(src, map_location="cpu", weights_only=False)["model"])
+            net.load_state_dict(read_checkpoint(src)["model"])
             export_onnx(net.cpu().eval(), out / "model.onnx")
             export_torchscript(net, out / "model.ts")
     if world > 1:
@@ -375,45 +315,12 @@ def train(cfg: TrainConfig) -> Path:
     return out
 
 
-def _state(net, opt, step, best, mcfg, centres, cfg):
-    return {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
-            "model_config": dataclasses.asdict(mcfg), "cluster_centres": np.asarray(centres),
-            "train_config": dataclasses.asdict(cfg)}
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint's contents (CPU); a missing or unreadable file is one clear error."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: checkpoint not found")
-    try:
-        return torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"{p}: checkpoint unreadable ({type(e).__name__})") from None
-
-
-def load_checkpoint(source: str | Path | dict) -> SkeletonNet:
-    """A SkeletonNet from a training checkpoint, its path or its contents (eval mode, CPU)."""
-    ck = source if isinstance(source, dict) else read_checkpoint(source)
-    net = SkeletonNet(SkeletonNetConfig(**ck["model_config"]), ck["cluster_centres"])
-    try:
-        net.load_state_dict(ck["model"])
-    except RuntimeError:
-        where = "checkpoint" if isinstance(source, dict) else source
-        raise UserError(f"{where}: weights do not match the architecture recorded in the checkpoint") from None
-    return net.eval()
-
-
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer train", description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
-    try:
-        cfg = load_train_config(args.config, args.overrides)
-        out = train(cfg)
-    except UserError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    out = train(load_train_config(args.config, args.overrides))
     print(f"run folder: {out}", file=sys.stderr)
     return 0

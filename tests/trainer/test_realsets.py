@@ -8,6 +8,7 @@ import pytest
 
 from engine import rotations as R
 from engine import skeleton as S
+from engine.errors import UserError
 from trainer.data import realsets as RS
 
 F_CV = np.diag([1.0, -1.0, -1.0])
@@ -61,12 +62,12 @@ def test_h36m_subjects_sampling_mapping_and_targets(tmp_path):
 
 
 def test_h36m_bad_layout(tmp_path):
-    with pytest.raises(SystemExit, match="cameras.json missing"):
+    with pytest.raises(UserError, match="cameras.json missing"):
         RS.H36MSource(tmp_path, "train", 128)
     (tmp_path / "cameras.json").write_text("{}")
     (tmp_path / "S1" / "A-1").mkdir(parents=True)
     (tmp_path / "S1" / "A-1" / "annot.h5").write_bytes(b"junk")
-    with pytest.raises(SystemExit, match="malformed annot.h5"):
+    with pytest.raises(UserError, match="malformed annot.h5"):
         RS.H36MSource(tmp_path, "train", 128)
 
 
@@ -87,7 +88,7 @@ def test_mpii_2d_only(tmp_path):
     want = (in256 + 0.5) * (128 / 256) - 0.5                            # -> 128 px network input
     np.testing.assert_allclose(s["joints_2d"], want, atol=1e-3)
     (tmp_path / "annot" / "valid.json").write_text(json.dumps([{"image": "a.jpg", "joints": [[0, 0]] * 3}]))
-    with pytest.raises(SystemExit, match="malformed MPII annotations"):
+    with pytest.raises(UserError, match="malformed MPII annotations"):
         RS.MPIISource(tmp_path, "valid", 128)
 
 

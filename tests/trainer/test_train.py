@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from trainer import train as T
+from trainer.checkpoint import load_checkpoint, saved_config
 from trainer.data import synth as Y
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,7 +179,7 @@ def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data, capsys):
     assert "optimizer" not in ck and ck["step"] == 6
     assert ck["model"]["cluster_centres"].dtype == torch.float32
     assert any(v.dtype == torch.float16 for v in ck["model"].values())
-    a, b = T.load_checkpoint(full), T.load_checkpoint(slim)
+    a, b = load_checkpoint(full), load_checkpoint(slim)
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
@@ -218,4 +219,4 @@ def test_shipped_configs_load_and_their_init_weights_fit(path):
     if cfg.init:
         ck = torch.load(REPO / cfg.init, map_location="cpu", weights_only=False)
         # as training checks it (fields added since the checkpoint, e.g. presence, take their defaults)
-        assert T.saved_config(ck) == dataclasses.asdict(SkeletonNetConfig(**cfg.model))
+        assert saved_config(ck) == dataclasses.asdict(SkeletonNetConfig(**cfg.model))

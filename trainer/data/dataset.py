@@ -13,7 +13,8 @@ expects, computed here once:
   in the same pixel units as x and y (weak perspective at the root);
 * ``mask_3d``: 1 for full 3D labels, 0 for 2D-only samples;
 * ``mask_rot``: 1 when rotation labels exist (0 for plain 2D datasets);
-* ``global_class``: nearest k-means centre (when centres are given).
+* ``global_class``: nearest k-means centre (when centres are given; looked up once per dataset, for
+  every sample and its mirror image, when the centres are set: ``SynthSource.set_centres``).
 
 Flip augmentation mirrors the image left-right and swaps left/right joints
 and bones, mirroring 3D joints and rotations (``M R M`` with M = diag(-1,1,1)).
@@ -25,14 +26,29 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from engine import frames
 from engine import skeleton as S
+from engine.errors import UserError
 from trainer.clusters import assign_clusters
 from trainer.data.shards import CorruptShard, iter_shards, report
 
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 REFERENCE_LENGTH = S.Skeleton.default().total_length
+
+
+def mirror_rotations(rotations: np.ndarray) -> np.ndarray:
+    """Absolute bone rotations (..., 15, 3, 3) of the left-right mirror image of a pose."""
+    return (MIRROR @ rotations @ MIRROR)[..., S.BONE_FLIP, :, :]
+
+
+def global_classes(rotations: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(2, N) the k-means class of the global (pelvis) rotation of N poses' bone rotations (N, 15, 3, 3):
+    row 0 as they are, row 1 mirrored (flip augmentation); the lookup ``make_targets``' samples need."""
+    rot = np.asarray(rotations, np.float64)
+    return np.stack([assign_clusters(S.pelvis_rotation(r).astype(np.float32), centres)
+                     for r in (rot, mirror_rotations(rot))])
 
 
 def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_size: int, flip: bool,
@@ -57,7 +73,7 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
         j2 = j2[S.JOINT_FLIP].copy()
         j2[:, 0] = input_size - 1 - j2[:, 0]
         j3 = (j3 @ MIRROR)[S.JOINT_FLIP]
-        rot = (MIRROR @ rot @ MIRROR)[S.BONE_FLIP]
+        rot = mirror_rotations(rot)
         cx = input_size - 1 - cx
     rel = frames.camera_to_world(j3 - j3[S.ROOT])
     joints = S.normalize_skeleton_scale(rel, REFERENCE_LENGTH)
@@ -76,7 +92,26 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
             "person": np.float32(person)}
 
 
-class SynthSource:
+class SampleSource:
+    """What every data source offers: ``name``, ``len(source)``, ``sample(i, rng=None) -> dict`` (``rng``:
+    random augmentation; None: the plain sample) and ``set_centres`` (the k-means centres whose class
+    the samples carry, ``global_class``; set after the source is built when the classes are computed
+    from its own labels)."""
+
+    name = ""
+    centres: np.ndarray | None = None
+
+    def set_centres(self, centres: np.ndarray | None) -> None:
+        self.centres = centres
+
+    def class_of(self, sample: dict) -> np.int64:
+        """The k-means class of a sample's ``global_rotation`` (0 without centres)."""
+        if self.centres is None:
+            return np.int64(0)
+        return np.int64(assign_clusters(sample["global_rotation"][None], self.centres)[0])
+
+
+class SynthSource(SampleSource):
     """Samples of a synthetic split (``root/split/shard_*``); corrupt shards are skipped."""
 
     name = "synth"
@@ -85,16 +120,22 @@ class SynthSource:
                  flip: bool = False):
         root = Path(root)
         if not (root / split).is_dir():
-            raise SystemExit(f"dataset {root}: no '{split}' split (render one with python -m trainer synth)")
+            raise UserError(f"dataset {root}: no '{split}' split (render one with python -m trainer synth)")
         self.shards = list(iter_shards(root / split))
         if not self.shards:
-            raise SystemExit(f"dataset {root}/{split}: no usable shards")
+            raise UserError(f"dataset {root}/{split}: no usable shards")
         self.index = np.concatenate([np.stack([np.full(s.count, k), np.arange(s.count)], 1)
                                      for k, s in enumerate(self.shards)])
         self.input_size = input_size
-        self.centres = centres
         self.flip = flip
         self.bad: set[int] = set()
+        self.set_centres(centres)
+
+    def set_centres(self, centres: np.ndarray | None) -> None:
+        """The k-means centres (K, 3, 3) whose class each sample carries (``global_class``); the
+        class of every sample, as it is and mirrored, is looked up here once."""
+        self.centres = centres
+        self.classes = None if centres is None else global_classes(self.labels("rotations"), centres)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -107,7 +148,8 @@ class SynthSource:
 
     def sample(self, i: int, rng: np.random.Generator | None = None) -> dict:
         for _ in range(100):
-            k, j = self.index[i % len(self.index)]
+            i %= len(self.index)
+            k, j = self.index[i]
             sh = self.shards[k]
             if k not in self.bad:
                 try:
@@ -118,21 +160,19 @@ class SynthSource:
                     self.bad.add(int(k))
             i = int(rng.integers(len(self.index))) if rng is not None else i + 1
         else:
-            raise SystemExit("too many corrupt shards; regenerate the dataset")
+            raise UserError("too many corrupt shards; regenerate the dataset")
         lab = sh.labels
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
         person = float(lab["person"][j]) if "person" in lab else 1.0
         out = make_targets(img, lab["joints_2d"][j], lab["joints_3d"][j], lab["rotations"][j], lab["K"][j],
                            self.input_size, flip, person=person)
-        if self.centres is not None:
-            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        if self.classes is not None:
+            out["global_class"] = np.int64(self.classes[int(flip), i])
         out["clip_id"] = np.int64(lab["clip_id"][j])
         return out
 
 
 def collate(samples: list[dict]) -> dict:
-    import torch
-
     return {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in samples[0]}
 
 

@@ -25,13 +25,14 @@ import json
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 
 from engine import rotations as R
 from engine import skeleton as S
-from trainer.clusters import assign_clusters
-from trainer.data.dataset import make_targets
+from engine.errors import UserError
 from engine.preprocess import Box, crop
+from trainer.data.dataset import SampleSource, global_classes, make_targets
 
 H36M_TRAIN = (1, 5, 6, 7, 8)
 H36M_TEST = (9, 11)
@@ -65,17 +66,15 @@ def rotations_from_joints(joints_world: np.ndarray) -> np.ndarray:
     return out
 
 
-class H36MSource:
+class H36MSource(SampleSource):
     name = "h36m"
 
     def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False,
                  stride: int = 5, subjects=None):
-        import h5py
-
         self.root = Path(root)
         cams = self.root / "cameras.json"
         if not cams.exists():
-            raise SystemExit(f"{self.root}: cameras.json missing (Human3.6M layout, see trainer/data/realsets.py)")
+            raise UserError(f"{self.root}: cameras.json missing (Human3.6M layout, see trainer/data/realsets.py)")
         self.cameras = json.loads(cams.read_text())
         subjects = subjects or (H36M_TRAIN if split == "train" else H36M_TEST)
         self.items = []  # (image path, joints3d (16,3) m, K, action index)
@@ -86,19 +85,19 @@ class H36MSource:
                     with h5py.File(seq, "r") as f:
                         pose, cam, frame = f["pose/3d"][:], f["camera"][:], f["frame"][:]
                 except (OSError, KeyError) as e:
-                    raise SystemExit(f"{seq}: malformed annot.h5 ({e})") from None
+                    raise UserError(f"{seq}: malformed annot.h5 ({e})") from None
                 for p3, c, fr in zip(pose, cam, frame):
                     if (int(fr) - 1) % stride:
                         continue
                     img = seq.parent / "imageSequence" / str(int(c)) / f"img_{int(fr):06d}.jpg"
                     cp = self.cameras.get(str(int(c)))
                     if cp is None:
-                        raise SystemExit(f"{cams}: no intrinsics for camera {int(c)}")
+                        raise UserError(f"{cams}: no intrinsics for camera {int(c)}")
                     k = np.array([[cp["f"][0], 0, cp["c"][0]], [0, cp["f"][1], cp["c"][1]], [0, 0, 1.0]])
                     act = H36M_ACTIONS.index(action) if action in H36M_ACTIONS else -1
                     self.items.append((img, np.asarray(p3, np.float64)[H36M_TO_MPII] / 1000.0, k, act))
         if not self.items:
-            raise SystemExit(f"{self.root}: no Human3.6M sequences for subjects {list(subjects)}")
+            raise UserError(f"{self.root}: no Human3.6M sequences for subjects {list(subjects)}")
         self.input_size, self.centres, self.flip = input_size, centres, flip
 
     def __len__(self):
@@ -108,7 +107,7 @@ class H36MSource:
         path, j3, k, act = self.items[i % len(self.items)]
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
-            raise SystemExit(f"{path}: missing or unreadable image")
+            raise UserError(f"{path}: missing or unreadable image")
         j2 = (j3 @ k.T)[:, :2] / j3[:, 2:]
         box = Box.around(j2, 1.25 if rng is None else rng.uniform(1.15, 1.4))
         size = 256
@@ -117,27 +116,26 @@ class H36MSource:
         rot = rotations_from_joints((j3 - j3[S.ROOT]) @ F_CV.T)
         out = make_targets(img, (j2 @ a[:2, :2].T) + a[:2, 2], j3, rot, a @ k, self.input_size,
                            bool(self.flip and rng is not None and rng.random() < 0.5))
-        if self.centres is not None:
-            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        out["global_class"] = self.class_of(out)  # rotations derived from the joints, per sample
         out["clip_id"] = np.int64(act)
         return out
 
 
-class MPIISource:
+class MPIISource(SampleSource):
     name = "mpii"
 
     def __init__(self, root: str | Path, split: str, input_size: int, centres=None, flip: bool = False):
         self.root = Path(root)
         ann = self.root / "annot" / ("train.json" if split == "train" else "valid.json")
         if not ann.exists():
-            raise SystemExit(f"{ann}: MPII annotation file missing (layout: see trainer/data/realsets.py)")
+            raise UserError(f"{ann}: MPII annotation file missing (layout: see trainer/data/realsets.py)")
         try:
             self.items = json.loads(ann.read_text())
             for it in self.items:
                 if np.asarray(it["joints"]).shape != (16, 2) or "image" not in it:
                     raise ValueError("joints must be 16 x [x, y]")
         except (ValueError, KeyError, TypeError) as e:
-            raise SystemExit(f"{ann}: malformed MPII annotations ({e})") from None
+            raise UserError(f"{ann}: malformed MPII annotations ({e})") from None
         self.input_size, self.centres, self.flip = input_size, centres, flip
 
     def __len__(self):
@@ -147,7 +145,7 @@ class MPIISource:
         it = self.items[i % len(self.items)]
         frame = cv2.imread(str(self.root / "images" / it["image"]), cv2.IMREAD_COLOR)
         if frame is None:
-            raise SystemExit(f"{self.root / 'images' / it['image']}: missing or unreadable image")
+            raise UserError(f"{self.root / 'images' / it['image']}: missing or unreadable image")
         side = float(it["scale"]) * 200.0 * (1.25 if rng is None else rng.uniform(1.1, 1.35))
         c = np.asarray(it["center"], np.float64)
         box = Box(c[0] - side / 2, c[1] - side / 2, side)
@@ -198,14 +196,14 @@ def read_labels(root: Path, missing_ok: bool = False) -> dict:
     if not lab.exists():
         if missing_ok:
             return {}
-        raise SystemExit(f"{lab}: no labels (run python -m trainer wild {root})")
+        raise UserError(f"{lab}: no labels (run python -m trainer wild {root})")
     try:
         return json.loads(lab.read_text())
     except ValueError as e:
-        raise SystemExit(f"{lab}: malformed labels ({e}); delete it and run python -m trainer wild {root}") from None
+        raise UserError(f"{lab}: malformed labels ({e}); delete it and run python -m trainer wild {root}") from None
 
 
-class WildSource:
+class WildSource(SampleSource):
     """Real images labelled by ``python -m trainer wild`` and accepted in ``python -m trainer annotate``.
 
     Each sample supervises the rotation regressor and the xy heatmaps only
@@ -233,18 +231,27 @@ class WildSource:
             if ok and ((k in held) == (split != "train") if holdout else True):
                 keys.append(k)
         if not keys:
-            raise SystemExit(f"{self.root}: no accepted images for split {split!r} (annotate them first)")
+            raise UserError(f"{self.root}: no accepted images for split {split!r} (annotate them first)")
         self.items = [(k, labels[k]) for k in keys]
-        self.input_size, self.centres, self.flip = input_size, centres, flip
+        self.input_size, self.flip = input_size, flip
+        self.set_centres(centres)
+
+    def set_centres(self, centres) -> None:
+        """As ``SampleSource.set_centres``; the class of every image, as it is and mirrored, is looked
+        up here once."""
+        self.centres = centres
+        self.classes = None if centres is None else global_classes(
+            np.stack([np.asarray(lab["rotations"], np.float64) for _, lab in self.items]), centres)
 
     def __len__(self):
         return len(self.items)
 
     def sample(self, i: int, rng=None) -> dict:
-        key, lab = self.items[i % len(self.items)]
+        i %= len(self.items)
+        key, lab = self.items[i]
         frame = cv2.imread(str(self.root / key), cv2.IMREAD_COLOR)
         if frame is None:
-            raise SystemExit(f"{self.root / key}: missing or unreadable image")
+            raise UserError(f"{self.root / key}: missing or unreadable image")
         j2 = np.asarray(lab["joints_2d"], np.float64)
         conf = np.asarray(lab["confidence"], np.float64)
         box = Box.around(j2[conf >= 0.5] if (conf >= 0.5).sum() >= 2 else j2,
@@ -259,8 +266,8 @@ class WildSource:
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
         out = make_targets(img, j2 @ a[:, :2].T + a[:, 2], j3, rot, k, self.input_size, flip, mask_3d=0.0)
-        if self.centres is not None:
-            out["global_class"] = np.int64(assign_clusters(out["global_rotation"][None], self.centres)[0])
+        if self.classes is not None:
+            out["global_class"] = np.int64(self.classes[int(flip), i])
         out["clip_id"] = np.int64(-2)
         vis = (conf >= 0.5).astype(np.float32)
         out["visible"] = out["visible"] * (vis[S.JOINT_FLIP] if flip else vis)

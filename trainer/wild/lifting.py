@@ -50,9 +50,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import least_squares
+from scipy.spatial import cKDTree
 
 from engine import rotations as R
 from engine import skeleton as S
+from trainer.data import poses as P
 
 REF = S.Skeleton.default()
 
@@ -109,8 +112,6 @@ class PoseBasis:
         """The basis used here: CMU 01_01 and Boxing_Toes (every 2nd frame) and their mirrors plus
         ``samples`` sampled poses (CMU 01_03, the test clip, stays out); the search's density
         prior adds ``prior_samples`` joint-limit samples (the sampler's distribution, vectorised)."""
-        from trainer.data import poses as P
-
         rng = np.random.default_rng(seed)
         clips = np.concatenate(list(P.load_clip_poses(["01_01.bvh", "Boxing_Toes.bvh"], stride=2).values()))
         clips = np.concatenate([clips, P.mirror(clips)])
@@ -287,8 +288,6 @@ class _Prior:
 
     def __init__(self, mocap, sampled, gaussian_poses, lengths, k: int = 10, mocap_weight: float = 0.5,
                  dims=(12.0, 2.0), temperature: float = 4.0, reach: float = 0.8):
-        from scipy.spatial import cKDTree
-
         sets = [(mocap_weight, mocap), (1.0 - mocap_weight, sampled)]
         sets = [(w, np.asarray(x, np.float64)) for w, x in sets if x is not None and len(x)]
         total = sum(w for w, _ in sets)
@@ -374,8 +373,6 @@ def _search(rays: np.ndarray, prior: _Prior, depths: np.ndarray, focal: float, d
 def _refine(joints: np.ndarray, uv: np.ndarray, w: np.ndarray, focal: float, prior: _Prior, sigma: float,
             length_tol: float = 0.01, prior_weight: float = 1.0, with_cost: bool = False):
     """Least squares over the joints (16, 3): reprojection / sigma, bone lengths, Gaussian prior."""
-    from scipy.optimize import least_squares
-
     sw = np.sqrt(w)[:, None]
 
     def residuals(v):

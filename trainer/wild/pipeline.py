@@ -27,9 +27,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from engine.errors import reports_user_errors
 from trainer.data.realsets import read_labels
 from trainer.wild import teacher as T
+from trainer.wild.fitting import fit_skeleton, implausible
+from trainer.wild.lifting import PoseBasis, lift
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -83,8 +87,6 @@ def collect(root: Path, every: int = 10) -> list[Path]:
 
 def default_basis():
     """The lifting's pose basis (``PoseBasis.default``), cached on disk."""
-    from trainer.wild.lifting import PoseBasis
-
     if BASIS_CACHE.exists():
         try:
             return PoseBasis.load(BASIS_CACHE)
@@ -124,9 +126,6 @@ def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis, image_size: tuple[
     focal length of the larger side (a normal lens, about 53 degrees) centred
     on the image; without it, a distant (nearly orthographic) camera.
     """
-    from trainer.wild.fitting import fit_skeleton, implausible
-    from trainer.wild.lifting import lift
-
     vis = (conf >= MIN_CONFIDENCE).astype(np.float64)
     reasons = []
     if vis.sum() < MIN_JOINTS:
@@ -151,8 +150,6 @@ def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis, image_size: tuple[
 
 def build_labels(root: Path, every: int = 10, keypoints: Path | None = None, teacher_python: Path | None = None,
                  progress: bool = True) -> dict:
-    from tqdm import tqdm
-
     root = Path(root)
     images = collect(root, every)
     wdir = root / "wild"
@@ -188,17 +185,14 @@ def build_labels(root: Path, every: int = 10, keypoints: Path | None = None, tea
     return labels
 
 
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer wild", description=__doc__.splitlines()[0])
     ap.add_argument("dir")
     ap.add_argument("--every", type=int, default=10, help="use every N-th video frame (default 10)")
     ap.add_argument("--keypoints", default=None, help="JSON keypoints instead of the MediaPipe teacher")
     args = ap.parse_args(argv)
-    try:
-        labels = build_labels(Path(args.dir), args.every, Path(args.keypoints) if args.keypoints else None)
-    except T.TeacherError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    labels = build_labels(Path(args.dir), args.every, Path(args.keypoints) if args.keypoints else None)
     ok = sum(v["auto"] == "ok" for v in labels.values())
     print(f"{len(labels)} images: {ok} pass the pre-filter, {len(labels) - ok} rejected "
           f"-> {Path(args.dir) / 'wild' / 'labels.json'}; next: python -m trainer annotate {args.dir}")

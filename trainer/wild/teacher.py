@@ -24,6 +24,7 @@ it is made from.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import skeleton as S
+from engine.errors import UserError, reports_user_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHER_VENV = ROOT / ".venv-teacher"
@@ -47,8 +49,8 @@ NECK_A, HEAD_B = 0.10 / 0.21, 0.32 / 0.21
 PELVIS_UP, THORAX_UP = 0.06 / 0.54, 0.02 / 0.54
 
 
-class TeacherError(SystemExit):
-    pass
+class TeacherError(UserError):
+    """The teacher cannot run or its keypoints cannot be read (one line)."""
 
 
 def mediapipe_to_joints(points: np.ndarray, visibility: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -155,16 +157,11 @@ def load_keypoint_file(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+@reports_user_errors("trainer")
 def main_setup(argv=None) -> int:
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m trainer teacher-setup",
                                  description="create the MediaPipe teacher environment (.venv-teacher)")
     ap.add_argument("--venv", default=str(TEACHER_VENV))
     args = ap.parse_args(argv)
-    try:
-        setup(Path(args.venv))
-    except TeacherError as e:
-        print(f"trainer: {e.code}", file=sys.stderr)
-        return 2
+    setup(Path(args.venv))
     return 0

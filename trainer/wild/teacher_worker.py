@@ -20,7 +20,7 @@ def main(argv):
     if len(argv) != 2:
         print("usage: teacher_worker.py LIST.txt OUT.json", file=sys.stderr)
         return 2
-    import cv2
+    import cv2  # MediaPipe exists only in the teacher environment: this file stays importable elsewhere
     import mediapipe as mp
 
     paths = [line.strip() for line in open(argv[0]) if line.strip()]

@@ -1,0 +1,23 @@
+"""``make_source``: a training or evaluation data source from its config entry
+(``{"kind": synth | h36m | mpii | wild, "root": ..., ...}``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import UserError
+from trainer.data import realsets
+from trainer.data.dataset import SynthSource
+
+KINDS = ("synth", "h36m", "mpii", "wild")
+
+
+def make_source(spec: dict, split: str, input_size: int, centres, flip: bool):
+    kind = spec.get("kind", "synth")
+    root = Path(spec["root"])
+    if not root.exists():
+        raise UserError(f"dataset path {root} does not exist (kind {kind})")
+    if kind == "synth":
+        return SynthSource(root, spec.get("split", split), input_size, centres, flip)
+    if kind in KINDS:
+        return realsets.make(kind, root, spec.get("split", split), input_size, centres, flip, spec)
+    raise UserError(f"unknown dataset kind {kind!r}; allowed: {', '.join(KINDS)}")
