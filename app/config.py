@@ -93,7 +93,6 @@ class RendererConfig:
     height: int = knob(720, range=(120, 4320), doc="window height, pixels")
     avatar: str = knob("assets/avatar.glb", doc="glTF/GLB/VRM avatar")
     vsync: bool = knob(True)
-    show_skeleton: bool = knob(True, doc="draw the 2D/3D skeleton overlay")
     background: list = knob([0.12, 0.12, 0.14], doc="RGB 0..1")
 
 

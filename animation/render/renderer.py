@@ -87,6 +87,7 @@ class Renderer:
         self._overlay_vbo = ctx.buffer(reserve=MAX_OVERLAY_VERTICES * 7 * 4, dynamic=True)
         self._overlay_vao = ctx.vertex_array(self.prog_lines, [(self._overlay_vbo, "3f 4f", "in_position", "in_color")])
         self._image_tex: dict = {}
+        self._prog_tf = self._vao_tf = None  # transform feedback, made by skin_on_gpu when a test asks
         self._fbo = None
         self._make_framebuffer()
         self.avatar = None
@@ -112,7 +113,9 @@ class Renderer:
             self._make_framebuffer()
 
     def set_avatar(self, avatar: Avatar) -> None:
-        """Upload an avatar's vertex data and textures (once per avatar)."""
+        """Upload an avatar's vertex data and textures (once per avatar); the previous avatar's
+        GL objects are freed."""
+        self._release_avatar()
         ctx = self.ctx
         a = avatar
         self.avatar = a
@@ -139,6 +142,16 @@ class Renderer:
         self._rest_centre = np.array([hips[0], 0.5 * (lo[1] + hi[1]), hips[2]])
         self.camera.target = tuple(self._rest_centre)
         self.set_pose(None)
+
+    def _release_avatar(self) -> None:
+        """Free the GL objects of the avatar being shown (buffers, vertex arrays, textures)."""
+        if self.avatar is None:
+            return
+        for obj in (self._avatar_vao, self._vao_tf, *self._vbos, self._ibo, self._bone_tex, *self._textures):
+            if obj is not None:
+                obj.release()
+        self._vao_tf = None
+        self._vbos, self._textures = [], []
 
     def set_pose(self, rotations: np.ndarray | None, root_position=None) -> np.ndarray:
         """Pose the avatar from our 15 absolute rotations (None = rest); returns the skinning matrices.
@@ -310,8 +323,9 @@ class Renderer:
 
     def skin_on_gpu(self, matrices: np.ndarray) -> np.ndarray:
         """Skinned vertex positions read back by transform feedback: (V, 3) float32."""
-        if not hasattr(self, "_prog_tf"):
+        if self._prog_tf is None:
             self._prog_tf = self.ctx.program(vertex_shader=load_shader("skin.vert"), varyings=["v_world"])
+        if self._vao_tf is None:  # per avatar
             self._vao_tf = self.ctx.vertex_array(self._prog_tf, self._content, skip_errors=True)
         self.write_bones(matrices)
         self.target.use()  # with EGL, nothing is drawn (not even feedback) without a bound framebuffer

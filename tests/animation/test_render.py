@@ -45,6 +45,19 @@ def test_gpu_skinning_equals_numpy_lbs(renderer, avatar):
     assert np.abs(gpu - ref).max() < 1e-5
 
 
+def test_a_new_avatar_frees_the_old_ones_gl_objects(avatar):
+    r = Renderer(64, 64, avatar=avatar)
+    r.skin_on_gpu(avatar.skinning_matrices())  # the transform-feedback array too
+    old = [r._avatar_vao, r._vao_tf, *r._vbos, r._ibo, r._bone_tex, *r._textures]
+    r.set_avatar(avatar)
+    try:
+        assert all(type(o.mglo).__name__ == "InvalidObject" for o in old)  # released
+        k = avatar.skinning_matrices(random_pose(1))
+        assert np.abs(r.skin_on_gpu(k) - avatar.skin(k)).max() < 1e-5  # the new upload draws
+    finally:
+        r.release()
+
+
 def camera(width, height):
     k = np.array([[420.0, 0, width / 2 - 3.5], [0, 420.0, height / 2 + 2.0], [0, 0, 1]])
     # camera 3.2 m in front of the avatar (world +Z), looking back at it, slight roll

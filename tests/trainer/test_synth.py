@@ -48,6 +48,25 @@ def test_labels_are_consistent(dataset):
         assert np.abs(lab["global_rotation"] - S.pelvis_rotation(lab["rotations"].astype(np.float64))).max() < 1e-5
 
 
+def test_one_gl_context_per_process(dataset, tmp_path, monkeypatch):
+    import animation.render
+
+    made = []
+
+    class Counting(animation.render.Renderer):
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(animation.render, "Renderer", Counting)
+    monkeypatch.setattr(Y, "_RENDERER", None)  # as in a fresh process
+    assert Y.main(["--out", str(tmp_path), "--train", "2", "--val", "1", "--test", "1", "--shard-size", "1",
+                   "--size", "64", "--bodies-per-shard", "1", "--no-card"]) == 0
+    assert len(list(tmp_path.glob("*/shard_*"))) == 4
+    assert len(made) == 1  # four shards, one GL context
+    made[0].release()
+
+
 def test_splits_do_not_share_bodies_or_clips(dataset):
     ids = {s: all_labels(dataset, s)[1] for s in ("train", "val", "test")}
     bodies = {s: set(v["body_id"].tolist()) for s, v in ids.items()}

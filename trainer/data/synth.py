@@ -231,7 +231,8 @@ def _augment(rng, img: np.ndarray, joints_2d: np.ndarray) -> tuple[np.ndarray, n
 
 
 class SynthRenderer:
-    """Renders samples of bodies; one GL context reused for everything."""
+    """Renders samples of bodies; one GL context (made with the first body) reused for
+    everything this renderer draws. ``process_renderer`` keeps one per process."""
 
     def __init__(self, size: int = 256):
         from animation.render import Renderer
@@ -240,11 +241,18 @@ class SynthRenderer:
         self.r = None
         self._Renderer = Renderer
 
+    def resize(self, size: int) -> None:
+        """Render crops of ``size`` pixels from now on (the same GL context)."""
+        if size != self.size:
+            self.size = size
+            if self.r is not None:
+                self.r.resize(size, size)
+
     def set_body(self, body) -> None:
         if self.r is None:
             self.r = self._Renderer(self.size, self.size, avatar=body.avatar)
         else:
-            self.r.set_avatar(body.avatar)
+            self.r.set_avatar(body.avatar)  # frees the previous body's GL objects
 
     def render(self, globals_: np.ndarray, k: np.ndarray, rot: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
         """RGBA (size, size, 4): the body over a transparent background."""
@@ -263,6 +271,18 @@ class SynthRenderer:
         r._clear(alpha=0.0)
         r.draw_avatar(view, proj)
         return r.read(components=4)
+
+
+_RENDERER: SynthRenderer | None = None
+
+
+def process_renderer(size: int) -> SynthRenderer:
+    """This process's renderer: one GL context per process, shared by every shard it renders."""
+    global _RENDERER
+    if _RENDERER is None:
+        _RENDERER = SynthRenderer(size)
+    _RENDERER.resize(size)
+    return _RENDERER
 
 
 #: share of background crops (no person, or one well outside the crop) in the webcam style
@@ -285,7 +305,7 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
     rng = np.random.default_rng([seed, SPLIT_IDS[split], shard] + ([] if not webcam else [1]))
     clip_names = [c for c, s in P.CLIP_SPLITS.items() if s == split]
     clip_pool = [(name, p) for name in clip_names for p in (clip_poses[name], P.mirror(clip_poses[name]))]
-    renderer = SynthRenderer(size)
+    renderer = process_renderer(size)
     out: dict = {k: [] for k in LABEL_KEYS}
     out["images"] = []
     per_body = int(np.ceil(n / bodies_per_shard))
