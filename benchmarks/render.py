@@ -1,4 +1,4 @@
-"""Renderer speed on this machine's OpenGL (Mesa llvmpipe, software).
+"""Renderer speed on this machine's OpenGL (here Mesa llvmpipe, software; any EGL driver works).
 
 ``python -m benchmarks.render [--json benchmarks/results/render.json] [--frames 200]``
 
@@ -52,8 +52,9 @@ def run(case: str, frames: int) -> dict:
             times["draw_s"] += t2 - t1
             times["read_s"] += t3 - t2
     total = sum(times.values())
+    gl = f"{r.ctx.info['GL_RENDERER']} ({r.ctx.info['GL_VERSION']})"
     r.release()
-    return {"case": case, "frames": frames, "fps": round(frames / total, 1),
+    return {"case": case, "gl": gl, "frames": frames, "fps": round(frames / total, 1),
             **{k.replace("_s", "_ms"): round(v / frames * 1000, 2) for k, v in times.items()}}
 
 
@@ -63,12 +64,13 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=200)
     args = ap.parse_args(argv)
     rows = [run(c, args.frames) for c in ("live_1280x720", "offscreen_256_readback")]
+    print(f"OpenGL: {rows[0]['gl']}")
     for row in rows:
         print(f"{row['case']:24s} {row['fps']:7.1f} fps   pose {row['pose_ms']:.2f} ms  draw {row['draw_ms']:.2f} ms  "
               f"finish/read {row['read_ms']:.2f} ms")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"renderer": "Mesa llvmpipe via EGL", "rows": rows}, indent=2))
+    out.write_text(json.dumps({"renderer": rows[0]["gl"] + " via EGL", "rows": rows}, indent=2))
     print(f"wrote {out}")
 
 
