@@ -38,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.backend_base import ort_session
 from engine.preprocess import Box, crop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,8 +150,6 @@ class PersonDetector:
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, threads: int = 0, min_score: float = 0.5,
                  crop_scale: float = 1.25, max_people: int = 10):
-        from engine.backends import ort_session
-
         path = Path(model)
         if not path.exists():
             raise FileNotFoundError(f"{path}: person detector model not found")

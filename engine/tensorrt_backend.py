@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backends import Backend, BackendError, Outputs, _outputs
+from engine.backend_base import Backend, BackendError, Outputs, model_metadata, outputs_from
 from engine.preprocess import Box
+from engine.tensorrt_build import BuildSettings, TensorRTUnavailable, build_engine, gpu_name, import_tensorrt
 
 KERNEL = r"""
 extern "C" __global__ void preprocess(const unsigned char* src, int width, int height, float* dst, int size,
@@ -73,9 +74,6 @@ def _check(result, what: str):
 class TensorRTBackend(Backend):
     def __init__(self, model_path: str | Path, fp16: bool = True, cache_dir: str = "~/.cache/mocap/trt",
                  workspace_mb: int = 1024, log=print):
-        from engine.backends import model_metadata
-        from engine.tensorrt_build import BuildSettings, TensorRTUnavailable, build_engine, gpu_name, import_tensorrt
-
         try:
             trt = import_tensorrt()
             driver, rt, nvrtc = _cuda()
@@ -176,7 +174,7 @@ class TensorRTBackend(Backend):
             _check(rt.cudaMemcpyAsync(host.ctypes.data, dev, host.nbytes,
                                       rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream), "cudaMemcpyAsync")
         _check(rt.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
-        return _outputs({k: v[0] for k, v in self.outputs.items()})
+        return outputs_from({k: v[0] for k, v in self.outputs.items()})
 
     def __del__(self):
         try:

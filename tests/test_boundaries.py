@@ -21,10 +21,7 @@ FORBIDDEN = {
 }
 #: import cycles known when the check was written, each removed by issue 18 part 3 (delete its
 #: entry with it): while one is still there the cycle test is an expected failure naming it.
-KNOWN_CYCLES = [
-    ("engine.backends", "engine.tensorrt_backend"),  # removed by part 3
-    ("trainer.export", "trainer.train"),             # removed by part 3
-]
+KNOWN_CYCLES: list[tuple[str, str]] = []
 
 
 def imported_modules(folder: str):

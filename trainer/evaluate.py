@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from engine import skeleton as S
-from engine.backends import BackendError, ort_session
+from engine.backend_base import BackendError, ort_session
 from engine.errors import UserError, reports_user_errors
 from trainer import metrics as M
 from trainer.checkpoint import load_checkpoint
@@ -38,7 +38,7 @@ SYNTH_GROUPS = {0: "sampled poses", 1: "CMU 01_01", 2: "Boxing_Toes", 3: "CMU 01
 class OnnxNet:
     """ONNX Runtime model with the torch model's output names (world axes joints).
 
-    Model contract 2 (``engine.backends.MODEL_CONTRACT``): inputs ``image`` and ``camera``, outputs
+    Model contract 2 (``engine.backend_base.MODEL_CONTRACT``): inputs ``image`` and ``camera``, outputs
     by name, joints in world axes. A contract-1 export (input ``image`` only, camera-axis joints)
     still runs, for comparing with old models."""
 

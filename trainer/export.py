@@ -1,6 +1,6 @@
 """Export SkeletonNet to ONNX, check it for TensorRT 10, and compare with torch.
 
-The exported graph (``ExportWrapper``, model contract ``engine.backends.MODEL_CONTRACT``) takes
+The exported graph (``ExportWrapper``, model contract ``engine.backend_base.MODEL_CONTRACT``) takes
 ``image`` (B, 3, S, S) float32 RGB in [0, 1] and ``camera`` (B, 3), the crop's intrinsics, and
 returns ``joints_3d`` (world axes), ``rotations``, ``pelvis_rotation``, ``joints_2d`` and
 ``confidence``. Model metadata (``skeletonnet.*`` keys) records the contract version, the config,
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import MODEL_CONTRACT, ort_session
+from engine.backend_base import MODEL_CONTRACT, ort_session
 from engine.errors import reports_user_errors
 from trainer.checkpoint import load_checkpoint, read_checkpoint, write_slim_checkpoint
 from trainer.model import ExportWrapper, SkeletonNet, config_dict
