@@ -73,10 +73,11 @@ class Window:
         self.glfw.set_window_should_close(self.win, True)
 
     def show(self, rotations=None, root_position=None, frame=None, joints_2d=None, joints_3d_world=None,
-             hud: list[str] | None = None) -> None:
-        """Pose, draw, swap and poll events: one call per frame."""
+             hud: list[str] | None = None, pelvis=None) -> None:
+        """Pose, draw, swap and poll events: one call per frame (``pelvis``: the pelvis rotation,
+        see ``Renderer.set_pose``)."""
         r = self.renderer
-        r.set_pose(rotations, root_position)
+        r.set_pose(rotations, root_position, pelvis)
         r.render(frame=frame, joints_2d=joints_2d, joints_3d_world=joints_3d_world,
                  hud=hud_image(hud) if hud else None)
         self.glfw.swap_buffers(self.win)

@@ -105,9 +105,11 @@ def bounded_root(root_position) -> np.ndarray:
 
 
 def pose_record(frame_index: int, pose: Pose) -> dict:
-    """One line of poses.jsonl (DESIGN.md)."""
+    """One line of poses.jsonl (README, "Using it"): ``joints_3d`` in camera axes, as documented
+    (``Pose`` keeps world axes), the rotations as quaternions (x, y, z, w)."""
     return {"frame": frame_index, "time": round(float(pose.time), 6), "detected": bool(pose.detected),
-            "joints_2d": np.round(pose.joints_2d, 3).tolist(), "joints_3d": np.round(pose.joints_3d, 5).tolist(),
+            "joints_2d": np.round(pose.joints_2d, 3).tolist(),
+            "joints_3d": np.round(frames.world_to_camera(pose.joints_3d), 5).tolist(),  # documented: camera axes
             "rotations": np.round(R.matrix_to_quat(pose.rotations), 6).tolist(),
             "confidence": round(float(pose.confidence), 4), "state": pose.state,
             "person": None if pose.person is None else {"index": int(pose.person), "count": int(pose.people)}}
@@ -124,7 +126,7 @@ def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:
 def world_joints(pose: Pose, floor: float, root: np.ndarray) -> np.ndarray:
     """Joints in world axes with the pelvis at standing height plus ``root`` (3,), for drawing
     beside the avatar."""
-    return frames.camera_to_world(pose.joints_3d) + np.array([0.0, floor, 0.0]) + root
+    return pose.joints_3d + np.array([0.0, floor, 0.0]) + root
 
 
 # --------------------------------------------------------------------------- process
@@ -209,9 +211,9 @@ def process(cfg, args) -> int:
             out.append((json.dumps(pose_record(n, pose)) + "\n").encode())
             n += 1  # counted as soon as its record is written: an interrupt after this keeps it
             if bvh:
-                bvh.add(t, pose.rotations, root)
+                bvh.add(t, pose.rotations, root, pose.pelvis_rotation, pose.local_rotations)
             if vmc:
-                vmc.submit(pose.rotations, root)
+                vmc.submit(pose.rotations, root, pose.pelvis_rotation)
             if video is not None:
                 video.write(_draw(frame, pose))
             detected += pose.detected
@@ -333,7 +335,8 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                     if frames.ended:
                         break
                     if window is not None:
-                        window.show(pose.rotations if pose is not None else None, hud=[frames.status, rec.hud()])
+                        window.show(pose.rotations if pose is not None else None, hud=[frames.status, rec.hud()],
+                                    pelvis=pose.pelvis_rotation if pose is not None else None)
                     continue
                 frame, t, _ = item
                 if state["mirror"]:
@@ -343,8 +346,8 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                     pose = est(frame, t)
                     root = bounded_root(pose.root_position)
                     if vmc.enabled:
-                        vmc.submit(pose.rotations, root)
-                    rec.add(t, pose.rotations, root)
+                        vmc.submit(pose.rotations, root, pose.pelvis_rotation)
+                    rec.add(t, pose.rotations, root, pose.pelvis_rotation, pose.local_rotations)
                 latency = (time.perf_counter() - t_start) * 1000
                 now = time.perf_counter()
                 fps = 0.9 * fps + 0.1 / max(now - last_t, 1e-6) if fps else 1.0 / max(now - last_t, 1e-6)
@@ -357,7 +360,8 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                            f"{frames.status if frames.status != 'running' else 'F filter  M mirror  Space pause  Esc quit'}"]
                     window.show(pose.rotations, root if cfg.vmc.root_motion != "off" else None,
                                 frame=frame, joints_2d=pose.joints_2d if pose.detected else None,
-                                joints_3d_world=world_joints(pose, floor, root) if pose.detected else None, hud=hud)
+                                joints_3d_world=world_joints(pose, floor, root) if pose.detected else None, hud=hud,
+                                pelvis=pose.pelvis_rotation)
                 elif shown % 30 == 0:
                     say(f"frame {shown}: {fps:.1f} fps, {latency:.1f} ms, conf {pose.confidence:.2f}, {frames.status}")
                 shown += 1
@@ -440,7 +444,7 @@ def bench(cfg, args) -> int:
             pose = est(frame, t)
             t2 = time.perf_counter()
             json.dumps(pose_record(n, pose))
-            vmc.send(pose.rotations, bounded_root(pose.root_position), now=t)
+            vmc.send(pose.rotations, bounded_root(pose.root_position), now=t, pelvis=pose.pelvis_rotation)
             t3 = time.perf_counter()
             if n >= 5:  # warm-up frames excluded
                 stages["decode"].append(t1 - t0)

@@ -59,11 +59,13 @@ class Recording:
         self.log(f"recording {path} (written as {self.rec.writing_to.name} until it stops)")
         return True
 
-    def add(self, t: float, rotations: np.ndarray, root_position: np.ndarray | None) -> None:
+    def add(self, t: float, rotations: np.ndarray, root_position: np.ndarray | None,
+            pelvis: np.ndarray | None = None, local: np.ndarray | None = None) -> None:
+        """One pose for the running clip (arguments as ``animation.bvh.BVHWriter.add``)."""
         if self.rec is None:
             return
         try:
-            self.rec.add(t, rotations, root_position)
+            self.rec.add(t, rotations, root_position, pelvis, local)
         except OutputError as e:
             rec, self.rec = self.rec, None
             where = rec.keep()

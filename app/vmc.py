@@ -107,14 +107,16 @@ def local_rotations(rotations: np.ndarray, rig: list[RigBone], pelvis: np.ndarra
 
 
 def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None,
-                   root_motion: str = "hips") -> list[tuple[str, list[tuple[object, str]]]]:
+                   root_motion: str = "hips", pelvis: np.ndarray | None = None) -> list[tuple[str, list[tuple[object, str]]]]:
     """The (address, [(value, osc type)]) list of one frame, Unity frame conversions applied.
 
     root_motion: ``off`` (the avatar stays in place), ``hips`` (the Hips bone
     carries the displacement) or ``full`` (the root transform carries it).
+    pelvis: (3, 3) the pelvis rotation, world axes (``Pose.pelvis_rotation``; default: rebuilt
+    from the hip bones).
     """
     disp = np.zeros(3) if root_position is None or root_motion == "off" else np.asarray(root_position, float)
-    pelvis = S.pelvis_rotation(rotations)
+    pelvis = S.pelvis_rotation(rotations) if pelvis is None else np.asarray(pelvis, float)
     local = local_rotations(rotations, rig, pelvis)
     root_pos = F.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
     msgs = [("/VMC/Ext/Root/Pos", [("root", "s")] + [(float(x), "f") for x in (*root_pos, 0.0, 0.0, 0.0, 1.0)])]
@@ -209,19 +211,21 @@ class VMCSender:
             return "off"
         return f"sending ({self.sent} sent)" if not self.errors else f"{self.errors} send errors: {self.last_error}"
 
-    def datagrams(self, rotations: np.ndarray, root_position=None, t: float | None = None) -> list[bytes]:
+    def datagrams(self, rotations: np.ndarray, root_position=None, t: float | None = None,
+                  pelvis: np.ndarray | None = None) -> list[bytes]:
         """One frame as OSC bundles, each at most MAX_DATAGRAM bytes."""
         t = time.monotonic() - self._t0 if t is None else t
         head = [("/VMC/Ext/OK", [(1, "i")]), ("/VMC/Ext/T", [(float(t), "f")])]
         msgs = []
-        for address, args in head + frame_messages(rotations, self.rig, root_position, self.root_motion):
+        for address, args in head + frame_messages(rotations, self.rig, root_position, self.root_motion, pelvis):
             mb = OscMessageBuilder(address=address)
             for value, typ in args:
                 mb.add_arg(value, typ)
             msgs.append(mb.build().dgram)
         return pack_bundles(msgs)
 
-    def send(self, rotations: np.ndarray, root_position=None, now: float | None = None) -> bool:
+    def send(self, rotations: np.ndarray, root_position=None, now: float | None = None,
+             pelvis: np.ndarray | None = None) -> bool:
         """Send a frame now unless disabled or not yet due; True when it left."""
         if not self.enabled:
             return False
@@ -231,7 +235,7 @@ class VMCSender:
         if now < self._due - 0.2 * period:
             return False
         try:
-            for d in self.datagrams(rotations, root_position):
+            for d in self.datagrams(rotations, root_position, pelvis=pelvis):
                 self._sock.sendto(d, self._addr)
                 self.datagrams_sent += 1
         except OSError as e:  # full buffer, unreachable network, refused: never stop the app
@@ -244,11 +248,12 @@ class VMCSender:
         self.sent += 1
         return True
 
-    def submit(self, rotations: np.ndarray, root_position=None) -> None:
+    def submit(self, rotations: np.ndarray, root_position=None, pelvis: np.ndarray | None = None) -> None:
         """Hand the newest pose to the sending thread (never blocks; an unsent older pose is replaced)."""
         if not self.enabled or self._closed:
             return
-        item = (np.array(rotations, dtype=np.float64), None if root_position is None else np.array(root_position, float))
+        item = (np.array(rotations, dtype=np.float64), None if root_position is None else np.array(root_position, float),
+                None if pelvis is None else np.array(pelvis, float))
         with self._cond:
             self._pending = item
             if self._thread is None:
@@ -269,7 +274,8 @@ class VMCSender:
                 if self._closed:
                     return
                 item, self._pending = self._pending, None
-            self.send(*item)
+            rotations, root_position, pelvis = item
+            self.send(rotations, root_position, pelvis=pelvis)
 
     def close(self) -> None:
         """Send a pose still waiting (within two periods), stop the thread, close the socket."""

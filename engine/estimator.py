@@ -10,15 +10,15 @@
    tracked crop means the person is lost: the next frame acquires again.
 3. Backend inference (``backend.infer(frame, box, camera)``): the crop box and its pinhole
    intrinsics (``Box.camera``, the frame's field of view ``fov_deg`` across its larger side)
-   in; 2D joints (back to frame pixels), 3D joints (world axes from the model, converted once
-   here to camera axes for ``Pose.joints_3d``), 15 absolute rotations, presence out.
+   in; 2D joints (back to frame pixels), 3D joints (world axes, as ``Pose`` keeps them), 15
+   absolute rotations and the pelvis rotation (world axes), presence out.
 4. Nobody: the filters reset and the pose held eases back to rest over ``rest_ease_s``.
    ``Pose.state`` says "tracking" (a person this frame), "lost" (nobody this frame; a person
    was tracked less than ``rest_ease_s`` ago and the held pose is easing to rest) or
    "searching" (nobody, and nobody tracked recently).
 5. Temporal filtering: One-Euro on 2D and 3D joints (2D in metre-like units:
    pixels divided by the crop's pixels per metre, so one setting fits both),
-   the rotation filter on bone rotations (``enabled`` switches all).
+   the rotation filter on bone rotations and the pelvis rotation (``enabled`` switches all).
 6. Root motion: the pelvis displacement (world axes, metres) from where
    tracking started, from the 2D pelvis position and the image scale of the
    skeleton (weak perspective).
@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from engine.backends import Backend
@@ -156,8 +155,9 @@ class Estimator:
         that a model runs and gives the expected shapes."""
         h, w = frame.shape[:2]
         out, j2 = self._infer(frame, Box.full_frame(w, h))
-        return Pose(rotations=np.asarray(out.rotations, np.float64), joints_3d=frames.world_to_camera(out.joints_3d),
-                    joints_2d=j2, confidence=float(out.confidence), detected=False, state="searching")
+        return Pose(rotations=np.asarray(out.rotations, np.float64), joints_3d=np.asarray(out.joints_3d, np.float64),
+                    joints_2d=j2, confidence=float(out.confidence), detected=False, state="searching",
+                    pelvis_rotation=np.asarray(out.pelvis_rotation, np.float64))
 
     def __call__(self, frame: np.ndarray, t: float | None = None) -> Pose:
         t = time.monotonic() if t is None else t
@@ -176,18 +176,20 @@ class Estimator:
             return self._lost(t, conf, count)
         self.box = Box.around(j2, self.s.crop_scale)
         self.person = person
-        j3 = frames.world_to_camera(out.joints_3d)  # model contract 2: world axes; Pose keeps camera axes
+        j3 = np.asarray(out.joints_3d, np.float64)  # world axes (model contract 2), as Pose keeps them
         rot = np.asarray(out.rotations, np.float64)
+        pelvis = np.asarray(out.pelvis_rotation, np.float64)
         t0 = time.perf_counter()
         if self.s.filter_enabled:
             ppm = self.box.side / 2.2  # pixels per metre: the crop spans about 2.2 m of a standing person
             j2 = self.f2d(j2 / ppm, t) * ppm
             j3 = self.f3d(j3, t)
-            rot = self.frot(rot, t)
+            both = self.frot(np.concatenate([rot, pelvis[None]]), t)  # per rotation: the 15 as alone
+            rot, pelvis = both[:-1], both[-1]
         self.timings["filter"] = time.perf_counter() - t0
         pose = Pose(rotations=rot, joints_3d=j3, joints_2d=j2, confidence=conf, detected=True, time=t,
                     root_position=self._root_motion(j2, j3), state="tracking", person=person[0],
-                    people=person[1])
+                    people=person[1], pelvis_rotation=pelvis)
         self.last, self.lost_at = pose, None
         return pose
 
@@ -216,7 +218,8 @@ class Estimator:
         since = t - self.lost_at
         a = 1.0 if self.s.rest_ease_s <= 0 else min(1.0, since / self.s.rest_ease_s)
         state = "lost" if since <= 0 or since < self.s.rest_ease_s else "searching"
-        q = R.quat_slerp(R.matrix_to_quat(self.last.rotations), np.array([0.0, 0.0, 0.0, 1.0]), a)
-        return Pose(rotations=R.quat_to_matrix(q), joints_3d=self.last.joints_3d, joints_2d=self.last.joints_2d,
+        held = np.concatenate([self.last.rotations, self.last.pelvis_rotation[None]])
+        eased = R.quat_to_matrix(R.quat_slerp(R.matrix_to_quat(held), np.array([0.0, 0.0, 0.0, 1.0]), a))
+        return Pose(rotations=eased[:-1], joints_3d=self.last.joints_3d, joints_2d=self.last.joints_2d,
                     confidence=confidence, detected=False, time=t, root_position=self.last.root_position,
-                    state=state, people=people)
+                    state=state, people=people, pelvis_rotation=eased[-1])

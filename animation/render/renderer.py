@@ -153,11 +153,12 @@ class Renderer:
         self._vao_tf = None
         self._vbos, self._textures = [], []
 
-    def set_pose(self, rotations: np.ndarray | None, root_position=None) -> np.ndarray:
-        """Pose the avatar from our 15 absolute rotations (None = rest); returns the skinning matrices.
+    def set_pose(self, rotations: np.ndarray | None, root_position=None, pelvis: np.ndarray | None = None) -> np.ndarray:
+        """Pose the avatar from our 15 absolute rotations (None = rest) and the pelvis rotation
+        (``Avatar.node_globals``); returns the skinning matrices.
 
         The view's focus becomes the body's rest centre moved by ``root_position`` (3,) metres."""
-        k = self.avatar.skinning_matrices(rotations, root_position)
+        k = self.avatar.skinning_matrices(rotations, root_position, pelvis)
         self.write_bones(k)
         r = np.zeros(3) if root_position is None else np.asarray(root_position, dtype=np.float64)
         self._focus = self._rest_centre + np.nan_to_num(r)

@@ -197,3 +197,22 @@ def test_our_recording_plays_back_exactly(tmp_path):
     assert back.source == "ours"
     np.testing.assert_allclose(back.rotations, poses, atol=1e-5)
     np.testing.assert_allclose(back.root_displacement[:, 0], 0.05 * np.arange(5), atol=1e-6)
+
+
+def test_the_root_takes_the_given_pelvis_and_local_rotations(tmp_path):
+    """A Pose's pelvis rotation is the BVH root rotation and its local rotations are written as
+    given; the joints read back are ours."""
+    from engine.pose import Pose
+
+    rots = random_poses(3, 4)
+    pelvis = R.quat_to_matrix(np.random.default_rng(5).normal(size=(3, 4)))
+    path = tmp_path / "p.bvh"
+    with BVHRecorder(path, fps=30) as rec:
+        for k in range(3):
+            pose = Pose(rotations=rots[k], pelvis_rotation=pelvis[k])
+            rec.add(k / 30, pose.rotations, None, pose.pelvis_rotation, pose.local_rotations)
+    clip = read_bvh(path)
+    g, _ = clip.global_transforms()
+    np.testing.assert_allclose(g[:, 0], pelvis, atol=1e-5)
+    back = clip_to_poses(clip)
+    np.testing.assert_allclose(back.rotations, rots, atol=1e-5)

@@ -353,3 +353,24 @@ def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate)
     assert abs(measured - rate) <= 0.15 * rate, measured  # was 73.5/s at 120 with a minimum-gap limiter
     median = float(np.median(gaps))
     assert abs(median - 1 / rate) <= 0.2 / rate, median
+
+
+def test_the_hips_take_the_given_pelvis_rotation():
+    """A pose's own pelvis rotation (the network's) drives Hips; without one it is rebuilt from
+    the hip bones."""
+    from app.vmc import frame_messages
+
+    rig = vmc_rig()
+    rots = rigid_torso_pose(3)
+    pelvis = R.axis_angle_to_matrix(np.array([0.2, -0.9, 0.1]))
+
+    def hips(msgs):
+        (args,) = [a for address, a in msgs if address == "/VMC/Ext/Bone/Pos" and a[0][0] == "Hips"]
+        return np.array([v for v, _ in args[4:8]])  # name, px py pz, qx qy qz qw
+
+    given = hips(frame_messages(rots, rig, pelvis=pelvis))
+    want = F.world_to_unity_quat(R.matrix_to_quat(pelvis))
+    assert min(np.abs(given - want).max(), np.abs(given + want).max()) < 1e-6
+    rebuilt = hips(frame_messages(rots, rig))
+    want = F.world_to_unity_quat(R.matrix_to_quat(S.pelvis_rotation(rots)))
+    assert min(np.abs(rebuilt - want).max(), np.abs(rebuilt + want).max()) < 1e-6

@@ -61,6 +61,7 @@ class ScriptedNetwork(Backend):
         self.presence_of = None
         self.rotations = np.broadcast_to(np.eye(3), (15, 3, 3)).copy()
         self.world = SK.rest_joints.copy()
+        self.pelvis = np.eye(3)
         self.boxes, self.cameras = [], []
 
     def infer(self, frame, box: Box, camera) -> Outputs:
@@ -71,7 +72,7 @@ class ScriptedNetwork(Backend):
         a = box.affine(self.input_size)
         crop_j = self.subjects[k] @ a[:, :2].T + a[:, 2]
         conf = self.confidence if self.presence_of is None else self.presence_of[k]
-        return Outputs(self.world, self.rotations, np.eye(3), crop_j, conf)
+        return Outputs(self.world, self.rotations, self.pelvis, crop_j, conf)
 
 
 FRAME = np.zeros((H, W, 3), np.uint8)
@@ -105,19 +106,28 @@ def test_acquires_from_the_detection_then_tracks_without_the_detector():
     assert set(est.timings) == {"detector", "preprocess", "inference", "filter"}
 
 
-def test_the_network_gets_each_crop_camera_and_joints_3d_come_back_in_camera_axes():
+def test_the_network_gets_each_crop_camera_and_the_pose_is_in_world_axes():
+    """Pose keeps the model's world axes and its pelvis rotation; poses.jsonl converts its
+    joints_3d to the documented camera axes at that output."""
+    from app.pipeline import pose_record
+
     net, det, est = make([person_at((640, 360), 400)], fov_deg=70.0)
     rng = np.random.default_rng(0)
     net.world = rng.normal(size=(16, 3))
     net.world -= net.world[S.ROOT]
+    net.pelvis = R.axis_angle_to_matrix(np.array([0.1, 0.7, -0.2]))
     pose = est(FRAME, 0.0)
     pose = est(FRAME, 1 / 30)
     for box, cam in zip(net.boxes, net.cameras):
         np.testing.assert_allclose(cam, box.camera(192, W, H, 70.0))
-    np.testing.assert_allclose(pose.joints_3d, frames.world_to_camera(net.world), atol=1e-12)
+    np.testing.assert_allclose(pose.joints_3d, net.world, atol=1e-12)
+    np.testing.assert_allclose(pose.pelvis_rotation, net.pelvis, atol=1e-12)
+    np.testing.assert_allclose(pose.local_rotations, S.absolute_to_local(net.rotations, net.pelvis), atol=1e-12)
+    np.testing.assert_allclose(pose_record(0, pose)["joints_3d"], frames.world_to_camera(net.world), atol=1e-5)
     net.world = SK.rest_joints.copy()  # upright in world axes: the head is up, i.e. -y in camera axes
     pose = est(FRAME, 2 / 30)
-    assert pose.joints_3d[S.JOINT_INDEX["head_top"], 1] < -0.5
+    assert pose.joints_3d[S.JOINT_INDEX["head_top"], 1] > 0.5
+    assert pose_record(2, pose)["joints_3d"][S.JOINT_INDEX["head_top"]][1] < -0.5
 
 
 def test_background_only_frame_is_nobody_and_does_not_run_the_network():
