@@ -22,7 +22,7 @@ from trainer.checkpoint import load_checkpoint, read_checkpoint, write_slim_chec
 from trainer.model import ExportWrapper, SkeletonNet, config_dict
 
 #: Operators TensorRT 10's ONNX parser cannot handle or restricts in ways that
-#: break this model (see PERFORMANCE.md): linear algebra it lacks, control flow,
+#: break this model (docs/network.md, Export): linear algebra it lacks, control flow,
 #: data-dependent shapes, sequences.
 TRT_UNSUPPORTED = {
     "Det", "Einsum", "Loop", "If", "Scan", "NonZero", "Unique", "SequenceConstruct", "SequenceAt",
