@@ -48,8 +48,8 @@ def main(argv=None):
             raise SystemExit(f"{root / key}: missing or unreadable image")
         h, w = img.shape[:2]
         j2 = np.asarray(lab["joints_2d"], np.float64)
-        person = Box.around(j2, est.s.crop_scale)
-        mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.s.crop_scale)
+        person = Box.around(j2, est.settings.crop_scale)
+        mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.settings.crop_scale)
         for kind, box in (("person crop", person), ("background crop", mirrored), ("whole frame", Box.full_frame(w, h))):
             out, _ = est._infer(img, box)
             kinds[kind].append(float(out.confidence))

@@ -29,17 +29,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from engine import rotations as R
 from engine import skeleton as S
-from engine.backends import Backend
+from engine.backend_base import Backend
+from engine.detector import PersonDetector
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.pose import Pose
 from engine.preprocess import Box
 
 PICKS = ("largest_central", "largest", "central")
+
+
+class Person(NamedTuple):
+    """Which detection is tracked: detection ``index`` (None: nobody) of the ``count`` the person
+    detector found when the person was acquired."""
+    index: int | None
+    count: int
 
 
 @dataclass
@@ -89,15 +98,15 @@ class Estimator:
 
     def __init__(self, backend, settings: EstimatorSettings | None = None, detector=None):
         self.backend = backend
-        self.s = settings or EstimatorSettings()
+        self.settings = settings or EstimatorSettings()
         self.size = backend.input_size
         self._detector = detector
         self._split_timings = isinstance(backend, Backend)  # backends that time their own crop
         self.box: Box | None = None
-        self.person: tuple[int, int] | None = None  # (index, count) of the detection being tracked
-        self.f2d = OneEuroFilter(*self.s.position)
-        self.f3d = OneEuroFilter(*self.s.position)
-        self.frot = RotationFilter(*self.s.rotation)
+        self.person: Person | None = None  # the detection being tracked
+        self.filter_2d = OneEuroFilter(*self.settings.position)
+        self.filter_3d = OneEuroFilter(*self.settings.position)
+        self.filter_rotations = RotationFilter(*self.settings.rotation)
         self.last: Pose | None = None
         self.lost_at: float | None = None
         self._origin = None
@@ -106,29 +115,27 @@ class Estimator:
     @property
     def detector(self):
         if self._detector is None:
-            from engine.detector import PersonDetector
-
-            self._detector = PersonDetector(crop_scale=self.s.crop_scale)
+            self._detector = PersonDetector(crop_scale=self.settings.crop_scale)
         return self._detector
 
     @property
     def filter_enabled(self) -> bool:
-        return self.s.filter_enabled
+        return self.settings.filter_enabled
 
     @filter_enabled.setter
     def filter_enabled(self, on: bool) -> None:
-        self.s.filter_enabled = bool(on)
+        self.settings.filter_enabled = bool(on)
         self.reset_filters()
 
     def reset_filters(self) -> None:
-        self.f2d.reset()
-        self.f3d.reset()
-        self.frot.reset()
+        self.filter_2d.reset()
+        self.filter_3d.reset()
+        self.filter_rotations.reset()
 
     def _infer(self, frame: np.ndarray, box: Box):
         """The network on the crop ``box`` of ``frame``: (Outputs, 2D joints in frame pixels)."""
         h, w = frame.shape[:2]
-        camera = box.camera(self.size, w, h, self.s.fov_deg)
+        camera = box.camera(self.size, w, h, self.settings.fov_deg)
         t0 = time.perf_counter()
         out = self.backend.infer(frame, box, camera)
         dt = time.perf_counter() - t0
@@ -138,17 +145,17 @@ class Estimator:
         return out, box.to_frame(np.asarray(out.joints_2d, np.float64), self.size)
 
     def _acquire(self, frame: np.ndarray):
-        """Detector, pick, network on the picked crop: (Outputs, 2D joints, (index, count)) or
-        (None, None, (None, count)) when the detector finds nobody."""
+        """Detector, pick, network on the picked crop: (Outputs, 2D joints, Person) or
+        (None, None, Person(None, 0)) when the detector finds nobody."""
         h, w = frame.shape[:2]
         t0 = time.perf_counter()
         dets = list(self.detector.detect(frame))
         self.timings["detector"] += time.perf_counter() - t0
         if not dets:
-            return None, None, (None, 0)
-        i = pick_person(dets, w, h, self.s.pick)
+            return None, None, Person(None, 0)
+        i = pick_person(dets, w, h, self.settings.pick)
         out, j2 = self._infer(frame, dets[i].crop)
-        return out, j2, (i, len(dets))
+        return out, j2, Person(i, len(dets))
 
     def probe(self, frame: np.ndarray) -> Pose:
         """One network pass on the whole frame letterboxed, no detector, no state: for checking
@@ -164,32 +171,32 @@ class Estimator:
         for k in self.timings:
             self.timings[k] = 0.0
         if self.box is None:
-            out, j2, (index, count) = self._acquire(frame)
+            out, j2, person = self._acquire(frame)
             if out is None:
-                return self._lost(t, 0.0, count)
-            person = (index, count)
+                return self._lost(t, 0.0, person.count)
+            count = person.count
         else:
             out, j2 = self._infer(frame, self.box)
             person, count = self.person, 0
         conf = float(out.confidence)
-        if conf < self.s.min_confidence or not np.isfinite(j2).all():
+        if conf < self.settings.min_confidence or not np.isfinite(j2).all():
             return self._lost(t, conf, count)
-        self.box = Box.around(j2, self.s.crop_scale)
+        self.box = Box.around(j2, self.settings.crop_scale)
         self.person = person
         j3 = np.asarray(out.joints_3d, np.float64)  # world axes (model contract 2), as Pose keeps them
         rot = np.asarray(out.rotations, np.float64)
         pelvis = np.asarray(out.pelvis_rotation, np.float64)
         t0 = time.perf_counter()
-        if self.s.filter_enabled:
+        if self.settings.filter_enabled:
             ppm = self.box.side / 2.2  # pixels per metre: the crop spans about 2.2 m of a standing person
-            j2 = self.f2d(j2 / ppm, t) * ppm
-            j3 = self.f3d(j3, t)
-            both = self.frot(np.concatenate([rot, pelvis[None]]), t)  # per rotation: the 15 as alone
+            j2 = self.filter_2d(j2 / ppm, t) * ppm
+            j3 = self.filter_3d(j3, t)
+            both = self.filter_rotations(np.concatenate([rot, pelvis[None]]), t)  # per rotation: the 15 as alone
             rot, pelvis = both[:-1], both[-1]
         self.timings["filter"] = time.perf_counter() - t0
         pose = Pose(rotations=rot, joints_3d=j3, joints_2d=j2, confidence=conf, detected=True, time=t,
-                    root_position=self._root_motion(j2, j3), state="tracking", person=person[0],
-                    people=person[1], pelvis_rotation=pelvis)
+                    root_position=self._root_motion(j2, j3), state="tracking", person=person.index,
+                    people=person.count, pelvis_rotation=pelvis)
         self.last, self.lost_at = pose, None
         return pose
 
@@ -216,8 +223,8 @@ class Estimator:
             return Pose(rotations=rest.copy(), confidence=confidence, detected=False, time=t, state="searching",
                         people=people)
         since = t - self.lost_at
-        a = 1.0 if self.s.rest_ease_s <= 0 else min(1.0, since / self.s.rest_ease_s)
-        state = "lost" if since <= 0 or since < self.s.rest_ease_s else "searching"
+        a = 1.0 if self.settings.rest_ease_s <= 0 else min(1.0, since / self.settings.rest_ease_s)
+        state = "lost" if since <= 0 or since < self.settings.rest_ease_s else "searching"
         held = np.concatenate([self.last.rotations, self.last.pelvis_rotation[None]])
         eased = R.quat_to_matrix(R.quat_slerp(R.matrix_to_quat(held), np.array([0.0, 0.0, 0.0, 1.0]), a))
         return Pose(rotations=eased[:-1], joints_3d=self.last.joints_3d, joints_2d=self.last.joints_2d,
