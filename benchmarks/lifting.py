@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import frames
 from engine import skeleton as S
 from trainer.data import poses as P
 from trainer.metrics import pa_mpjpe
 
-F_CV = np.diag([1.0, -1.0, -1.0])
 FOCAL = 1000.0
 _BASIS = None
 
@@ -47,7 +47,7 @@ def _task(args):
     e_pursuit, e_lift = [], []
     t = time.perf_counter()
     for j in poses:
-        cam = j @ F_CV.T + [0, 0, 4.0]
+        cam = frames.world_to_camera(j) + [0, 0, 4.0]
         uv = cam[:, :2] / cam[:, 2:] * FOCAL + rng.normal(0, noise, (16, 2))
         gt = (cam - cam[S.ROOT])[None]
         x, info = lift(uv, _BASIS, focal=FOCAL * focal_factor, centre=(0.0, 0.0))

@@ -4,6 +4,7 @@ perspective bone placement, and the full lifting against the pursuit alone on he
 import numpy as np
 import pytest
 
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from trainer.data import poses as P
@@ -11,7 +12,6 @@ from trainer.metrics import pa_mpjpe
 from trainer.wild.lifting import PoseBasis, _batch_camera, _place, lift, pursuit
 
 SK = S.Skeleton.default()
-F_CV = np.diag([1.0, -1.0, -1.0])
 
 
 def test_orthographic_camera_is_recovered():
@@ -29,7 +29,7 @@ def test_exemplar_is_lifted_exactly():
     rng = np.random.default_rng(1)
     poses = SK.forward_kinematics(np.stack([P.sampled_pose(rng) for _ in range(300)]))
     basis = PoseBasis.learn(poses, k=20)
-    cam = poses[17] @ F_CV.T
+    cam = frames.world_to_camera(poses[17])
     x, info = pursuit(cam[:, :2] * 200.0, basis)
     assert info["reprojection_px"] < 1e-3
     assert pa_mpjpe(x[None], (cam - cam[S.ROOT])[None])[0] < 1.0  # mm
@@ -38,7 +38,7 @@ def test_exemplar_is_lifted_exactly():
 def test_bone_placement_rebuilds_a_perspective_pose():
     """With the true pelvis depth and depth orders, every joint lands where it was (pinhole camera)."""
     rng = np.random.default_rng(2)
-    cam = SK.forward_kinematics(P.sampled_pose(rng)) @ F_CV.T + [0.3, -0.1, 3.5]
+    cam = frames.world_to_camera(SK.forward_kinematics(P.sampled_pose(rng))) + [0.3, -0.1, 3.5]
     rays = cam / cam[:, 2:]
     joints = np.zeros((16, 3))
     joints[S.ROOT] = cam[S.ROOT]
@@ -76,7 +76,7 @@ def test_lifting_beats_the_pursuit_on_held_out_poses(basis):
     clip = P.load_clip_poses(["01_03.bvh"], stride=450)["01_03.bvh"]      # the test clip: 11 frames
     err_lift, err_pursuit, fit_rms, weight = [], [], {0.0: [], 10.0: []}, {0.0: [], 10.0: []}
     for k, rot in enumerate(clip):
-        cam = SK.forward_kinematics(P.reorient(rot, rng)) @ F_CV.T + [0.0, 0.0, 4.0]
+        cam = frames.world_to_camera(SK.forward_kinematics(P.reorient(rot, rng))) + [0.0, 0.0, 4.0]
         gt = (cam - cam[S.ROOT])[None]
         for noise in (0.0, 10.0) if k < 3 else (0.0,):
             uv = cam[:, :2] / cam[:, 2:] * 1000.0 + 320.0 + rng.normal(0, noise, (16, 2))

@@ -6,12 +6,12 @@ import h5py
 import numpy as np
 import pytest
 
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from engine.errors import UserError
 from trainer.data import realsets as RS
 
-F_CV = np.diag([1.0, -1.0, -1.0])
 
 
 def h36m_fixture(root, rng):
@@ -25,7 +25,7 @@ def h36m_fixture(root, rng):
         poses = []
         for fr in range(1, 12):
             rots = R.axis_angle_to_matrix(rng.normal(scale=0.3, size=(15, 3)))
-            ours = S.Skeleton.default().forward_kinematics(rots) @ F_CV.T + np.array([0.1, 0.2, 4.5])  # camera, m
+            ours = frames.world_to_camera(S.Skeleton.default().forward_kinematics(rots)) + np.array([0.1, 0.2, 4.5])  # camera, m
             full = np.zeros((32, 3))
             full[RS.H36M_TO_MPII] = ours * 1000.0
             poses.append(full)
@@ -49,7 +49,7 @@ def test_h36m_subjects_sampling_mapping_and_targets(tmp_path):
     assert all("S9" in str(p) for p, *_ in test.items)
     np.testing.assert_allclose(train.items[1][1], truth[(1, 6)], atol=1e-9)  # 32 -> 16 mapping, mm -> m
     s = train.sample(1)
-    want = (truth[(1, 6)] - truth[(1, 6)][S.ROOT]) @ F_CV.T
+    want = frames.camera_to_world(truth[(1, 6)] - truth[(1, 6)][S.ROOT])
     want = S.normalize_skeleton_scale(want, S.Skeleton.default().total_length)
     np.testing.assert_allclose(s["joints"], want, atol=1e-5)
     # derived rotations reproduce the bone directions

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from engine import frames
 from engine import skeleton as S
 from trainer.data import poses as P
 from trainer.data import synth as Y
 from trainer.data.shards import iter_shards
 
-F_CV = np.diag([1.0, -1.0, -1.0])
 UNIT = S.Skeleton.default().bone_vectors / np.linalg.norm(S.Skeleton.default().bone_vectors, axis=1, keepdims=True)
 
 
@@ -42,7 +42,7 @@ def test_labels_are_consistent(dataset):
         proj = np.einsum("nij,nkj->nki", k, j3)
         proj = proj[..., :2] / proj[..., 2:]
         assert np.abs(proj - j2).max() < 0.5  # pixels
-        rel = (j3 - j3[:, S.ROOT:S.ROOT + 1]) @ F_CV.T
+        rel = frames.camera_to_world(j3 - j3[:, S.ROOT:S.ROOT + 1])
         fk = S.forward_kinematics(lab["rotations"].astype(np.float64), UNIT * lab["bone_lengths"][..., None])
         assert np.abs(fk - rel).max() < 1e-3  # metres: within 1 mm
         assert np.abs(lab["global_rotation"] - S.pelvis_rotation(lab["rotations"].astype(np.float64))).max() < 1e-5

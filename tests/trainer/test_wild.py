@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from trainer.data import poses as P
@@ -24,7 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 SK = S.Skeleton.default()
 MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")  # only named, never read, in these tests
 DEMO = REPO / "assets" / "demo.mp4"
-F_CV = np.diag([1.0, -1.0, -1.0])
 
 
 def landmarks_for(joints: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ def _keypoint_folder(tmp_path, n=3):
     kp = {}
     for i in range(n):
         rot = P.sampled_pose(rng)
-        cam = SK.forward_kinematics(rot) @ F_CV.T + [0.0, 0.0, 4.0]
+        cam = frames.world_to_camera(SK.forward_kinematics(rot)) + [0.0, 0.0, 4.0]
         uv = cam[:, :2] / cam[:, 2:] * 600 + [320, 240]
         img = np.full((480, 640, 3), 90, np.uint8)
         for a, b in S.BONES:

@@ -10,7 +10,7 @@ tools (frames extracted to JPEG, one ``annot.h5`` per sequence)::
 Subjects 1, 5, 6, 7, 8 train and 9, 11 test; 50 fps sampled to 10 fps (every
 5th frame); the 32 joints mapped to our 16 (MPII order) by ``H36M_TO_MPII``.
 Rotation labels are derived from the joints by the minimal-twist rule
-(``rotations_from_joints``), since the preprocessed layout has no angles.
+(``engine.skeleton.rotations_from_joints``), since the preprocessed layout has no angles.
 
 **MPII**, in the JSON layout most 2D pose code uses (``annot/train.json``,
 ``annot/valid.json``: a list of ``{"image", "center": [x, y], "scale",
@@ -28,7 +28,7 @@ import cv2
 import h5py
 import numpy as np
 
-from engine import rotations as R
+from engine import frames
 from engine import skeleton as S
 from engine.errors import UserError
 from engine.preprocess import Box, crop
@@ -40,30 +40,6 @@ H36M_TEST = (9, 11)
 H36M_TO_MPII = np.array([3, 2, 1, 6, 7, 8, 0, 13, 14, 15, 27, 26, 25, 17, 18, 19])
 H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
                 "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
-F_CV = np.diag([1.0, -1.0, -1.0])
-
-
-def rotations_from_joints(joints_world: np.ndarray) -> np.ndarray:
-    """15 absolute rotations (15, 3, 3) reproducing the bone directions of joints (16, 3), world axes.
-
-    The minimal-twist rule: the pelvis frame comes from the hips (x: right hip
-    to left hip) and the spine (y); every other bone is its parent's rotation
-    followed by the minimal turn onto its own direction.
-    """
-    j = np.asarray(joints_world, np.float64)
-    u = S.Skeleton.default().bone_vectors
-    x = j[S.JOINT_INDEX["l_hip"]] - j[S.JOINT_INDEX["r_hip"]]
-    y = j[S.JOINT_INDEX["thorax"]] - j[S.ROOT]
-    pelvis = R.gram_schmidt(np.stack([x, y, np.cross(x, y)], -1)) @ R.gram_schmidt(
-        np.stack([u[S.BONE_INDEX["l_hip"]] - u[S.BONE_INDEX["r_hip"]], u[S.BONE_INDEX["spine"]],
-                  np.cross(u[S.BONE_INDEX["l_hip"]] - u[S.BONE_INDEX["r_hip"]], u[S.BONE_INDEX["spine"]])], -1)).T
-    out = np.empty((S.NUM_BONES, 3, 3))
-    for b in range(S.NUM_BONES):
-        p = int(S.BONE_PARENTS[b])
-        parent = pelvis if p < 0 else out[p]
-        s, e = S.BONES[b]
-        out[b] = R.rotation_between(parent @ u[b], j[e] - j[s]) @ parent
-    return out
 
 
 class H36MSource(SampleSource):
@@ -113,7 +89,7 @@ class H36MSource(SampleSource):
         size = 256
         img = crop(frame, box, size)
         a = np.vstack([box.affine(size), [0, 0, 1]])
-        rot = rotations_from_joints((j3 - j3[S.ROOT]) @ F_CV.T)
+        rot = S.rotations_from_joints(frames.camera_to_world(j3 - j3[S.ROOT]))
         out = make_targets(img, (j2 @ a[:2, :2].T) + a[:2, 2], j3, rot, a @ k, self.input_size,
                            bool(self.flip and rng is not None and rng.random() < 0.5))
         out["global_class"] = self.class_of(out)  # rotations derived from the joints, per sample
@@ -155,7 +131,7 @@ class MPIISource(SampleSource):
         j2 = np.asarray(it["joints"], np.float64) @ a[:, :2].T + a[:, 2]
         # no 3D: a placeholder skeleton keeps shapes; masks switch its losses off
         rest = np.broadcast_to(np.eye(3), (15, 3, 3))
-        j3 = S.Skeleton.default().rest_joints @ F_CV.T + np.array([0.0, 0.0, 3.0])
+        j3 = frames.world_to_camera(S.Skeleton.default().rest_joints) + np.array([0.0, 0.0, 3.0])
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         out = make_targets(img, j2, j3, rest, k, self.input_size, False)
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
@@ -262,7 +238,7 @@ class WildSource(SampleSource):
         rot = np.asarray(lab["rotations"], np.float64)
         # a 3D placeholder consistent with the rotations (the fitted skeleton 3 m ahead); mask_3d = 0 keeps
         # it out of the losses
-        j3 = np.asarray(lab["joints_3d"], np.float64) @ F_CV.T + np.array([0.0, 0.0, 3.0])
+        j3 = frames.world_to_camera(np.asarray(lab["joints_3d"], np.float64)) + np.array([0.0, 0.0, 3.0])
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
         out = make_targets(img, j2 @ a[:, :2].T + a[:, 2], j3, rot, k, self.input_size, flip, mask_3d=0.0)

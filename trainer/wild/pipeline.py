@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from engine import frames
 from engine.errors import reports_user_errors
 from trainer.data.realsets import read_labels
 from trainer.wild import teacher as T
@@ -37,7 +38,6 @@ from trainer.wild.lifting import PoseBasis, lift
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
-F_CV = np.diag([1.0, -1.0, -1.0])
 BASIS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skeletonnet" / "pose_basis_v3.npz"
 
 #: pre-filter thresholds: RMS reprojection error of the fitted skeleton over the
@@ -133,7 +133,7 @@ def label_one(joints_2d: np.ndarray, conf: np.ndarray, basis, image_size: tuple[
     camera = {} if image_size is None else {"focal": float(max(image_size)),
                                             "centre": (image_size[0] / 2.0, image_size[1] / 2.0)}
     cam, info = lift(joints_2d, basis, np.maximum(vis, 0.05), **camera)
-    world = cam @ F_CV.T
+    world = frames.camera_to_world(cam)
     fit = fit_skeleton(world, np.maximum(vis, 0.05))
     err, scale, proj = reprojection(fit.joints, joints_2d, vis)
     box = joints_2d[vis > 0] if vis.sum() >= 2 else joints_2d
