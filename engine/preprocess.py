@@ -39,14 +39,24 @@ class Box:
         s = size / self.side
         return np.array([[s, 0.0, -s * self.left - 0.5], [0.0, s, -s * self.top - 0.5]])
 
+    def intrinsics(self, k: np.ndarray, size: int) -> np.ndarray:
+        """The crop's intrinsics (3, 3) in input pixels from the frame's pinhole intrinsics ``k``
+        (3, 3): ``affine(size) @ k``. The one crop rule of the engine (``camera``), the synthetic
+        data (``K_crop``) and the real datasets."""
+        return np.vstack([self.affine(size), [0.0, 0.0, 1.0]]) @ np.asarray(k, dtype=np.float64)
+
     def camera(self, size: int, width: int, height: int, fov_deg: float) -> np.ndarray:
         """The crop's pinhole intrinsics (3,) = (focal, cx, cy) in input pixels, for a frame of
         ``width`` x ``height`` whose field of view across its larger side is ``fov_deg`` and whose
-        principal point is its centre (the network's ``camera`` input; the synthetic data's
-        ``K_crop`` follows the same rule)."""
-        s = size / self.side
+        principal point is its centre (the network's ``camera`` input; ``intrinsics``)."""
         f = (max(width, height) / 2) / np.tan(np.deg2rad(fov_deg) / 2)
-        return np.array([f * s, s * ((width - 1) / 2 - self.left) - 0.5, s * ((height - 1) / 2 - self.top) - 0.5])
+        k = self.intrinsics(np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]]), size)
+        return np.array([k[0, 0], k[0, 2], k[1, 2]])
+
+    def to_crop(self, pts: np.ndarray, size: int) -> np.ndarray:
+        """Frame pixels (..., 2) to crop pixels (the inverse of ``to_frame``)."""
+        a = self.affine(size)
+        return np.asarray(pts, dtype=np.float64) @ a[:, :2].T + a[:, 2]
 
     def to_frame(self, pts: np.ndarray, size: int) -> np.ndarray:
         """Crop pixels (..., 2) back to frame pixels."""

@@ -57,3 +57,22 @@ def test_unity_rotation_by_hand():
     b = R.matrix_to_quat(F.world_to_unity_rotation(R.quat_to_matrix(q2)))
     assert np.allclose(a, b, atol=1e-12) or np.allclose(a, -b, atol=1e-12)
     np.testing.assert_allclose(F.unity_to_world_quat(a), q2, atol=1e-12)
+
+
+def test_one_crop_rule_for_points_intrinsics_and_the_network_camera():
+    """Box.to_crop inverts Box.to_frame; a frame point projected with the frame's intrinsics and
+    moved into the crop lands where the crop intrinsics (Box.intrinsics) project it; Box.camera is
+    those intrinsics for a centred principal point."""
+    from engine.preprocess import Box
+
+    box = Box(101.3, -20.5, 333.0)
+    pts = np.random.default_rng(0).uniform(0, 640, (16, 2))
+    np.testing.assert_allclose(box.to_frame(box.to_crop(pts, 192), 192), pts, atol=1e-9)
+    k = np.array([[600.0, 0, 319.5], [0, 600.0, 239.5], [0, 0, 1]])
+    x = np.random.default_rng(1).normal(size=(16, 3)) + [0, 0, 4.0]
+    uv = (x @ k.T)[:, :2] / x[:, 2:]
+    uv_crop = (x @ box.intrinsics(k, 192).T)[:, :2] / x[:, 2:]
+    np.testing.assert_allclose(box.to_crop(uv, 192), uv_crop, atol=1e-9)
+    fov = 2 * np.degrees(np.arctan(320 / 600.0))
+    kc = box.intrinsics(k, 192)
+    np.testing.assert_allclose(box.camera(192, 640, 480, fov), [kc[0, 0], kc[0, 2], kc[1, 2]], atol=1e-9)

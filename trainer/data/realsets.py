@@ -88,9 +88,8 @@ class H36MSource(SampleSource):
         box = Box.around(j2, 1.25 if rng is None else rng.uniform(1.15, 1.4))
         size = 256
         img = crop(frame, box, size)
-        a = np.vstack([box.affine(size), [0, 0, 1]])
         rot = S.rotations_from_joints(frames.camera_to_world(j3 - j3[S.ROOT]))
-        out = make_targets(img, (j2 @ a[:2, :2].T) + a[:2, 2], j3, rot, a @ k, self.input_size,
+        out = make_targets(img, box.to_crop(j2, size), j3, rot, box.intrinsics(k, size), self.input_size,
                            bool(self.flip and rng is not None and rng.random() < 0.5))
         out["global_class"] = self.class_of(out)  # rotations derived from the joints, per sample
         out["clip_id"] = np.int64(act)
@@ -127,8 +126,7 @@ class MPIISource(SampleSource):
         box = Box(c[0] - side / 2, c[1] - side / 2, side)
         size = 256
         img = crop(frame, box, size)
-        a = box.affine(size)
-        j2 = np.asarray(it["joints"], np.float64) @ a[:, :2].T + a[:, 2]
+        j2 = box.to_crop(it["joints"], size)
         # no 3D: a placeholder skeleton keeps shapes; masks switch its losses off
         rest = np.broadcast_to(np.eye(3), (15, 3, 3))
         j3 = frames.world_to_camera(S.Skeleton.default().rest_joints) + np.array([0.0, 0.0, 3.0])
@@ -234,14 +232,13 @@ class WildSource(SampleSource):
                          1.3 if rng is None else rng.uniform(1.2, 1.45))
         size = 256
         img = crop(frame, box, size)
-        a = box.affine(size)
         rot = np.asarray(lab["rotations"], np.float64)
         # a 3D placeholder consistent with the rotations (the fitted skeleton 3 m ahead); mask_3d = 0 keeps
         # it out of the losses
         j3 = frames.world_to_camera(np.asarray(lab["joints_3d"], np.float64)) + np.array([0.0, 0.0, 3.0])
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
-        out = make_targets(img, j2 @ a[:, :2].T + a[:, 2], j3, rot, k, self.input_size, flip, mask_3d=0.0)
+        out = make_targets(img, box.to_crop(j2, size), j3, rot, k, self.input_size, flip, mask_3d=0.0)
         if self.classes is not None:
             out["global_class"] = np.int64(self.classes[int(flip), i])
         out["clip_id"] = np.int64(-2)

@@ -38,6 +38,7 @@ import numpy as np
 from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
+from engine.preprocess import Box
 from trainer.data import poses as P
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
@@ -136,15 +137,11 @@ def _camera(rng, pelvis: np.ndarray, facing: np.ndarray):
 
 
 def _crop_intrinsics(rng, uv: np.ndarray, f: float, size: int, scale_range=(1.1, 1.5)) -> np.ndarray:
-    """K_crop for a square box around projected joints (principal point at 0), randomly scaled/shifted."""
-    lo, hi = uv.min(0), uv.max(0)
-    centre = (lo + hi) / 2
-    side = max(hi - lo) * rng.uniform(*scale_range)
-    centre = centre + rng.uniform(-0.08, 0.08, 2) * side
-    s = size / side
-    # crop pixel u_c = s * (u - box_left) - 0.5 with pixel centres at integers
-    left = centre - side / 2
-    return np.array([[f * s, 0, -left[0] * s - 0.5], [0, f * s, -left[1] * s - 0.5], [0, 0, 1.0]])
+    """K_crop (3, 3) for a square box around projected joints ``uv`` (N, 2; principal point at 0),
+    randomly scaled and shifted: the engine's crop rule (``engine.preprocess.Box``)."""
+    box = Box.around(uv, rng.uniform(*scale_range), min_side=0.0)
+    shift = rng.uniform(-0.08, 0.08, 2) * box.side
+    return Box(box.left + shift[0], box.top + shift[1], box.side).intrinsics(np.diag([f, f, 1.0]), size)
 
 
 #: webcam-shaped cameras: frame sizes (width, height) a webcam or phone delivers
