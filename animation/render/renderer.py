@@ -66,7 +66,7 @@ class Renderer:
             self.ctx = moderngl.create_context(require=330)
         self.width, self.height = int(width), int(height)
         self.camera = OrbitCamera()
-        # the live window's view (app/window.py turns these on): follow the avatar's root with this
+        # the live window's view (animation/window.py turns these on): follow the avatar's root with this
         # time constant in seconds (0 = at once, None = off), and draw a 1 m floor grid fixed in the
         # world so root motion stays visible
         self.follow_tau: float | None = None
