@@ -117,3 +117,16 @@ def test_skeleton_is_replaceable():
     np.testing.assert_allclose(sk.bone_lengths, SK.bone_lengths * 0.9)
     with pytest.raises(ValueError, match="shape"):
         S.Skeleton(np.zeros((15, 3)))
+
+
+def test_rotations_from_joints_give_the_joints_back():
+    """The minimal-twist rule (labels with joints only): rotations whose forward kinematics
+    reproduce the joints, with a pelvis frame made from the hips and the spine."""
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        joints = SK.forward_kinematics(R.quat_to_matrix(rng.normal(size=(15, 4))))
+        rots = S.rotations_from_joints(joints)
+        assert R.is_rotation(rots, 1e-9).all()
+        np.testing.assert_allclose(SK.forward_kinematics(rots), joints, atol=1e-9)
+    np.testing.assert_allclose(S.rotations_from_joints(SK.rest_joints), np.broadcast_to(np.eye(3), (15, 3, 3)),
+                               atol=1e-9)
