@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from app.errors import UserError
-from engine import frames as F
+from engine import frames
+from engine.errors import UserError
 from engine import rotations as R
 from engine import skeleton as S
 
@@ -118,15 +118,15 @@ def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None
     disp = np.zeros(3) if root_position is None or root_motion == "off" else np.asarray(root_position, float)
     pelvis = S.pelvis_rotation(rotations) if pelvis is None else np.asarray(pelvis, float)
     local = local_rotations(rotations, rig, pelvis)
-    root_pos = F.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
+    root_pos = frames.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
     msgs = [("/VMC/Ext/Root/Pos", [("root", "s")] + [(float(x), "f") for x in (*root_pos, 0.0, 0.0, 0.0, 1.0)])]
+    hips_to_pelvis = next(b.offset for b in rig if b.parent == "Hips" and b.source == "spine")
     for b in rig:
         off = b.offset
         if b.parent is None:  # turn about our pelvis joint, not the Hips pivot below it
-            up = rig[1].offset
-            off = off + up - pelvis @ up + (disp if root_motion == "hips" else 0.0)
-        pos = F.world_to_unity(off)
-        q = F.world_to_unity_quat(R.matrix_to_quat(local[b.name]))
+            off = off + hips_to_pelvis - pelvis @ hips_to_pelvis + (disp if root_motion == "hips" else 0.0)
+        pos = frames.world_to_unity(off)
+        q = frames.world_to_unity_quat(R.matrix_to_quat(local[b.name]))
         msgs.append(("/VMC/Ext/Bone/Pos", [(b.name, "s")] + [(float(x), "f") for x in (*pos, *q)]))
     return msgs
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import frames
 from engine import skeleton as S
 from engine.backend_base import BackendError, ort_session
 from engine.errors import UserError, reports_user_errors
@@ -64,7 +65,8 @@ class OnnxNet:
             feed["camera"] = (self.default_camera(len(images)) if camera is None
                               else np.asarray(camera, np.float32).reshape(-1, 3))
         o = dict(zip(self.outputs, self.sess.run(None, feed)))
-        j = o["joints_3d"] if "camera" in self.inputs else o["joints_3d"] @ np.diag([1.0, -1.0, -1.0])
+        # a contract-1 model (no camera input) gave camera-axis joints
+        j = o["joints_3d"] if "camera" in self.inputs else frames.camera_to_world(o["joints_3d"])
         return {"joints": j, "rotations": o["rotations"], "joints_2d": o["joints_2d"], "confidence": o["confidence"],
                 "global_rotation": S.pelvis_rotation(o["rotations"])}
 

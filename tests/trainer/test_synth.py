@@ -8,6 +8,7 @@ import pytest
 
 from engine import frames
 from engine import skeleton as S
+from engine.errors import UserError
 from trainer.data import poses as P
 from trainer.data import synth as Y
 from trainer.data.shards import iter_shards
@@ -49,16 +50,14 @@ def test_labels_are_consistent(dataset):
 
 
 def test_one_gl_context_per_process(dataset, tmp_path, monkeypatch):
-    import animation.render
-
     made = []
 
-    class Counting(animation.render.Renderer):
+    class Counting(Y.Renderer):
         def __init__(self, *args, **kwargs):
             made.append(self)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(animation.render, "Renderer", Counting)
+    monkeypatch.setattr(Y, "Renderer", Counting)
     monkeypatch.setattr(Y, "_RENDERER", None)  # as in a fresh process
     assert Y.main(["--out", str(tmp_path), "--train", "2", "--val", "1", "--test", "1", "--shard-size", "1",
                    "--size", "64", "--bodies-per-shard", "1", "--no-card"]) == 0
@@ -142,7 +141,7 @@ def test_corrupt_shards_are_reported_and_skipped(dataset, tmp_path, capsys):
 
 def test_missing_clips_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(P, "CLIP_DIR", tmp_path)
-    with pytest.raises(SystemExit, match="apt-get install assimp-testmodels"):
+    with pytest.raises(UserError, match="apt-get install assimp-testmodels"):
         P.load_clip_poses()
 
 

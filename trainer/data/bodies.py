@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from animation.avatar import Avatar, Part
+from engine import rotations as R
 from engine import skeleton as S
+from engine.errors import UserError
 
 ANNY_TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
 HUMANOID = {
@@ -45,11 +47,11 @@ SKIN_TONES = np.array([[0.98, 0.84, 0.74], [0.92, 0.74, 0.62], [0.82, 0.62, 0.48
 
 
 def check_anny() -> None:
-    """Exit with one line saying what to install when Anny (or torch) is missing."""
+    """Raise UserError (one line) saying what to install when Anny (or torch) is missing."""
     import importlib.util
 
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("anny") is None:
-        raise SystemExit("synthetic data needs the Anny body model: pip install torch==2.13.0, "
+        raise UserError("synthetic data needs the Anny body model: pip install torch==2.13.0, "
                          "then pip install -e '.[train]'")
 
 
@@ -81,7 +83,6 @@ class Body:
         """Our 15 absolute rotations (15, 3, 3) for posed joints, by the one rule:
         the driving rig bone's rotation from rest carries our rest bone onto its rest
         direction on this body, then the minimal turn makes the direction exact."""
-        from engine import rotations as R
 
         rest_g = self.avatar.rest_global
         rest_j = self.joints(rest_g)

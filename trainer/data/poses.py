@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from animation.bvh import read_bvh
+from animation.bvh_retarget import clip_to_poses
 from engine import rotations as R
 from engine import skeleton as S
+from engine.errors import UserError
 
 CLIP_DIR = Path("/usr/share/assimp/models/BVH")
 #: clip -> split; each split sees its own clips (nothing leaks between splits)
@@ -43,14 +46,12 @@ LIMITS = {
 
 def load_clip_poses(names: list[str] | None = None, stride: int = 4) -> dict[str, np.ndarray]:
     """{clip name: (F, 15, 3, 3)} for the CMU clips (every ``stride``-th frame)."""
-    from animation.bvh import read_bvh
-    from animation.bvh_retarget import clip_to_poses
 
     out = {}
     for name in names or list(CLIP_SPLITS):
         path = CLIP_DIR / name
         if not path.exists():
-            raise SystemExit(f"motion clips not found ({path}): apt-get install assimp-testmodels")
+            raise UserError(f"motion clips not found ({path}): apt-get install assimp-testmodels")
         out[name] = clip_to_poses(read_bvh(path), path=str(path)).rotations[::stride]
     return out
 

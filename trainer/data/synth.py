@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import re
 import shutil
@@ -34,12 +35,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from animation.render import Renderer
+from animation.render.camera import from_opencv
 from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from engine.preprocess import Box
 from trainer.data import poses as P
+from trainer.data.bodies import check_anny, load_anny, make_body
+from trainer.data.card import write_card
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 STYLES = ("webcam", "legacy")
@@ -232,7 +238,6 @@ class SynthRenderer:
     everything this renderer draws. ``process_renderer`` keeps one per process."""
 
     def __init__(self, size: int = 256):
-        from animation.render import Renderer
 
         self.size = size
         self.r = None
@@ -253,7 +258,6 @@ class SynthRenderer:
 
     def render(self, globals_: np.ndarray, k: np.ndarray, rot: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
         """RGBA (size, size, 4): the body over a transparent background."""
-        from animation.render.camera import from_opencv
 
         r = self.r
         a = r.avatar
@@ -294,7 +298,6 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
     ``_webcam_camera`` and ``poses.sample_webcam_pose``, with frame edges and background crops) or
     ``legacy`` (the earlier distribution: cameras 2.2-7 m away at any heading, poses anywhere in
     the joint limits; kept so earlier numbers can be reproduced)."""
-    from trainer.data.bodies import make_body
 
     if style not in STYLES:
         raise ValueError(f"style {style!r}; allowed: {', '.join(STYLES)}")
@@ -404,7 +407,6 @@ def _worker(args_tuple):
 
 
 def _init_worker():
-    from trainer.data.bodies import load_anny
 
     _worker.model = load_anny()
     _worker.clips = P.load_clip_poses()
@@ -434,7 +436,6 @@ def main(argv=None) -> int:
     ap.add_argument("--bodies-per-shard", type=int, default=10)
     ap.add_argument("--no-card", action="store_true", help="skip the dataset card")
     args = ap.parse_args(argv)
-    from trainer.data.bodies import check_anny
 
     check_anny()  # fail early with one line if Anny is missing
     P.load_clip_poses()  # fail early with one line if the clips are missing
@@ -444,7 +445,6 @@ def main(argv=None) -> int:
             plan({"train": args.train, "val": args.val, "test": args.test}, args.shard_size)]
     todo = [j for j in jobs if not (out / j[0] / f"shard_{j[1]:05d}" / "labels.npz").exists()]
     (out / "synth.json").write_text(json.dumps(vars(args), indent=2))
-    from tqdm import tqdm
 
     bar = tqdm(total=sum(j[2] for j in jobs), initial=sum(j[2] for j in jobs if j not in todo),
                unit="img", desc="rendering", dynamic_ncols=True)
@@ -453,14 +453,12 @@ def main(argv=None) -> int:
         for j in todo:
             bar.update(_worker(j)[2])
     else:
-        import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(args.workers, initializer=_init_worker) as pool:
             for _, _, n in pool.imap_unordered(_worker, todo):
                 bar.update(n)
     bar.close()
     if not args.no_card:
-        from trainer.data.card import write_card
 
         write_card(out)
     print(f"dataset ready in {out}", file=sys.stderr)

@@ -25,6 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from animation.gltf import DEFAULT_AVATAR, load_avatar
+from animation.overlay import draw_skeleton
+from animation.render import Renderer
+from animation.window import Window, hud_image
 from trainer.data.realsets import read_decisions, read_labels
 
 KEYS_HELP = "A accept   R reject   B back   Q quit"
@@ -79,8 +83,6 @@ def overlay_projection(lab: dict, hips_offset: np.ndarray, photo_size: tuple[int
 
 class Annotator:
     def __init__(self, root: Path, show_all: bool = False, width: int = 1500, height: int = 560):
-        from animation.gltf import DEFAULT_AVATAR, load_avatar
-        from animation.window import Window, hud_image
 
         self.root = Path(root)
         labels = read_labels(self.root)
@@ -190,9 +192,6 @@ class Annotator:
 def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 4, tile_h: int = 240) -> int:
     """Render every fit (offscreen): the photo crop with keypoints (green) and fit (yellow), the avatar over
     the crop, and the avatar from the side; numbered in review order. (Keypoints: red right, blue left.) Returns the number of tiles."""
-    from animation.gltf import DEFAULT_AVATAR, load_avatar
-    from animation.render import Renderer
-    from animation.overlay import draw_skeleton
 
     root = Path(root)
     labels = read_labels(root)

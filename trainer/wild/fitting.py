@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import rotations as R
 from engine import skeleton as S
 
 REST = S.Skeleton.default()
@@ -59,7 +60,6 @@ def _local_step(r: np.ndarray, edge: np.ndarray, u: np.ndarray, neighbours_sum: 
     tr(R^T sum_c R_c): f(th) = cos(th) (tr N - d.N.d) + sin(th) <[d]x, N> + const
     with N = (sum_c R_c) R0^T.
     """
-    from engine import rotations as R
 
     n = np.linalg.norm(edge)
     if n < 1e-9:
@@ -123,7 +123,6 @@ def twist_angles(rotations: np.ndarray) -> np.ndarray:
 
     The pelvis children are measured against the pelvis rotation. (15, 3, 3) -> (15,).
     """
-    from engine import rotations as R
 
     rot = np.asarray(rotations, np.float64)
     local = S.absolute_to_local(rot, S.pelvis_rotation(rot))
