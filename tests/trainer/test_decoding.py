@@ -1,5 +1,5 @@
 """Perspective-correct decoding of the cross heatmaps (issue 15): exact labels built by
-``make_targets`` from camera-space skeletons decode back to the ``joints`` target (Eq. 1 scaled,
+``make_targets`` from skeletons placed in camera space (handed over in world axes) decode back to the ``joints`` target (Eq. 1 scaled,
 world axes) within 1 mm, for crops anywhere in the frame, people 1-4 m away, mirrored or not."""
 import numpy as np
 import pytest
@@ -73,7 +73,7 @@ def test_exact_labels_round_trip_within_a_millimetre(flip, input_size, crop_side
     hm = input_size // STRIDE
     for _ in range(200):
         j2, j3, rot, k = random_sample(rng, crop_side)
-        t = make_targets(img, j2, j3, rot, k, input_size, flip)
+        t = make_targets(img, j2, frames.camera_to_world(j3), rot, k, input_size, flip)
         assert t["visible"].all()  # every joint inside the crop: x, y not clipped
         depth = L.encode_depth(torch.tensor(j3[None, :, 2]), torch.tensor(j3[None, S.ROOT, 2]),
                                torch.tensor([float(t["camera"][0])], dtype=torch.float64), STRIDE, hm)[0].numpy()
@@ -91,7 +91,7 @@ def test_exact_labels_round_trip_within_a_millimetre(flip, input_size, crop_side
 def test_encode_depth_is_what_make_targets_writes():
     rng = np.random.default_rng(1)
     j2, j3, rot, k = random_sample(rng, 192)
-    t = make_targets(np.zeros((192, 192, 3), np.uint8), j2, j3, rot, k, 192, False)
+    t = make_targets(np.zeros((192, 192, 3), np.uint8), j2, frames.camera_to_world(j3), rot, k, 192, False)
     z = torch.tensor(j3[:, 2])[None]
     enc = L.encode_depth(z, z[:, S.ROOT], torch.tensor([t["camera"][0]], dtype=torch.float64), STRIDE, 192 // STRIDE)
     np.testing.assert_allclose(enc[0].numpy(), t["coords_map"][:, 2], atol=1e-4)

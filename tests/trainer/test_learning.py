@@ -44,7 +44,7 @@ def drawn_samples(n: int, size: int, seed: int = 0) -> dict:
             cv2.line(img, (int(round(a[0])), int(round(a[1]))), (int(round(e[0])), int(round(e[1]))),
                      tuple(int(v) for v in COLOURS[b]), max(2, size // 24), cv2.LINE_AA)
         k = np.array([[f, 0.0, c[0]], [0.0, f, c[1]], [0.0, 0.0, 1.0]])
-        out.append(make_targets(img, j2, j3, rot, k, size, False))
+        out.append(make_targets(img, j2, frames.camera_to_world(j3), rot, k, size, False))
     return collate(out)
 
 

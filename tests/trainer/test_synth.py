@@ -40,10 +40,10 @@ def test_labels_are_consistent(dataset):
     for split in ("train", "val", "test"):
         _, lab = all_labels(dataset, split)
         j3, j2, k = lab["joints_3d"].astype(np.float64), lab["joints_2d"].astype(np.float64), lab["K"].astype(np.float64)
-        proj = np.einsum("nij,nkj->nki", k, j3)
+        proj = np.einsum("nij,nkj->nki", k, frames.world_to_camera(j3))  # labels are in world axes
         proj = proj[..., :2] / proj[..., 2:]
         assert np.abs(proj - j2).max() < 0.5  # pixels
-        rel = frames.camera_to_world(j3 - j3[:, S.ROOT:S.ROOT + 1])
+        rel = j3 - j3[:, S.ROOT:S.ROOT + 1]
         fk = S.forward_kinematics(lab["rotations"].astype(np.float64), UNIT * lab["bone_lengths"][..., None])
         assert np.abs(fk - rel).max() < 1e-3  # metres: within 1 mm
         assert np.abs(lab["global_rotation"] - S.pelvis_rotation(lab["rotations"].astype(np.float64))).max() < 1e-5
@@ -137,6 +137,31 @@ def test_corrupt_shards_are_reported_and_skipped(dataset, tmp_path, capsys):
     for i in range(12):  # every later read avoids the bad shard
         src.sample(i, np.random.default_rng(i))
     assert capsys.readouterr().err == ""
+
+
+def test_labels_written_before_the_frame_tag_are_converted_once_at_load(dataset, tmp_path, capsys):
+    """Shards are written with world-axis joints and ``joints_frame`` = "world"; a shard from before
+    the tag (camera-axis joints, no tag) loads as the same world-axis labels and the same targets."""
+    from trainer.data.dataset import SynthSource
+
+    root = tmp_path / "copy"
+    shutil.copytree(dataset, root)
+    shard = sorted((root / "val").glob("shard_*"))[0]
+    with np.load(shard / "labels.npz") as f:
+        new = {k: f[k] for k in f.files}
+    assert str(new.pop("joints_frame")) == "world"
+    old = dict(new, joints_3d=frames.world_to_camera(new["joints_3d"]).astype(np.float32))
+    assert np.abs(old["joints_3d"] - new["joints_3d"]).max() > 0.1  # the two frames really differ
+    before = SynthSource(root, "val", 96).sample(0)
+    np.savez(shard / "labels.npz", **old)
+    loaded = [sh for sh in iter_shards(root / "val") if sh.path == shard][0]
+    np.testing.assert_allclose(loaded.labels["joints_3d"], new["joints_3d"], atol=1e-6)
+    after = SynthSource(root, "val", 96).sample(0)
+    for key in ("joints", "coords_map", "joints_2d", "camera", "rotations"):
+        np.testing.assert_allclose(after[key], before[key], atol=1e-4, err_msg=key)
+    np.savez(shard / "labels.npz", **new, joints_frame=np.array("sideways"))
+    assert shard not in [sh.path for sh in iter_shards(root / "val")]
+    assert "joints_frame 'sideways' is not known" in capsys.readouterr().err
 
 
 def test_missing_clips_is_one_line(monkeypatch, tmp_path):

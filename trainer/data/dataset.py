@@ -55,8 +55,8 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
                  mask_3d: float = 1.0, person: float = 1.0) -> dict:
     """Resize a crop to the input size and build the loss targets (see module doc).
 
-    joints_2d (16, 2) crop pixels; joints_3d (16, 3) metres, camera axes; rotations (15, 3, 3) world
-    axes; k (3, 3) the crop's intrinsics in crop pixels. ``person = 0`` marks a background crop
+    joints_2d (16, 2) crop pixels; joints_3d (16, 3) metres relative to the camera centre, world axes
+    (the frame the network predicts); rotations (15, 3, 3) world axes; k (3, 3) the crop's intrinsics in crop pixels. ``person = 0`` marks a background crop
     (its joints are placeholders that only the presence term ignores correctly).
     """
     h = img_bgr.shape[0]
@@ -72,15 +72,15 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
         img = img[:, ::-1]
         j2 = j2[S.JOINT_FLIP].copy()
         j2[:, 0] = input_size - 1 - j2[:, 0]
-        j3 = (j3 @ MIRROR)[S.JOINT_FLIP]
+        j3 = (j3 @ MIRROR)[S.JOINT_FLIP]  # x is the same axis in world and camera frames
         rot = mirror_rotations(rot)
         cx = input_size - 1 - cx
-    rel = frames.camera_to_world(j3 - j3[S.ROOT])
-    joints = S.normalize_skeleton_scale(rel, REFERENCE_LENGTH)
+    joints = S.normalize_skeleton_scale(j3 - j3[S.ROOT], REFERENCE_LENGTH)
     stride = 4.0
     hm = input_size / stride
-    z_root = max(j3[S.ROOT, 2], 1e-3)
-    depth = (hm - 1) / 2 + (j3[:, 2] - z_root) * (f / z_root) / stride  # trainer.layers.encode_depth
+    z = frames.world_to_camera(j3)[:, 2]  # distance along the optical axis: the image boundary
+    z_root = max(z[S.ROOT], 1e-3)
+    depth = (hm - 1) / 2 + (z - z_root) * (f / z_root) / stride  # trainer.layers.encode_depth
     coords = np.stack([(j2[:, 0] + 0.5) / stride - 0.5, (j2[:, 1] + 0.5) / stride - 0.5, depth], -1)
     inside = ((coords[:, :2] >= -0.5) & (coords[:, :2] <= hm - 0.5)).all(-1)
     rgb = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1), dtype=np.float32) / 255.0

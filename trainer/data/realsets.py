@@ -34,6 +34,9 @@ from engine.errors import UserError
 from engine.preprocess import Box, crop
 from trainer.data.dataset import SampleSource, global_classes, make_targets
 
+#: where a placeholder skeleton stands when a sample has no 3D label: 3 m in front of the camera
+THREE_M_AHEAD = frames.camera_to_world(np.array([0.0, 0.0, 3.0]))
+
 H36M_TRAIN = (1, 5, 6, 7, 8)
 H36M_TEST = (9, 11)
 #: H36M 32-joint index of each of our 16 joints (MPII order)
@@ -88,8 +91,9 @@ class H36MSource(SampleSource):
         box = Box.around(j2, 1.25 if rng is None else rng.uniform(1.15, 1.4))
         size = 256
         img = crop(frame, box, size)
-        rot = S.rotations_from_joints(frames.camera_to_world(j3 - j3[S.ROOT]))
-        out = make_targets(img, box.to_crop(j2, size), j3, rot, box.intrinsics(k, size), self.input_size,
+        j3w = frames.camera_to_world(j3)  # the frame the network predicts, from the camera's
+        rot = S.rotations_from_joints(j3w - j3w[S.ROOT])
+        out = make_targets(img, box.to_crop(j2, size), j3w, rot, box.intrinsics(k, size), self.input_size,
                            bool(self.flip and rng is not None and rng.random() < 0.5))
         out["global_class"] = self.class_of(out)  # rotations derived from the joints, per sample
         out["clip_id"] = np.int64(act)
@@ -129,7 +133,7 @@ class MPIISource(SampleSource):
         j2 = box.to_crop(it["joints"], size)
         # no 3D: a placeholder skeleton keeps shapes; masks switch its losses off
         rest = np.broadcast_to(np.eye(3), (15, 3, 3))
-        j3 = frames.world_to_camera(S.Skeleton.default().rest_joints) + np.array([0.0, 0.0, 3.0])
+        j3 = S.Skeleton.default().rest_joints + THREE_M_AHEAD
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         out = make_targets(img, j2, j3, rest, k, self.input_size, False)
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
@@ -235,7 +239,7 @@ class WildSource(SampleSource):
         rot = np.asarray(lab["rotations"], np.float64)
         # a 3D placeholder consistent with the rotations (the fitted skeleton 3 m ahead); mask_3d = 0 keeps
         # it out of the losses
-        j3 = frames.world_to_camera(np.asarray(lab["joints_3d"], np.float64)) + np.array([0.0, 0.0, 3.0])
+        j3 = np.asarray(lab["joints_3d"], np.float64) + THREE_M_AHEAD
         k = np.array([[1000.0, 0, 0], [0, 1000.0, 0], [0, 0, 1]])
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
         out = make_targets(img, box.to_crop(j2, size), j3, rot, k, self.input_size, flip, mask_3d=0.0)

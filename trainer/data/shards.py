@@ -3,6 +3,11 @@
 A shard whose labels are missing, unreadable or inconsistent, or one of whose
 images fails its CRC or does not decode, is reported (one line, once) and
 skipped; its samples are never used.
+
+``joints_3d`` is in world axes (the frame the network predicts; metres,
+relative to the camera centre), which ``joints_frame`` = "world" records.
+Shards rendered before that tag existed hold camera-axis (OpenCV) joints: they
+are converted here, once, when the shard is loaded.
 """
 from __future__ import annotations
 
@@ -13,10 +18,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine import frames
+
 LABEL_SHAPES = {
     "joints_2d": (16, 2), "joints_3d": (16, 3), "rotations": (15, 3, 3), "global_rotation": (3, 3),
     "bone_lengths": (15,), "K": (3, 3), "body_id": (), "clip_id": (), "crc": (), "occluded": (16,),
 }
+
+
+JOINTS_FRAME = "world"
 
 
 class CorruptShard(Exception):
@@ -39,6 +49,11 @@ class Shard:
                 raise CorruptShard(f"'{k}' has shape {self.labels[k].shape}, expected {(n, *shape)}")
             if self.labels[k].dtype.kind == "f" and not np.isfinite(self.labels[k]).all():
                 raise CorruptShard(f"'{k}' holds non-finite values")
+        tag = str(self.labels.pop("joints_frame", "camera"))
+        if tag == "camera":  # rendered before the tag: convert once, here
+            self.labels["joints_3d"] = frames.camera_to_world(self.labels["joints_3d"]).astype(np.float32)
+        elif tag != JOINTS_FRAME:
+            raise CorruptShard(f"joints_frame '{tag}' is not known (expected '{JOINTS_FRAME}')")
         missing = [i for i in range(n) if not (self.path / f"{i:06d}.jpg").exists()]
         if missing:
             raise CorruptShard(f"{len(missing)} of {n} images are missing")

@@ -10,11 +10,13 @@ re-coloured) or procedural textures; then random occluders, motion blur,
 noise and JPEG artefacts.
 
 Labels per image (``labels.npz`` in each shard, see ``LABEL_KEYS``): joints in
-crop pixels and in camera space (metres), the 15 absolute bone rotations
-(world axes as in ``engine``: Y-up, identity = T-pose facing the camera), the
-global (pelvis) rotation, per-sample bone lengths, ``K_crop``, body and clip
-ids. ``FK(rotations, bone_lengths)`` reproduces the joints and projecting the
-camera joints with ``K_crop`` gives the 2D joints.
+crop pixels and in 3D (metres, relative to the camera centre) in the frame the
+network predicts, world axes (``engine.frames``: Y-up; ``joints_frame`` =
+"world" says so), the 15 absolute bone rotations (world axes: identity = T-pose
+facing the camera), the global (pelvis) rotation, per-sample bone lengths,
+``K_crop``, body and clip ids. ``FK(rotations, bone_lengths)`` reproduces the
+root-relative joints, and projecting ``frames.world_to_camera(joints_3d)`` with
+``K_crop`` gives the 2D joints.
 
 Splits hold disjoint bodies and clips (train: CMU 01_01, val: Boxing_Toes,
 test: CMU 01_03; each also gets sampled poses from its own seeds).
@@ -46,6 +48,7 @@ from engine.preprocess import Box
 from trainer.data import poses as P
 from trainer.data.bodies import check_anny, load_anny, make_body
 from trainer.data.card import write_card
+from trainer.data.shards import JOINTS_FRAME
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 STYLES = ("webcam", "legacy")
@@ -364,7 +367,7 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
                 rot_label = frames.CAMERA_TO_WORLD @ rot @ labels_w
                 out["images"].append(jpeg)
                 out["joints_2d"].append(j2)
-                out["joints_3d"].append(cam)
+                out["joints_3d"].append(frames.camera_to_world(cam))
                 out["rotations"].append(rot_label)
                 out["global_rotation"].append(S.pelvis_rotation(rot_label))
                 out["bone_lengths"].append(S.bone_lengths(joints_w))
@@ -391,7 +394,7 @@ def write_shard(path: Path, data: dict) -> None:
     ints, bools = ("body_id", "clip_id", "crc"), ("occluded", "in_frame")
     labels = {k: np.asarray(data[k], dtype=np.int64 if k in ints else bool if k in bools else np.float32)
               for k in LABEL_KEYS}
-    np.savez(tmp / "labels.npz", **labels)
+    np.savez(tmp / "labels.npz", **labels, joints_frame=np.array(JOINTS_FRAME))
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
