@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("demo", help="the bundled model and avatar on the bundled clip")
     d.add_argument("--no-window", action="store_true", help="headless: write poses, BVH and an overlay video")
+    d.add_argument("--out-dir", default="demo_output",
+                   help="where the headless demo writes poses.jsonl, demo.bvh and overlay.mp4 (default: demo_output)")
     d.add_argument("--max-frames", type=_count, default=0, help=argparse.SUPPRESS)
     d.add_argument("--screenshot", help=argparse.SUPPRESS)
     d.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)  # the window demo always loops

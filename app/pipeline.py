@@ -403,16 +403,16 @@ def demo(cfg, args) -> int:
     if has_display() and not args.no_window:
         return run_live(cfg, args, source=str(DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot,
                         loop=True)
-    out = resolve("demo_output")
+    folder = resolve(getattr(args, "out_dir", None) or "demo_output")
 
     class A:
         input = str(DEMO_CLIP)
-        out = str(resolve("demo_output") / "poses.jsonl")
-        bvh = str(resolve("demo_output") / "demo.bvh")
-        video = str(resolve("demo_output") / "overlay.mp4")
+        out = str(folder / "poses.jsonl")
+        bvh = str(folder / "demo.bvh")
+        video = str(folder / "overlay.mp4")
         vmc = None
 
-    say(f"no display: processing the bundled clip headless into {out}")
+    say(f"no display: processing the bundled clip headless into {folder}")
     return process(cfg, A)
 
 

@@ -162,14 +162,16 @@ def test_window_shows_camera_view_and_avatar(model, short_clip, tmp_path):
     assert (np.abs(centre - bg[::-1]).sum(1) > 40).mean() > 0.25
 
 
-def test_demo_headless_names_its_outputs(model):
+def test_demo_headless_names_its_outputs(model, tmp_path):
+    # --out-dir: the test's random-weights model never replaces a user's demo_output/
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    r = mocap("--set", f"model.path={model}", "demo", env=env)
+    out = tmp_path / "demo"
+    r = mocap("--set", f"model.path={model}", "demo", "--out-dir", str(out), env=env)
     assert r.returncode == 0, r.stderr
     for name in ("poses.jsonl", "demo.bvh", "overlay.mp4"):
-        assert f"demo_output/{name}" in r.stderr
-        assert (REPO / "demo_output" / name).stat().st_size > 0
-    assert len((REPO / "demo_output" / "poses.jsonl").read_text().splitlines()) == 150
+        assert f"{out}/{name}" in r.stderr
+        assert (out / name).stat().st_size > 0
+    assert len((out / "poses.jsonl").read_text().splitlines()) == 150
     r = mocap("--set", "model.path=/nothing.onnx", "demo", env=env)
     assert r.returncode == 2 and r.stderr.strip() == (
         "mocap: /nothing.onnx: model not found, so the demo cannot run; train one "
