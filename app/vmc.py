@@ -44,11 +44,12 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from engine import frames
-from engine.errors import UserError
 from engine import rotations as R
 from engine import skeleton as S
+from engine.errors import UserError
 
 HIPS_DROP = 0.06  # metres from our pelvis joint down to the Hips bone (hip-joint height)
+HIPS_TO_PELVIS = np.array([0.0, HIPS_DROP, 0.0])  # the Spine bone's rest offset: up to our pelvis joint
 
 
 class VMCError(UserError):
@@ -67,7 +68,7 @@ def vmc_rig(skeleton: S.Skeleton | None = None) -> list[RigBone]:
     """The VRM0-normalised rig the stream describes, parents before children."""
     sk = skeleton or S.Skeleton.default()
     v = {name: sk.bone_vectors[i] for i, name in enumerate(S.BONE_NAMES)}
-    up = np.array([0.0, HIPS_DROP, 0.0])
+    up = HIPS_TO_PELVIS
     half_spine = 0.5 * v["spine"]
     bones = [
         RigBone("Hips", None, np.array([0.0, sk.floor_offset - HIPS_DROP, 0.0]), "<pelvis>"),
@@ -120,11 +121,10 @@ def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None
     local = local_rotations(rotations, rig, pelvis)
     root_pos = frames.world_to_unity(disp) if root_motion == "full" else np.zeros(3)
     msgs = [("/VMC/Ext/Root/Pos", [("root", "s")] + [(float(x), "f") for x in (*root_pos, 0.0, 0.0, 0.0, 1.0)])]
-    hips_to_pelvis = next(b.offset for b in rig if b.parent == "Hips" and b.source == "spine")
     for b in rig:
         off = b.offset
         if b.parent is None:  # turn about our pelvis joint, not the Hips pivot below it
-            off = off + hips_to_pelvis - pelvis @ hips_to_pelvis + (disp if root_motion == "hips" else 0.0)
+            off = off + HIPS_TO_PELVIS - pelvis @ HIPS_TO_PELVIS + (disp if root_motion == "hips" else 0.0)
         pos = frames.world_to_unity(off)
         q = frames.world_to_unity_quat(R.matrix_to_quat(local[b.name]))
         msgs.append(("/VMC/Ext/Bone/Pos", [(b.name, "s")] + [(float(x), "f") for x in (*pos, *q)]))
