@@ -172,7 +172,9 @@ class VMCSender:
     was sent; at most a quarter period of lateness is made up), and a frame
     up to a fifth of a period early still goes, so jitter of up to a fifth of
     a period in the caller's timing drops no frame. ``submit()`` hands the
-    newest pose to a sending thread that sends it when it is due: steady
+    newest pose to a sending thread that builds it at once and sends it when
+    it is due (the schedule counts from when a frame leaves, not from after it
+    was built): steady
     spacing when poses come faster than ``rate``, each pose as it comes when
     slower. The live app and ``play`` submit; ``bench`` and tests send.
     """
@@ -199,8 +201,9 @@ class VMCSender:
         self.errors = 0
         self.last_error = ""
         self._t0 = time.monotonic()
-        self._due = -np.inf
+        self._due = -np.inf  # when the next frame is due (the fixed schedule)
         self._pending = None
+        self._building = False  # the thread holds a pose it has not sent yet
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -224,29 +227,31 @@ class VMCSender:
             msgs.append(mb.build().dgram)
         return pack_bundles(msgs)
 
-    def send(self, rotations: np.ndarray, root_position=None, now: float | None = None,
-             pelvis: np.ndarray | None = None) -> bool:
-        """Send a frame now unless disabled or not yet due; True when it left."""
-        if not self.enabled:
-            return False
-        clock = now is None  # real time: the next frame is due counting from when this one left
-        now = time.monotonic() if clock else now
+    def _transmit(self, grams: list[bytes], now: float | None) -> bool:
+        """Put one built frame on the wire and advance the schedule from when it left (its first
+        datagram; building it is not counted, or it would add to every period)."""
         period = 1.0 / self.rate
-        if now < self._due - 0.2 * period:
-            return False
+        left = time.monotonic() if now is None else now
+        self._due = max(self._due + period, left + 0.75 * period)
         try:
-            for d in self.datagrams(rotations, root_position, pelvis=pelvis):
+            for d in grams:
                 self._sock.sendto(d, self._addr)
                 self.datagrams_sent += 1
         except OSError as e:  # full buffer, unreachable network, refused: never stop the app
             self.errors += 1
             self.last_error = e.strerror or type(e).__name__
             return False
-        finally:
-            left = time.monotonic() if clock else now
-            self._due = max(self._due + period, left + 0.75 * period)
         self.sent += 1
         return True
+
+    def send(self, rotations: np.ndarray, root_position=None, now: float | None = None,
+             pelvis: np.ndarray | None = None) -> bool:
+        """Send a frame now unless disabled or not yet due; True when it left."""
+        if not self.enabled:
+            return False
+        if (time.monotonic() if now is None else now) < self._due - 0.2 / self.rate:
+            return False
+        return self._transmit(self.datagrams(rotations, root_position, pelvis=pelvis), now)
 
     def submit(self, rotations: np.ndarray, root_position=None, pelvis: np.ndarray | None = None) -> None:
         """Hand the newest pose to the sending thread (never blocks; an unsent older pose is replaced)."""
@@ -262,20 +267,33 @@ class VMCSender:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        """The sending thread: builds the newest pose as it comes, then sends it when it is due
+        (a newer pose arriving meanwhile is built and sent instead)."""
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
                     self._cond.wait()
-                while not self._closed:
+                if self._closed:
+                    return
+                item, self._pending = self._pending, None
+                self._building = True
+            rotations, root_position, pelvis = item
+            grams = self.datagrams(rotations, root_position, pelvis=pelvis)
+            with self._cond:
+                while self._pending is None and not self._closed:
                     wait = self._due - time.monotonic()
                     if wait <= 0:
                         break
                     self._cond.wait(wait)
                 if self._closed:
                     return
-                item, self._pending = self._pending, None
-            rotations, root_position, pelvis = item
-            self.send(rotations, root_position, pelvis=pelvis)
+                if self._pending is not None:  # a newer pose came while this one waited: send that
+                    continue
+            if self.enabled:
+                self._transmit(grams, None)
+            with self._cond:
+                self._building = False
+                self._cond.notify_all()
 
     def close(self) -> None:
         """Send a pose still waiting (within two periods), stop the thread, close the socket."""
@@ -283,7 +301,8 @@ class VMCSender:
             return
         deadline = time.monotonic() + 2.0 / self.rate + 0.05
         with self._cond:
-            while self._pending is not None and self._thread is not None and time.monotonic() < deadline:
+            while ((self._pending is not None or self._building) and self._thread is not None
+                   and time.monotonic() < deadline):
                 self._cond.wait(0.005)
             self._closed = True
             self._cond.notify_all()

@@ -309,6 +309,34 @@ def test_play_drives_the_avatar_in_a_window(udp, tmp_path):
     assert osc_bundle.OscBundle.dgram_is_bundle(udp.recvfrom(65536)[0])
 
 
+class TimerProbe:
+    """While the code under test runs, a thread sleeps one period at a time and notes how late it
+    wakes: a machine whose timers wake late (host contention that the load average does not show)
+    cannot pace frames either."""
+
+    def __init__(self, period: float):
+        self.period, self.late, self._stop = period, [], threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            t = time.monotonic()
+            time.sleep(self.period)
+            self.late.append(time.monotonic() - t - self.period)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def late_ms(self) -> float:
+        """The 90th percentile of wake-up lateness, ms."""
+        return float(np.percentile(self.late, 90) * 1000) if self.late else 0.0
+
+
 @pytest.mark.parametrize("rate", [120, 60])
 def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate):
     """A 120 frames/s clip played to a real OSC server: vmc.rate is the rate received (every
@@ -326,10 +354,12 @@ def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate)
     from benchmarks.vmc_stream import TimedOSCServer
 
     srv = TimedOSCServer()
+    probe = TimerProbe(1.0 / rate)
     try:
-        r = subprocess.run([sys.executable, "-m", "app", "--set", f"vmc.rate={rate}", "play", str(clip), "--no-window",
-                            "--vmc", f"127.0.0.1:{srv.port}"], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parents[2], timeout=60)
+        with probe:
+            r = subprocess.run([sys.executable, "-m", "app", "--set", f"vmc.rate={rate}", "play", str(clip),
+                                "--no-window", "--vmc", f"127.0.0.1:{srv.port}"], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parents[2], timeout=60)
         srv.drain()
     finally:
         srv.close()
@@ -346,9 +376,11 @@ def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate)
     # never over the configured rate, never two frames closer than 3/4 of its period (holds under any load)
     assert n <= expected + 2 and measured <= 1.05 * rate, (n, measured)
     assert gaps.min() >= 0.7 / rate, gaps.min()
-    if os.getloadavg()[0] > os.cpu_count():  # other work holds every core: the stream gets what CPU is left
-        pytest.skip(f"rate and spacing not judged on an oversubscribed machine (load {os.getloadavg()[0]:.1f}); "
-                    f"got {n} of {expected:.0f} frames; python -m benchmarks.vmc_stream measures them")
+    late = probe.late_ms()
+    if os.getloadavg()[0] > os.cpu_count() or late > 1.0:  # the stream gets what CPU and timers are left
+        pytest.skip(f"rate and spacing not judged on a starved machine (load {os.getloadavg()[0]:.1f}, a "
+                    f"{1000 / rate:.1f} ms sleep woke {late:.1f} ms late at p90 while it played); got {n} of "
+                    f"{expected:.0f} frames; python -m benchmarks.vmc_stream measures them")
     assert 0.9 * expected <= n, n
     assert abs(measured - rate) <= 0.15 * rate, measured  # was 73.5/s at 120 with a minimum-gap limiter
     median = float(np.median(gaps))
