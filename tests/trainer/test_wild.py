@@ -276,14 +276,21 @@ def _annotate(root, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _window(timeout=60.0):
+def _window(proc, timeout=120.0):
+    """The id of proc's annotation window; fails with proc's own output when it exits or never shows one."""
     t = time.time()
     while time.time() - t < timeout:
-        r = subprocess.run(["xdotool", "search", "--name", "review fitted poses"], capture_output=True, text=True)
+        r = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(proc.pid),
+                            "--name", "review fitted poses"], capture_output=True, text=True)
         if r.stdout.strip():
             return r.stdout.split()[0]
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"annotate exited ({proc.returncode}) before its window opened:\n{out}\n{err}")
         time.sleep(0.2)
-    raise AssertionError("annotation window did not open")
+    proc.kill()
+    out, err = proc.communicate()
+    raise AssertionError(f"annotation window did not open in {timeout:.0f} s:\n{out}\n{err}")
 
 
 def _keys(win, *keys, check=True):
@@ -300,7 +307,7 @@ def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
     assert W.main([str(root), "--keypoints", str(kp)]) == 0
     shot = tmp_path / "shot.png"
     p = _annotate(root, "--screenshot", str(shot))
-    win = _window()
+    win = _window(p)
     _keys(win, "a", "r", "b", "Right")           # accept p0, reject p1, back to p1, accept p1
     lines = [json.loads(x) for x in (root / "wild" / "decisions.jsonl").read_text().splitlines()]
     assert [(d["image"], d["decision"]) for d in lines] == [("p0.png", "accept"), ("p1.png", "reject"),
@@ -314,7 +321,7 @@ def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
     assert img is not None and img.shape[1] == 1500
     # a restart opens at the first undecided image (p2) and a reject there ends the review
     p = _annotate(root)
-    win = _window()
+    win = _window(p)
     _keys(win, "x", check=False)  # the window closes on this key: xdotool's key-up may find it gone
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
