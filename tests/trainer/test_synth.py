@@ -82,6 +82,16 @@ def test_card_and_contact_sheet(dataset):
     assert (dataset / "distributions.png").exists()
 
 
+def test_card_of_a_render_without_a_train_split(dataset, tmp_path):
+    """An evaluation-only render (--train 0) still gets its card; the sheet shows the first split it has."""
+    from trainer.data.card import write_card
+
+    shutil.copytree(dataset / "val", tmp_path / "val")
+    write_card(tmp_path)
+    assert "| val | 6 | 1 |" in (tmp_path / "CARD.md").read_text()
+    assert cv2.imread(str(tmp_path / "contact_sheet.png")).shape == (8 * 160, 8 * 160, 3)
+
+
 def test_same_seed_same_bytes_different_seed_different(anny_model):
     clips = P.load_clip_poses()
     a = Y.render_shard("train", 0, 4, 11, 96, anny_model, clips, [], bodies_per_shard=1)

@@ -12,9 +12,13 @@ from engine import rotations as R
 from engine import skeleton as S
 from trainer.data.shards import iter_shards
 
-def contact_sheet(root: Path, split: str = "train", n: int = 64, cols: int = 8, tile: int = 160,
+def contact_sheet(root: Path, split: str | None = None, n: int = 64, cols: int = 8, tile: int = 160,
                   seed: int = 0) -> np.ndarray:
-    shards = [s for s in iter_shards(root / split)]
+    """n random labelled crops of one split (by default the first of train, val, test that has shards)."""
+    splits = [split] if split else ["train", "val", "test"]
+    shards = next((s for s in ([*iter_shards(root / sp)] for sp in splits) if s), [])
+    if not shards:
+        raise ValueError(f"{root}: no shards to show")
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(n):
