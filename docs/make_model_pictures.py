@@ -13,7 +13,10 @@ ground-truth skeleton (left) beside the prediction (right), with the avatar in
 the predicted and in the true pose; with the reviewed real images present
 (data/wild), also docs/images/model_on_real_crops.png: 8 held-out real images
 cropped around the teacher's keypoints, the teacher's skeleton beside the
-model's, and the avatar in the predicted pose.
+model's, and the avatar in the predicted pose; with the Sports2D video present, also
+docs/images/model_real_heldout.png: the app's own tracking (person detector, presence, filter;
+default config) run over the whole video, six of its held-out frames 160-229 with the skeleton drawn
+as `mocap process --video` draws it.
 """
 import sys
 from pathlib import Path
@@ -122,8 +125,39 @@ def wild_figure(model: Path, root: Path = ROOT / "data" / "wild", n: int = 8):
     crop_figure(net, src, n, ROOT / "docs" / "images" / "model_on_real_crops.png", true_pose=False)
 
 
+def video_figure(model: Path, picks=(165, 178, 191, 204, 217, 229)):
+    """The app end to end on the held-out part of the Sports2D video: the estimator
+    ``mocap process`` builds (default config, this model), fed every frame from the start so that
+    tracking is as it is in the app; six frames in a 3x2 grid."""
+    from app.config import load_config
+    from app.pipeline import _draw, make_estimator
+
+    if not HELD_OUT_VIDEO.exists():
+        return
+    est = make_estimator(load_config(overrides={"model.path": str(model)}), log=lambda m: None)
+    cap = cv2.VideoCapture(str(HELD_OUT_VIDEO))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    tiles = []
+    for k in range(max(picks) + 1):
+        ok, f = cap.read()
+        if not ok:
+            break
+        pose = est(f, k / fps)
+        if k in picks:
+            vis = cv2.resize(_draw(f, pose), (480, round(480 * f.shape[0] / f.shape[1])))
+            cv2.rectangle(vis, (0, 0), (480, 24), (0, 0, 0), -1)
+            label = f"frame {k}  presence {pose.confidence:.2f}  {'tracked' if pose.detected else 'nobody'}"
+            cv2.putText(vis, label, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(vis)
+    rows = [np.concatenate(tiles[k:k + 3], 1) for k in range(0, len(tiles) - 2, 3)]
+    out = ROOT / "docs" / "images" / "model_real_heldout.png"
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()
     chosen = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx"
     synth_figure(chosen)
     wild_figure(chosen)
+    video_figure(chosen)

@@ -256,10 +256,26 @@ def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys
                    "--split", "test", "--holdout", str(tmp_path / "hold.txt"), "--json", str(js)]) == 0
     res = json.loads(js.read_text())
     assert res["samples"] == 2 and 0.0 <= res["pck@0.2"] <= 1.0 and res["error_2d_px"] > 0
+    assert 0.0 <= res["baseline"]["pck@0.2"] <= 1.0 and res["baseline"]["error_2d_px"] > 0
+    assert "constant mean 2D pose" in capsys.readouterr().out
     b2 = tmp_path / "b2.yaml"
     b2.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "b2"), "steps": 1, "init": str(tmp_path / "x.pt")}))
     assert TR.main([str(b2)]) == 2
     assert "init checkpoint" in capsys.readouterr().err
+
+
+def test_mean_2d_pose_baseline_averages_visible_joints_only():
+    from trainer.evaluate import mean_pose_2d
+
+    g = np.zeros((3, 16, 2))
+    g[0], g[1], g[2] = 10.0, 20.0, 90.0
+    v = np.ones((3, 16))
+    v[2] = 0.0  # the third crop's joints are not visible: they must not pull the mean
+    v[:, 5] = 0.0  # joint 5 is never visible: the centre of all labels
+    m = mean_pose_2d(g, v)
+    assert m.shape == (16, 2)
+    np.testing.assert_allclose(m[0], [15.0, 15.0])
+    np.testing.assert_allclose(m[5], [40.0, 40.0])
 
 
 def _sources(TR, cfg):
