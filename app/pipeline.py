@@ -115,7 +115,7 @@ def pose_record(frame_index: int, pose: Pose) -> dict:
             "person": None if pose.person is None else {"index": int(pose.person), "count": int(pose.people)}}
 
 
-def _draw(frame: np.ndarray, pose: Pose) -> np.ndarray:
+def draw_overlay(frame: np.ndarray, pose: Pose) -> np.ndarray:
     """The overlay video's frame: the 2D skeleton (centre line orange when nobody is detected)."""
     img = draw_skeleton(frame.copy(), pose.joints_2d, 3, centre=CENTRE if pose.detected else (0, 140, 255))
     cv2.putText(img, f"conf {pose.confidence:.2f}{'' if pose.detected else '  (nobody)'}", (12, 30),
@@ -215,7 +215,7 @@ def process(cfg, args) -> int:
             if vmc:
                 vmc.submit(pose.rotations, root, pose.pelvis_rotation)
             if video is not None:
-                video.write(_draw(frame, pose))
+                video.write(draw_overlay(frame, pose))
             detected += pose.detected
             bar.update(1)
             ok, frame, t = src.read()

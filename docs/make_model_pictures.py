@@ -130,7 +130,7 @@ def video_figure(model: Path, picks=(165, 178, 191, 204, 217, 229)):
     ``mocap process`` builds (default config, this model), fed every frame from the start so that
     tracking is as it is in the app; six frames in a 3x2 grid."""
     from app.config import load_config
-    from app.pipeline import _draw, make_estimator
+    from app.pipeline import draw_overlay, make_estimator
 
     if not HELD_OUT_VIDEO.exists():
         return
@@ -144,7 +144,7 @@ def video_figure(model: Path, picks=(165, 178, 191, 204, 217, 229)):
             break
         pose = est(f, k / fps)
         if k in picks:
-            vis = cv2.resize(_draw(f, pose), (480, round(480 * f.shape[0] / f.shape[1])))
+            vis = cv2.resize(draw_overlay(f, pose), (480, round(480 * f.shape[0] / f.shape[1])))
             cv2.rectangle(vis, (0, 0), (480, 24), (0, 0, 0), -1)
             label = f"frame {k}  presence {pose.confidence:.2f}  {'tracked' if pose.detected else 'nobody'}"
             cv2.putText(vis, label, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)

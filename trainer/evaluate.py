@@ -192,7 +192,7 @@ def evaluate_2d(net, source, max_samples: int = 0, batch: int = 32) -> dict:
 
 def mean_pose_2d(joints_2d: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """The constant 2D prediction for a set of labelled crops: each joint's mean position over the
-    crops where it is labelled visible (the image centre where it never is). The crops are placed
+    crops where it is labelled visible (the mean of all labels where it never is). The crops are placed
     around the labelled person, so this baseline knows where the person is and nothing else: a model
     that does not beat it has learned nothing from the pixels."""
     w = visible[..., None]
@@ -204,6 +204,10 @@ def _scores_2d(p: np.ndarray, g: np.ndarray, v: np.ndarray) -> dict:
     err = np.linalg.norm(p - g, axis=-1)
     return {"pck@0.2": float(M.pck(p, g, v).mean()), "pck@0.1": float(M.pck(p, g, v, 0.1).mean()),
             "error_2d_px": float((err * v).sum() / max(v.sum(), 1e-9))}
+
+
+def _row_2d(scores: dict) -> str:
+    return " | ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
 
 
 def format_table(res: dict) -> str:
@@ -252,9 +256,8 @@ def main(argv=None) -> int:
         source = make_source({"kind": "wild", "root": args.data, "accept": "all", "holdout": args.holdout},
                              args.split, size, None, False)
         res = evaluate_2d(net, source, args.max_samples)
-        row = lambda r: " | ".join(f"{k} {v:.3f}" for k, v in r.items() if isinstance(v, float))  # noqa: E731
-        print(f"samples {res['samples']} | {row(res)}")
-        print(f"constant mean 2D pose (same crops): {row(res['baseline'])}")
+        print(f"samples {res['samples']} | {_row_2d(res)}")
+        print(f"constant mean 2D pose (same crops): {_row_2d(res['baseline'])}")
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=2))
         return 0
