@@ -50,8 +50,7 @@ def frames():
             yield f"{video.name} frame {k}", f
 
 
-def main():
-    model = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx"
+def photo_figure(model: Path):
     backend = OnnxRuntimeBackend(model)
     avatar = load_avatar(DEFAULT_AVATAR)
     r = Renderer(300, 300, avatar=avatar)
@@ -156,8 +155,10 @@ def video_figure(model: Path, picks=(165, 178, 191, 204, 217, 229)):
 
 
 if __name__ == "__main__":
-    main()
     chosen = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "skeletonnet.onnx"
+    if not chosen.is_file():
+        sys.exit(f"{chosen}: model not found")
+    photo_figure(chosen)
     synth_figure(chosen)
     wild_figure(chosen)
     video_figure(chosen)

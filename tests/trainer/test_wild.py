@@ -258,6 +258,11 @@ def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys
     assert res["samples"] == 2 and 0.0 <= res["pck@0.2"] <= 1.0 and res["error_2d_px"] > 0
     assert 0.0 <= res["baseline"]["pck@0.2"] <= 1.0 and res["baseline"]["error_2d_px"] > 0
     assert "constant mean 2D pose" in capsys.readouterr().out
+    assert E.main(["--checkpoint", str(tmp_path / "a" / "last.pt"), "--kind", "wild", "--data", str(root),
+                   "--split", "test", "--holdout", str(tmp_path / "missing.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.txt: the held-out list cannot be read (No such file or directory)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     b2 = tmp_path / "b2.yaml"
     b2.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "b2"), "steps": 1, "init": str(tmp_path / "x.pt")}))
     assert TR.main([str(b2)]) == 2

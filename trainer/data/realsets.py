@@ -201,7 +201,11 @@ class WildSource(SampleSource):
         dec = read_decisions(self.root / "wild" / "decisions.jsonl")
         held = set()
         if holdout:
-            held = {ln.strip() for ln in Path(holdout).read_text().splitlines() if ln.strip()}
+            try:
+                held = {ln.strip() for ln in Path(holdout).read_text().splitlines() if ln.strip()}
+            except (OSError, UnicodeDecodeError) as e:
+                raise UserError(f"{holdout}: the held-out list cannot be read "
+                                f"({getattr(e, 'strerror', None) or type(e).__name__})") from None
         keys = []
         for k, v in sorted(labels.items()):
             ok = dec.get(k) == "accept" or (accept == "auto" and k not in dec and v.get("auto") == "ok") or \
