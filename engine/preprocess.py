@@ -14,6 +14,13 @@ import cv2
 import numpy as np
 
 
+def frame_intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
+    """Pinhole intrinsics (3, 3) of a ``width`` x ``height`` frame whose field of view across its
+    larger side is ``fov_deg`` and whose principal point is its centre (pixel centres at integers)."""
+    f = (max(width, height) / 2) / np.tan(np.deg2rad(fov_deg) / 2)
+    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
+
+
 @dataclass(frozen=True)
 class Box:
     left: float
@@ -49,8 +56,7 @@ class Box:
         """The crop's pinhole intrinsics (3,) = (focal, cx, cy) in input pixels, for a frame of
         ``width`` x ``height`` whose field of view across its larger side is ``fov_deg`` and whose
         principal point is its centre (the network's ``camera`` input; ``intrinsics``)."""
-        f = (max(width, height) / 2) / np.tan(np.deg2rad(fov_deg) / 2)
-        k = self.intrinsics(np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]]), size)
+        k = self.intrinsics(frame_intrinsics(width, height, fov_deg), size)
         return np.array([k[0, 0], k[0, 2], k[1, 2]])
 
     def to_crop(self, pts: np.ndarray, size: int) -> np.ndarray:

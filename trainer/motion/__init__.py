@@ -1,0 +1,1 @@
+"""Motion-capture clips from outside sources, retargeted onto our skeleton."""

@@ -1,0 +1,158 @@
+"""Training the motion model on generated mocap observations (minutes on this CPU).
+
+    python -m trainer motion train --out runs/motion [--steps 20000] [--window 27]
+        [--noise benchmarks/results/network_2d_errors.json] [--threads 1]
+
+Resumes from ``OUT/last.pt`` when it exists (same config), checkpoints every ``--every`` steps,
+keeps ``OUT/best.pt`` by validation PA-MPJPE with the measured noise (CMU Boxing_Toes, never the
+test clip) and writes ``OUT/log.jsonl``. Loss: L1 of the joints rebuilt by forward kinematics
+(metres) plus ``--rot-weight`` x the Frobenius distance of the 16 rotations (which alone teaches
+twist).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from engine import skeleton as S
+from engine.errors import UserError
+from trainer.checkpoint import save_atomic
+from trainer.layers import forward_kinematics
+from trainer.motion import data as D
+from trainer.motion import evaluate as E
+from trainer.motion.model import MotionNet, MotionNetConfig
+
+BONES = torch.tensor(S.Skeleton.default().bone_vectors, dtype=torch.float32)
+
+
+def losses(pred: torch.Tensor, target: torch.Tensor) -> dict:
+    """{joints (m, L1), rotations (Frobenius)} of rotations (B, 16, 3, 3) in the view's axes."""
+    jp = forward_kinematics(pred[:, :S.NUM_BONES], BONES)
+    jt = forward_kinematics(target[:, :S.NUM_BONES], BONES)
+    return {"joints": (jp - jt).abs().mean(),
+            "rotations": torch.sqrt(((pred - target) ** 2).sum((-1, -2)) + 1e-8).mean()}
+
+
+def load_noise(path: str | None) -> D.NoiseModel:
+    if not path:
+        return D.NoiseModel.default()
+    if not Path(path).exists():
+        raise UserError(f"{path}: noise statistics not found (python -m benchmarks.heldout_video writes them)")
+    return D.NoiseModel.load(path)
+
+
+def predictor(net: MotionNet):
+    net.eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(x)).numpy()
+    return run
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """Endless training batches (features, target rotations) as tensors, made by ``D.Sampler``."""
+
+    def __init__(self, bank, window: int, noise: D.NoiseModel, batch: int, seed: int):
+        self.args = (bank, window, noise, seed)
+        self.batch = batch
+
+    def __iter__(self):
+        bank, window, noise, seed = self.args
+        sampler = D.Sampler(bank, window, noise, seed=seed)
+        while True:
+            x, y, _ = sampler.batch(self.batch)
+            yield torch.from_numpy(x), torch.from_numpy(y)
+
+
+def validate(net: MotionNet, val_obs) -> dict:
+    out = E.scores(E.predict_sequences(predictor(net), val_obs, net.cfg.window), val_obs)
+    net.train()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer motion train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="runs/motion")
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--window", type=int, default=27)
+    ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--rot-weight", type=float, default=0.05)
+    ap.add_argument("--noise", default=None, help="measured 2D error statistics (JSON); default: a prior guess")
+    ap.add_argument("--sampler-frames", type=int, default=30000)
+    ap.add_argument("--no-deepmimic", action="store_true")
+    ap.add_argument("--every", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    out = Path(a.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the run folder ({e.strerror})") from None
+    noise = load_noise(a.noise)
+    cfg = MotionNetConfig(window=a.window, hidden=a.hidden, blocks=a.blocks)
+    net = MotionNet(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+    step, best = 0, math.inf
+    last = out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        if ck["config"] != cfg.to_dict():
+            raise UserError(f"{last}: saved with another model config {ck['config']}; use another --out")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, best = ck["step"], ck["best"]
+        print(f"resuming {last} at step {step}")
+    bank = D.motion_bank("train", seed=a.seed, sampler_frames=a.sampler_frames, deepmimic=not a.no_deepmimic)
+    # batches are made in a worker process beside the training thread (a resumed run draws fresh ones)
+    batches = iter(torch.utils.data.DataLoader(Batches(bank, a.window, noise, a.batch, a.seed + step), batch_size=None,
+                                               num_workers=1, prefetch_factor=4, persistent_workers=True))
+    val_obs = E.test_sequences(noise, n_draws=2, split="val")
+    print(f"motion model: {sum(p.numel() for p in net.parameters()):,} parameters, window {a.window}; "
+          f"{len(bank)} training sequences ({sum(len(v) for v in bank.values()):,} frames); noise: {noise.source}")
+    sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * min(s / a.steps, 1.0)))  # noqa: E731
+    log = open(out / "log.jsonl", "a")
+    bar = tqdm(total=a.steps, initial=step, desc="motion", unit="step", mininterval=10)
+    t0 = time.time()
+    while step < a.steps:
+        x, y = next(batches)
+        for g in opt.param_groups:
+            g["lr"] = sched(step)
+        parts = losses(net(x), y)
+        loss = parts["joints"] + a.rot_weight * parts["rotations"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(joints_mm=f"{parts['joints'].item() * 1000:.1f}", rot=f"{parts['rotations'].item():.3f}")
+        if step % a.every == 0 or step == a.steps:
+            v = validate(net, val_obs)
+            rec = {"step": step, "joints_l1_mm": parts["joints"].item() * 1000, "rot_frob": parts["rotations"].item(),
+                   "val": v, "lr": sched(step), "elapsed_s": round(time.time() - t0, 1)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                     "best": min(best, v["pa_mpjpe_mm"]), "noise": noise.source, "args": vars(a)}
+            if v["pa_mpjpe_mm"] < best:
+                best = v["pa_mpjpe_mm"]
+                save_atomic(state, out / "best.pt")
+            save_atomic(state, last)
+            tqdm.write(f"step {step}: val PA-MPJPE {v['pa_mpjpe_mm']:.1f} mm, MPJPE {v['mpjpe_mm']:.1f}, "
+                       f"accel {v['accel_mm_f2']:.1f}, bone rot {v['bone_rotation_deg']:.1f} deg (best {best:.1f})")
+    bar.close()
+    return 0
