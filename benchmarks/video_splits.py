@@ -1,0 +1,247 @@
+"""Which videos train and which test (``benchmarks/video_splits.yaml``), and the check that no test or
+noise frame is in any training list.
+
+``python -m benchmarks.video_splits`` prints every leak (exit 1) or how much it checked (exit 0).
+
+A training list is what a training config's data entries train on. For a ``kind: wild`` entry that is
+the images accepted in the root's review (``ROOT/wild/decisions.jsonl``; ``accept: auto`` adds the fits
+that passed the pre-filter, ``accept: all`` every labelled image), on the ``train`` side of its
+``holdout`` list, as ``trainer/data/realsets.py`` ``WildSource`` selects them. The root's lists are read
+where the root is on this machine and, for the roots named under ``wild_lists`` in the splits file, from
+the committed review too (data/ is git-ignored; docs/wild.md copies the committed review into
+data/wild). ``python -m trainer wild`` names a video's frames ``wild/frames/<stem>_<frame:06d>.jpg``:
+such a key is frame ``frame`` of every video listed with that stem. A video file under a wild root whose
+md5 is a listed video's counts as that video under its own stem, whatever its name. Synthetic,
+Human3.6M and MPII entries hold no frames of these videos (synthetic backgrounds are photographs).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.yamlfile import read_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS_FILE = ROOT / "benchmarks" / "video_splits.yaml"
+CONFIGS = ROOT / "trainer" / "configs"
+SPLITS = ("train", "test", "noise", "excluded", "unused")
+#: splits whose frames no training list may use
+FORBIDDEN = ("test", "noise", "excluded")
+VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+FRAME_KEY = re.compile(r"(?:^|/)wild/frames/(?P<stem>.+)_(?P<frame>\d{6})\.jpg$")
+
+
+@dataclass
+class Video:
+    name: str
+    names: list[str]
+    segments: list[tuple[int, int, str]]  # (first, last, split); last may be a large number for "to the end"
+    md5: str | None = None
+    source: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def stems(self) -> set[str]:
+        return {Path(n).stem for n in self.names}
+
+    @property
+    def splits(self) -> set[str]:
+        return {s for _, _, s in self.segments}
+
+    def split_of(self, frame: int) -> str | None:
+        for a, b, s in self.segments:
+            if a <= frame <= b:
+                return s
+        return None
+
+    def frames_of(self, split: str) -> list[tuple[int, int]]:
+        return [(a, b) for a, b, s in self.segments if s == split]
+
+
+@dataclass
+class Splits:
+    videos: dict[str, Video]
+    wild_lists: dict[str, dict]
+    path: Path
+
+    def of_split(self, split: str) -> list[Video]:
+        return [v for v in self.videos.values() if split in v.splits]
+
+
+def load_splits(path: str | Path = SPLITS_FILE) -> Splits:
+    """The splits file, checked: every video has names and a split (or segments) of the known kinds."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
+        raise UserError(f"{path}: no 'videos' mapping")
+    videos = {}
+    for name, spec in data["videos"].items():
+        if not isinstance(spec, dict) or not spec.get("names"):
+            raise UserError(f"{path}: video {name}: needs 'names'")
+        if "segments" in spec:
+            segs = []
+            for s in spec["segments"]:
+                a, b = (int(x) for x in s["frames"])
+                segs.append((a, b, str(s["split"])))
+        elif "split" in spec:
+            segs = [(0, 10**9, str(spec["split"]))]
+        else:
+            raise UserError(f"{path}: video {name}: needs 'split' or 'segments'")
+        for a, b, s in segs:
+            if s not in SPLITS or a > b:
+                raise UserError(f"{path}: video {name}: bad segment [{a}, {b}] {s!r} (splits: {', '.join(SPLITS)})")
+        segs.sort()
+        if any(segs[i][1] >= segs[i + 1][0] for i in range(len(segs) - 1)):
+            raise UserError(f"{path}: video {name}: overlapping segments")
+        videos[name] = Video(name, [str(n) for n in spec["names"]], segs, spec.get("md5"), spec.get("source") or {},
+                             spec)
+    return Splits(videos, dict(data.get("wild_lists") or {}), path)
+
+
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def training_entries(configs: Path) -> list[tuple[Path, dict]]:
+    """(config file, data entry) for every training data entry of every config under ``configs``
+    (``data`` at the top, under ``base`` and in each ablation variant; ``val`` is not training)."""
+    out = []
+    for f in sorted(Path(configs).glob("*.yaml")):
+        cfg = read_yaml(f)
+        if not isinstance(cfg, dict):
+            continue
+        blocks = [cfg, cfg.get("base") or {}, *((cfg.get("variants") or {}).values())]
+        for b in blocks:
+            for e in (b.get("data") or []) if isinstance(b, dict) else []:
+                if isinstance(e, dict):
+                    out.append((f, e))
+    return out
+
+
+def _lines(path: Path) -> set[str]:
+    return {ln.strip() for ln in path.read_text().splitlines() if ln.strip()}
+
+
+def wild_training_keys(entry: dict, repo: Path, wild_lists: dict) -> tuple[set[str], list[str]]:
+    """The image keys a ``kind: wild`` entry trains on, from the root on this machine and from the
+    committed lists for that root (both, where both exist), and which lists were read."""
+    from trainer.data.realsets import read_decisions  # the trainer's own reading (last word wins)
+
+    root = str(entry.get("root", ""))
+    accept = entry.get("accept", "reviewed")
+    train_side = entry.get("split", "train") == "train"
+    sources = []  # (decisions file, holdout file or None, labels file or None)
+    local = repo / root
+    hold = entry.get("holdout")
+    committed = wild_lists.get(root) or wild_lists.get(root.rstrip("/"))
+    if (local / "wild").is_dir():
+        h = repo / hold if hold else None
+        if h is not None and not h.exists() and committed and committed.get("holdout"):
+            h = repo / committed["holdout"]
+        sources.append((local / "wild" / "decisions.jsonl", h, local / "wild" / "labels.json"))
+    if committed:
+        sources.append((repo / committed["decisions"], (repo / committed["holdout"]) if hold and
+                        committed.get("holdout") else None, None))
+    keys, read = set(), []
+    for dec_file, hold_file, labels_file in sources:
+        dec = read_decisions(dec_file)
+        labels = json.loads(labels_file.read_text()) if labels_file is not None and labels_file.exists() else {}
+        cand = {k for k, d in dec.items() if d == "accept"}
+        if accept == "auto":
+            cand |= {k for k, v in labels.items() if k not in dec and v.get("auto") == "ok"}
+        elif accept == "all":
+            cand |= {k for k, v in labels.items() if "joints_2d" in v}
+        held = _lines(hold_file) if hold_file is not None and hold_file.exists() else set()
+        if hold_file is not None and hold_file.exists():
+            cand = {k for k in cand if (k in held) != train_side}
+        keys |= cand
+        read.append(str(dec_file.relative_to(repo) if dec_file.is_relative_to(repo) else dec_file))
+    return keys, read
+
+
+def _local_copies(root: Path, splits: Splits) -> dict[str, list[Video]]:
+    """stem -> listed videos, for video files under a wild root recognised by md5."""
+    by_md5 = {v.md5: v for v in splits.videos.values() if v.md5}
+    out: dict[str, list[Video]] = {}
+    if not root.is_dir():
+        return out
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.suffix.lower() in VIDEO_EXT and (root / "wild") not in p.parents:
+            v = by_md5.get(md5_of(p))
+            if v is not None:
+                out.setdefault(p.stem, []).append(v)
+    return out
+
+
+@dataclass
+class Report:
+    leaks: list[str]
+    entries: int          # training data entries read
+    wild_entries: int     # of them, kind wild
+    keys: int             # distinct training image keys checked
+    lists: list[str]      # the decision lists read
+
+
+def check(splits: Splits | None = None, configs: Path = CONFIGS, repo: Path = ROOT) -> Report:
+    """Every frame of a test / noise / excluded segment that a training list uses, as one line each."""
+    splits = splits or load_splits()
+    repo = Path(repo)
+    by_stem: dict[str, list[Video]] = {}
+    for v in splits.videos.values():
+        for s in v.stems:
+            by_stem.setdefault(s, []).append(v)
+    leaks, all_keys, lists, n_wild = [], set(), [], 0
+    entries = training_entries(configs)
+    for cfg_file, e in entries:
+        if e.get("kind") != "wild":
+            continue
+        n_wild += 1
+        where = f"{cfg_file.name}: data entry {{kind: wild, root: {e.get('root')}}}"
+        keys, read = wild_training_keys(e, repo, splits.wild_lists)
+        lists += read
+        all_keys |= keys
+        stems = {k: list(vs) for k, vs in by_stem.items()}
+        for stem, vs in _local_copies(repo / str(e.get("root", "")), splits).items():
+            stems.setdefault(stem, []).extend(vs)
+        for key in sorted(keys):
+            m = FRAME_KEY.search(key)
+            if not m:  # a photograph, not a video frame
+                continue
+            frame = int(m["frame"])
+            for v in stems.get(m["stem"], []):
+                s = v.split_of(frame)
+                if s in FORBIDDEN:
+                    leaks.append(f"{where} trains on {key}: frame {frame} of {v.name} ({s})")
+    return Report(sorted(set(leaks)), len(entries), n_wild, len(all_keys), sorted(set(lists)))
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.video_splits", description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", default=str(SPLITS_FILE))
+    ap.add_argument("--configs", default=str(CONFIGS))
+    args = ap.parse_args(argv)
+    try:
+        r = check(load_splits(args.splits), Path(args.configs))
+    except UserError as e:
+        print(f"video_splits: {e}", file=sys.stderr)
+        return 2
+    for line in r.leaks:
+        print(f"LEAK {line}")
+    print(f"{r.entries} training data entries ({r.wild_entries} wild), {r.keys} training image keys from "
+          f"{', '.join(r.lists) or 'no list'}: {len(r.leaks)} leaks")
+    return 1 if r.leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
