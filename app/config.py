@@ -63,6 +63,9 @@ class ModelConfig:
     input_size: int = knob(0, range=(0, 512), doc="square network input, pixels (multiple of 32); "
                             "0 = the model's own size")
     threads: int = knob(0, range=(0, 64), doc="CPU inference threads, 0 = all cores")
+    motion: bool = knob(True, doc="3D joints and rotations from the motion model (docs/motion.md); "
+                        "off: SkeletonNet's own 3D")
+    motion_path: str = knob("assets/motion.onnx", doc="the motion model (ONNX)")
     tensorrt: TensorRTConfig = field(default_factory=TensorRTConfig)
 
 

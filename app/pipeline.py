@@ -18,6 +18,7 @@ from engine import rotations as R
 from engine import skeleton as S
 from engine.errors import UserError
 from engine.estimator import Estimator, EstimatorSettings
+from engine.motion import MotionModel
 from engine.pose import Pose
 
 
@@ -68,14 +69,24 @@ def make_estimator(cfg, log=say) -> Estimator:
     except Exception as e:  # noqa: BLE001 - whatever the runtime raises on a model of another kind
         raise UserError(f"{model}: not a SkeletonNet model this app can run ({type(e).__name__}: "
                         f"{' '.join(str(e).split())[:120]})") from None
-    log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px)")
     from engine.detector import PersonDetector
 
     try:  # made at start, not on the first frame that needs it: a missing or broken file is one line here
         detector = PersonDetector(crop_scale=cfg.tracking.crop_scale)
     except (OSError, ValueError, BackendError) as e:
         raise UserError(f"person detector: {' '.join(str(e).split())[:160]}") from None
-    return Estimator(backend, EstimatorSettings(**settings), detector=detector)
+    motion = None
+    if cfg.model.motion:
+        path = resolve(cfg.model.motion_path)
+        try:
+            motion = MotionModel(path)
+        except BackendError as e:
+            raise UserError(f"{e} (or set model.motion: off)") from None
+        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error on a file it cannot run
+            raise UserError(f"{path}: the motion model cannot be loaded ({type(e).__name__}: {str(e)[:120]})") from None
+    motion_line = f"; motion model {motion.path.name} ({motion.window} frames)" if motion else "; motion model off"
+    log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px){motion_line}")
+    return Estimator(backend, EstimatorSettings(**settings), detector=detector, motion=motion)
 
 
 def _apply_input_size(cfg, backend, log) -> None:
@@ -431,7 +442,7 @@ def bench(cfg, args) -> int:
         src.release()
         raise
     vmc = VMCSender("127.0.0.1", 9, rate=10_000.0)  # loopback discard port: measures building and sending
-    stages = {k: [] for k in ("decode", "preprocess", "inference", "filter", "sinks", "total")}
+    stages = {k: [] for k in ("decode", "preprocess", "inference", "motion", "filter", "sinks", "total")}
     n = 0
     t_all = time.perf_counter()
     try:
@@ -448,7 +459,7 @@ def bench(cfg, args) -> int:
             t3 = time.perf_counter()
             if n >= 5:  # warm-up frames excluded
                 stages["decode"].append(t1 - t0)
-                for k in ("preprocess", "inference", "filter"):
+                for k in ("preprocess", "inference", "motion", "filter"):
                     stages[k].append(est.timings[k])
                 stages["sinks"].append(t3 - t2)
                 stages["total"].append(t3 - t0)

@@ -16,14 +16,19 @@
    ``Pose.state`` says "tracking" (a person this frame), "lost" (nobody this frame; a person
    was tracked less than ``rest_ease_s`` ago and the held pose is easing to rest) or
    "searching" (nobody, and nobody tracked recently).
-5. Temporal filtering: One-Euro on 2D and 3D joints (2D in metre-like units:
+5. The motion model (``engine.motion.MotionModel``, when given): the 3D joints, bone rotations
+   and pelvis rotation of this frame from a causal window of the network's 2D (frame pixels, the
+   frame's intrinsics from ``fov_deg``) and the twist of its rotations; reset when the person
+   is lost. Without it, the network's own 3D.
+6. Temporal filtering: One-Euro on 2D and 3D joints (2D in metre-like units:
    pixels divided by the crop's pixels per metre, so one setting fits both),
    the rotation filter on bone rotations and the pelvis rotation (``enabled`` switches all).
-6. Root motion: the pelvis displacement (world axes, metres) from where
+   With the motion model, the 3D joints are the filtered rotations' forward kinematics instead.
+7. Root motion: the pelvis displacement (world axes, metres) from where
    tracking started, from the 2D pelvis position and the image scale of the
    skeleton (weak perspective).
 
-``timings`` (seconds, the last frame): detector, preprocess, inference, filter.
+``timings`` (seconds, the last frame): detector, preprocess, inference, motion, filter.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from engine.backend_base import Backend
 from engine.detector import PersonDetector
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.pose import Pose
-from engine.preprocess import Box
+from engine.preprocess import Box, frame_intrinsics
 
 PICKS = ("largest_central", "largest", "central")
 
@@ -92,15 +97,17 @@ def pick_person(detections, width: int, height: int, how: str = "largest_central
 
 
 class Estimator:
-    """``Estimator(backend, settings, detector=None)``: ``detector`` is anything with
+    """``Estimator(backend, settings, detector=None, motion=None)``: ``detector`` is anything with
     ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``); by default an
-    ``engine.detector.PersonDetector`` created on the first acquisition."""
+    ``engine.detector.PersonDetector`` created on the first acquisition. ``motion``: an
+    ``engine.motion.MotionModel`` that gives the 3D (None: the network's own)."""
 
-    def __init__(self, backend, settings: EstimatorSettings | None = None, detector=None):
+    def __init__(self, backend, settings: EstimatorSettings | None = None, detector=None, motion=None):
         self.backend = backend
         self.settings = settings or EstimatorSettings()
         self.size = backend.input_size
         self._detector = detector
+        self.motion = motion
         self._split_timings = isinstance(backend, Backend)  # backends that time their own crop
         self.box: Box | None = None
         self.person: Person | None = None  # the detection being tracked
@@ -110,7 +117,7 @@ class Estimator:
         self.last: Pose | None = None
         self.lost_at: float | None = None
         self._origin = None
-        self.timings = {"detector": 0.0, "preprocess": 0.0, "inference": 0.0, "filter": 0.0}
+        self.timings = {"detector": 0.0, "preprocess": 0.0, "inference": 0.0, "motion": 0.0, "filter": 0.0}
 
     @property
     def detector(self):
@@ -186,13 +193,20 @@ class Estimator:
         j3 = np.asarray(out.joints_3d, np.float64)  # world axes (model contract 2), as Pose keeps them
         rot = np.asarray(out.rotations, np.float64)
         pelvis = np.asarray(out.pelvis_rotation, np.float64)
+        if self.motion is not None:
+            t0 = time.perf_counter()
+            h, w = frame.shape[:2]
+            m = self.motion(j2, frame_intrinsics(w, h, self.settings.fov_deg), w, h, rot)
+            j3, rot, pelvis = m.joints_3d, m.rotations, m.pelvis_rotation
+            self.timings["motion"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.settings.filter_enabled:
             ppm = self.box.side / 2.2  # pixels per metre: the crop spans about 2.2 m of a standing person
             j2 = self.filter_2d(j2 / ppm, t) * ppm
-            j3 = self.filter_3d(j3, t)
             both = self.filter_rotations(np.concatenate([rot, pelvis[None]]), t)  # per rotation: the 15 as alone
             rot, pelvis = both[:-1], both[-1]
+            # the motion model's joints are its rotations' forward kinematics, and stay so
+            j3 = self.filter_3d(j3, t) if self.motion is None else self.motion.skeleton.forward_kinematics(rot)
         self.timings["filter"] = time.perf_counter() - t0
         pose = Pose(rotations=rot, joints_3d=j3, joints_2d=j2, confidence=conf, detected=True, time=t,
                     root_position=self._root_motion(j2, j3), state="tracking", person=person.index,
@@ -214,6 +228,8 @@ class Estimator:
 
     def _lost(self, t: float, confidence: float, people: int = 0) -> Pose:
         self.box = None
+        if self.motion is not None:
+            self.motion.reset()
         self.person = None
         self.reset_filters()
         if self.lost_at is None and self.last is not None:

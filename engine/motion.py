@@ -7,9 +7,9 @@ docs/motion.md) lifts the last ``T`` frames of 2D joints to the current frame's 
 Per frame it sees (``frame_features``):
 
 * the 16 joints as camera rays (the frame's intrinsics applied, so the field of view and the
-  crop do not matter), turned by one *view rotation* that brings the newest frame's mean ray onto
-  the optical axis (a person at the edge of a wide lens looks like one in the centre), then
-  centred and scaled by the newest frame's spread;
+  crop do not matter), turned by one *view rotation*, the minimal turn that brings the newest
+  frame's mean unit ray onto the optical axis (a person at the edge of a wide lens looks like one
+  in the centre), projected again, then centred and scaled by the newest frame's spread;
 * per joint, whether it lies inside the frame (the network guesses the others);
 * per bone, the twist of SkeletonNet's rotation about the bone (cos, sin), which 2D cannot show;
 * the log of the frame's own spread (distance and perspective) and a flag for real frames (the
@@ -86,7 +86,8 @@ def window_features(rays: np.ndarray, inside: np.ndarray, twist: np.ndarray, rea
     a tracked frame, 0 for padding. The newest frame is last.
     """
     rays = np.asarray(rays, np.float64)
-    mean = rays[..., -1, :, :].mean(-2)
+    newest = rays[..., -1, :, :]
+    mean = (newest / np.linalg.norm(newest, axis=-1, keepdims=True)).mean(-2)  # turns with the camera
     view = R.rotation_between(mean, np.broadcast_to([0.0, 0.0, 1.0], mean.shape))  # camera axes
     v = rays @ np.swapaxes(view, -1, -2)[..., None, :, :]
     p = v[..., :2] / np.maximum(v[..., 2:3], 1e-3)
@@ -121,6 +122,9 @@ class MotionModel:
 
     def __init__(self, path: str | Path, threads: int = 1, skeleton: S.Skeleton | None = None):
         path = Path(path)
+        if not path.is_file():
+            raise BackendError(f"{path}: motion model not found" if not path.exists() else
+                               f"{path}: is not a file (the motion model must be an .onnx file)")
         self.session = ort_session(path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("motion.contract") != str(MOTION_CONTRACT):

@@ -88,6 +88,30 @@ def test_a_model_that_is_not_skeletonnet_changes_no_output(tmp_path, short_clip)
     assert snapshot(tmp_path) == {**before, junk: b"not a model"}
 
 
+@pytest.mark.parametrize("what", ["missing", "junk", "pose model"])
+def test_a_missing_or_broken_motion_model_is_one_line_and_changes_no_output(model, tmp_path, short_clip, what):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    path = {"missing": tmp_path / "nope.onnx", "junk": junk, "pose model": model}[what]
+    keep = tmp_path / "keep.jsonl"
+    keep.write_bytes(b'{"frame": 0}\n')
+    before = snapshot(tmp_path)
+    r = mocap("--set", f"model.path={model}", "--set", f"model.motion_path={path}", "process", str(short_clip),
+              "--out", str(keep))
+    line = one_line_error(r)
+    assert line.startswith(f"mocap: {path}: ") and line.endswith("(or set model.motion: off)"), line
+    assert {"missing": "motion model not found", "junk": "cannot load", "pose model": "not a motion model"}[what] in line
+    assert snapshot(tmp_path) == before
+
+
+def test_motion_off_needs_no_motion_model(model, tmp_path, short_clip):
+    out = tmp_path / "p.jsonl"
+    r = mocap("--set", f"model.path={model}", "--set", "model.motion=off", "--set",
+              f"model.motion_path={tmp_path / 'nope.onnx'}", "process", str(short_clip), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "; motion model off" in r.stderr and len(out.read_text().splitlines()) == 12
+
+
 # --------------------------------------------------------------------------- unwritable outputs
 
 @pytest.mark.parametrize("flag", ["--out", "--bvh", "--video"])

@@ -140,7 +140,7 @@ def test_bench_writes_a_table_and_json(model, short_clip, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     assert res["backend"] == "onnxruntime" and res["frames"] == 12
-    assert set(res["latency_ms"]) == {"decode", "preprocess", "inference", "filter", "sinks", "total"}
+    assert set(res["latency_ms"]) == {"decode", "preprocess", "inference", "motion", "filter", "sinks", "total"}
     assert "end to end" in r.stdout
 
 

@@ -103,7 +103,7 @@ def test_acquires_from_the_detection_then_tracks_without_the_detector():
         assert est.timings["detector"] == 0.0 or k == 0
     assert net.boxes[0] == detection_of(base + (200, 380)).crop  # acquired on the detection's crop
     assert len(net.boxes) == 40  # one network pass per frame
-    assert set(est.timings) == {"detector", "preprocess", "inference", "filter"}
+    assert set(est.timings) == {"detector", "preprocess", "inference", "motion", "filter"}
 
 
 def test_the_network_gets_each_crop_camera_and_the_pose_is_in_world_axes():

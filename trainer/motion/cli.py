@@ -17,12 +17,9 @@ import torch
 from engine import motion as M
 from engine.backend_base import ort_session
 from engine.errors import UserError
+from trainer.export import tensorrt_problems
 from trainer.motion import evaluate as E
 from trainer.motion.model import MotionNet, MotionNetConfig
-
-TRT_OK = {"Gemm", "MatMul", "Relu", "Add", "Sub", "Mul", "Div", "Sqrt", "Max", "Clip", "Reshape", "Flatten",
-          "Transpose", "Concat", "Slice", "Gather", "Unsqueeze", "Squeeze", "ReduceSum", "Constant", "Where",
-          "Greater", "Less", "Expand", "Shape", "Neg", "Identity", "ConstantOfShape", "Cast", "Abs"}
 
 
 def load_net(path: str | Path) -> MotionNet:
@@ -66,12 +63,6 @@ def export_onnx(net: MotionNet, path: str | Path, extra: dict | None = None) -> 
     return path
 
 
-def operators(path: str | Path) -> set[str]:
-    import onnx
-
-    return {n.op_type for n in onnx.load(str(path)).graph.node}
-
-
 def parity(net: MotionNet, path: str | Path, n: int = 8, seed: int = 0) -> float:
     """Largest |ONNX Runtime - torch| over random windows."""
     x = np.random.default_rng(seed).normal(size=(n, net.cfg.window, M.FEATURES)).astype(np.float32)
@@ -102,9 +93,9 @@ def main(argv=None) -> int:
         a = ap.parse_args(argv[1:])
         net = load_net(a.checkpoint)
         path = export_onnx(net, a.out)
-        bad = operators(path) - TRT_OK
+        bad = tensorrt_problems(path)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs torch max |diff| "
-              f"{parity(net, path):.2e}; operators outside the TensorRT-friendly set: {sorted(bad) or 'none'}")
+              f"{parity(net, path):.2e}; TensorRT 10 problems: {'; '.join(bad) or 'none'}")
         return 0
     ap = argparse.ArgumentParser(prog="python -m trainer motion eval")
     ap.add_argument("--onnx", default="assets/motion.onnx")

@@ -14,7 +14,8 @@ person off-centre and partly out of frame, portrait or landscape), the pelvis dr
 projected, then SkeletonNet-like noise (``NoiseModel``: per-joint bias and covariance in units of
 the crop side, temporally correlated, left/right swaps and gross misses that last a few frames,
 wilder guesses for joints outside the frame) and the network's twist with its own noise. Frame
-drops and speed changes come from the steps between observed frames (``window_indices``).
+drops and speed changes (also 60 frames/s cameras) come from the steps between observed frames
+(``window_indices``).
 """
 from __future__ import annotations
 
@@ -62,26 +63,37 @@ def cmu_clip(name: str) -> np.ndarray:
 
 
 def sampler_sequence(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """Smooth motion through random poses of the joint-limit sampler: key poses every 0.3-1.5 s
-    (parent-local rotations and an upright global orientation), eased in between by slerp.
-    (frames, 15, 3, 3) absolute rotations, rigid torso."""
+    """Smooth motion through random key poses every 0.3-1.5 s, eased in between by slerp of each
+    bone's absolute rotation: half of the keys from the joint-limit sampler (parent-local rotations
+    anywhere within the limits, an upright body), half from the webcam sampler (standing or
+    sitting, gesturing arms; ``trainer.data.poses.sample_webcam_pose``); the heading wanders from
+    key to key. (frames, 15, 3, 3) absolute rotations, rigid torso."""
     keys = [0]
     while keys[-1] < frames:
         keys.append(keys[-1] + int(rng.integers(10, 46)))
     n = len(keys)
-    local = P.sample_local_poses(rng, n)
-    glob = np.stack([P.sample_global_upright(rng) for _ in range(n)])
-    yaw0 = rng.uniform(-np.pi, np.pi)
-    yaw = yaw0 + np.cumsum(rng.normal(0, 0.6, n))  # the heading wanders from key to key
-    glob = np.stack([R.axis_rotation(1, y) @ g for y, g in zip(yaw, glob)])
-    q = R.matrix_to_quat(np.concatenate([local, glob[:, None]], 1))  # (n, 16, 4)
+    limits = P.make_rigid_torso(S.local_to_absolute(P.sample_local_poses(rng, n),
+                                                    np.stack([P.sample_global_upright(rng) for _ in range(n)])))
+    webcam = np.stack([P.sample_webcam_pose(rng)[0] for _ in range(n)])
+    key_rot = np.where((rng.random(n) < 0.5)[:, None, None, None], limits, webcam)
+    yaw = rng.uniform(-np.pi, np.pi) + np.cumsum(rng.normal(0, 0.6, n))
+    key_rot = R.axis_rotation(1, yaw)[:, None] @ key_rot
+    q = R.matrix_to_quat(key_rot)                                         # (n, 15, 4)
     idx = np.searchsorted(keys, np.arange(frames), side="right") - 1
     a = (np.arange(frames) - np.asarray(keys)[idx]) / np.diff(keys)[idx]
     a = a * a * (3 - 2 * a)  # ease in and out
-    q0, q1 = q[idx], q[idx + 1]
-    qs = R.quat_slerp(q0, q1, np.broadcast_to(a[:, None], q0.shape[:-1]))
-    m = R.quat_to_matrix(qs)
-    return P.make_rigid_torso(S.local_to_absolute(m[:, :S.NUM_BONES], m[:, S.NUM_BONES]))
+    qs = R.quat_slerp(q[idx], q[idx + 1], np.broadcast_to(a[:, None], q[idx].shape[:-1]))
+    return P.make_rigid_torso(R.quat_to_matrix(qs))
+
+
+def perturb(rot: np.ndarray, rng: np.random.Generator, deg: float = 12.0) -> np.ndarray:
+    """Mocap windows (B, F, 15, 3, 3) with each limb and spine bone's parent-local rotation turned by
+    one random offset per window (about ``deg`` degrees per axis): new poses near natural ones."""
+    b = rot.shape[0]
+    pelvis = S.pelvis_rotation(rot)
+    local = S.absolute_to_local(rot, pelvis)
+    offset = R.axis_angle_to_matrix(rng.normal(0, np.deg2rad(deg), (b, 1, S.NUM_BONES, 3)))
+    return P.make_rigid_torso(S.local_to_absolute(local @ offset, pelvis))
 
 
 def motion_bank(split: str, seed: int = 0, sampler_frames: int = 30000, deepmimic: bool = True) -> dict[str, np.ndarray]:
@@ -107,16 +119,18 @@ def motion_bank(split: str, seed: int = 0, sampler_frames: int = 30000, deepmimi
 class NoiseModel:
     """SkeletonNet-like 2D errors, per joint, in units of the crop side (1.25 x the person's box).
 
-    bias: (16, 2) mean offset; cov: (16, 2, 2); swap: (6,) rate of each left/right pair swapped
+    bias: (16, 2) mean offset; cov: (16, 2, 2); swap: (6,) rate of each left/right pair swapped alone
     (ankle, knee, hip, wrist, elbow, shoulder); miss: (16,) rate of a gross miss (anywhere in the
-    crop); rho: frame-to-frame correlation of the errors; outside: error std of joints outside the
-    frame (the network guesses them); source: where the numbers come from.
+    crop); flip: rate of frames where the whole body's left and right are swapped; rho:
+    frame-to-frame correlation of the errors; outside: error std of joints outside the frame (the
+    network guesses them); source: where the numbers come from.
     """
 
     bias: np.ndarray
     cov: np.ndarray
     swap: np.ndarray
     miss: np.ndarray
+    flip: float = 0.0
     rho: float = 0.7
     outside: float = 0.10
     source: str = "prior guess"
@@ -132,18 +146,32 @@ class NoiseModel:
         for n in ("r_elbow", "l_elbow", "r_knee", "l_knee", "head_top"):
             std[S.JOINT_INDEX[n]] = 0.045
         return cls(np.zeros((S.NUM_JOINTS, 2)), np.eye(2) * std[:, None, None] ** 2, np.full(6, 0.03),
-                   np.full(S.NUM_JOINTS, 0.03))
+                   np.full(S.NUM_JOINTS, 0.03), 0.03)
 
     @classmethod
     def load(cls, path: str | Path, key: str = "pooled") -> "NoiseModel":
-        """From ``benchmarks/results/network_2d_errors.json`` (the network measured on real frames)."""
+        """From the network's errors measured on real frames (``benchmarks/results/network_2d_errors.json``,
+        written by ``python -m benchmarks.heldout_video``; its "doc" field gives the schema). Swaps
+        inside whole-body flips count as flips, not as pair swaps."""
         d = json.loads(Path(path).read_text())[key]
-        return cls(np.asarray(d["bias"], float), np.asarray(d["cov"], float), np.asarray(d["swap"], float),
-                   np.asarray(d["miss"], float), float(d.get("rho", 0.7)), source=f"{path} [{key}]")
+        pooled = d["all_joints"]
+        per = [d["joints"].get(n) or {} for n in S.JOINT_NAMES]
+        good = [p if p.get("inliers", 0) >= 5 else None for p in per]
+        std = np.asarray(pooled["std"], float)
+        bias = np.array([p["mean"] if p else (0.0, 0.0) for p in good], float)
+        cov = np.array([p["cov"] if p else np.diag(std ** 2) for p in good], float)
+        rate = lambda p, k: float(p.get(k) if p and p.get(k) is not None else pooled[k])  # noqa: E731
+        alone = 1.0 - float(d.get("swaps_in_flipped_frames", 0.0))
+        swap = np.array([0.5 * (rate(per[i], "swap_rate") + rate(per[j], "swap_rate")) * alone for i, j in _PAIRS])
+        miss = np.array([rate(p, "miss_rate") for p in per])
+        return cls(bias, cov, swap, miss, float(d.get("frames_body_flipped", 0.0)), float(d.get("rho", 0.7)),
+                   source=f"{path} [{key}]")
 
     def scaled(self, k: float) -> "NoiseModel":
-        return NoiseModel(self.bias * k, self.cov * k * k, np.minimum(self.swap * k, 0.5), np.minimum(self.miss * k, 0.5),
-                          self.rho, self.outside * k, self.source + f" x{k}", self.twist_deg, self.twist_random)
+        """This noise with errors and event rates times ``k``."""
+        c = lambda r: np.minimum(np.asarray(r) * k, 0.6)  # noqa: E731
+        return NoiseModel(self.bias * k, self.cov * k * k, c(self.swap), c(self.miss), float(c(self.flip)), self.rho,
+                          self.outside * k, self.source + f" x{k:.2f}", self.twist_deg, self.twist_random)
 
 
 def _markov(rng, shape, rate, stay=0.7) -> np.ndarray:
@@ -228,7 +256,7 @@ def simulate(rot: np.ndarray, rng: np.random.Generator, noise: NoiseModel | None
     rays = M.camera_rays(uv, K[:, None])
     inside = M.in_frame(uv, size[:, None, 0], size[:, None, 1])
     return Observation(uv, uv_true, K, size, rays, inside, twist, rotations, joints,
-                       {"depth": depth, "fov": fov, "pitch": np.rad2deg(pitch)})
+                       {"depth": depth, "fov": fov, "pitch": np.rad2deg(pitch), "camera_joints": xc})
 
 
 def _add_noise(rng, uv_true, size, twist, nm: NoiseModel):
@@ -243,7 +271,7 @@ def _add_noise(rng, uv_true, size, twist, nm: NoiseModel):
     outside = 1.0 - M.in_frame(uv_true, size[:, None, 0], size[:, None, 1])
     err += outside[..., None] * rng.normal(0, nm.outside, (b, f, S.NUM_JOINTS, 2))
     uv = uv_true + err * side[..., None, None]
-    swaps = _markov(rng, (b, f, len(_PAIRS)), nm.swap)
+    swaps = _markov(rng, (b, f, len(_PAIRS)), nm.swap) ^ _markov(rng, (b, f, 1), nm.flip)
     for k, (i, j) in enumerate(_PAIRS):
         s = swaps[:, :, k, None]
         ui, uj = uv[:, :, i].copy(), uv[:, :, j].copy()
@@ -265,14 +293,14 @@ def _add_noise(rng, uv_true, size, twist, nm: NoiseModel):
 
 # --------------------------------------------------------------------------- windows
 
-def window_indices(rng: np.random.Generator, lengths: np.ndarray, n: int, window: int, span: int,
+def window_indices(rng: np.random.Generator, lengths: np.ndarray, n: int, span: int, p: np.ndarray | None = None,
                    drops: float = 0.3):
-    """Random windows over a bank of sequences: (sequence (n,), frame indices (n, span)) where each
-    window's last ``window`` frames are observed; steps between observed frames are 1 (regular),
-    2 (a dropped frame) or 0 (a repeated one) in a share ``drops`` of windows, and the whole window
-    plays at 0.7-1.4 x speed."""
-    seq = rng.choice(len(lengths), n, p=lengths / lengths.sum())
-    speed = rng.uniform(0.7, 1.4, (n, 1))
+    """Random windows of ``span`` frames over a bank of sequences (drawn with probabilities ``p``,
+    default by length): (sequence (n,), frame indices (n, span)); steps between observed frames
+    are 1 (regular), 2 (a dropped frame) or 0 (a repeated one) in a share ``drops`` of windows,
+    and the whole window plays at 0.45-1.5 x speed (a 60 frames/s camera is 0.5 x)."""
+    seq = rng.choice(len(lengths), n, p=lengths / lengths.sum() if p is None else p)
+    speed = rng.uniform(0.45, 1.5, (n, 1))
     step = np.ones((n, span)) * speed
     jitter = rng.random((n, 1)) < drops
     step = np.where(jitter, step * rng.choice([0.0, 1.0, 2.0], (n, span), p=[0.1, 0.75, 0.15]), step)
@@ -286,13 +314,26 @@ def window_indices(rng: np.random.Generator, lengths: np.ndarray, n: int, window
 
 class Sampler:
     """Training batches from a motion bank: features (B, T, FEATURES) float32 and the newest
-    frame's truth in the view's world axes (rotations (B, 16, 3, 3))."""
+    frame's truth in the view's world axes (rotations (B, 16, 3, 3)). Windows come from the
+    mocap clips ``mocap_share`` of the time (the rest from the joint-limit sampler's sequences),
+    by length within each group, and ``perturb_share`` of the mocap windows get their joints turned a
+little (``perturb``). Each group of ``group`` windows has its own noise level, the measured noise
+    times 0.5-1.5 (log-uniform), or exact 2D for a share ``exact_share`` of groups, the same share
+    in every batch: every batch mixes levels alike, so batch norm's running statistics hold for
+    the batches it trained on (with a random share per batch, validation swung by 30 mm)."""
 
     def __init__(self, bank: dict[str, np.ndarray], window: int, noise: NoiseModel, seed: int = 0,
-                 noise_scale=(0.5, 2.0), exact_share: float = 0.1, pad_share: float = 0.1):
+                 noise_scale=(0.5, 1.5), exact_share: float = 0.1, pad_share: float = 0.1, mocap_share: float = 0.6,
+                 perturb_share: float = 0.5, group: int = 16):
         self.names = list(bank)
         self.seqs = list(bank.values())
         self.lengths = np.array([len(s) for s in self.seqs], float)
+        mocap = np.array([not n.startswith("sampler") for n in self.names])
+        self.mocap, self.perturb_share, self.group = mocap, perturb_share, group
+        share = np.where(mocap, mocap_share, 1 - mocap_share) if mocap.any() and not mocap.all() else np.ones(len(mocap))
+        group = np.where(mocap, self.lengths[mocap].sum(), self.lengths[~mocap].sum())
+        self.p = share * self.lengths / group
+        self.p /= self.p.sum()
         self.window, self.noise = window, noise
         self.rng = np.random.default_rng(seed)
         self.noise_scale, self.exact_share, self.pad_share = noise_scale, exact_share, pad_share
@@ -301,12 +342,19 @@ class Sampler:
 
     def batch(self, n: int):
         rng = self.rng
-        seq, idx = window_indices(rng, self.lengths, n, self.window, self.window)
+        seq, idx = window_indices(rng, self.lengths, n, self.window, self.p)
         rot = self.all[self.offsets[seq, None] + idx]
-        # noise level per batch part: none, or the measured noise scaled
-        k = np.exp(rng.uniform(*np.log(self.noise_scale)))
-        exact = rng.random() < self.exact_share
-        obs = simulate(rot, rng, None if exact else self.noise.scaled(k))
+        jiggle = self.mocap[seq] & (rng.random(n) < self.perturb_share)
+        if jiggle.any():
+            rot[jiggle] = perturb(rot[jiggle], rng)
+        # a noise level per group of windows (every batch mixes levels: batch norm sees them all)
+        parts = []
+        groups = np.array_split(np.arange(n), max(1, n // self.group))
+        exact = int(round(self.exact_share * len(groups)))  # the same mix in every batch
+        for i, g in enumerate(groups):
+            k = np.exp(rng.uniform(*np.log(self.noise_scale)))
+            parts.append(simulate(rot[g], rng, None if i < exact else self.noise.scaled(k)))
+        obs = concatenate(parts)
         real = np.ones((n, self.window))
         pad = rng.random(n) < self.pad_share
         first = np.where(pad, rng.integers(1, self.window, n), 0)
@@ -316,6 +364,13 @@ class Sampler:
         x, view = M.window_features(take(obs.rays), take(obs.inside), take(obs.twist), real)
         target = view[:, None] @ obs.rotations[:, -1]
         return x, target.astype(np.float32), obs
+
+
+def concatenate(parts: list[Observation]) -> Observation:
+    """Observations of several groups of sequences as one (along the first axis)."""
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    fields = ("uv", "uv_true", "K", "size", "rays", "inside", "twist", "rotations", "joints")
+    return Observation(*(cat(f) for f in fields), {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra})
 
 
 def sequence_windows(obs: Observation, window: int):

@@ -1,7 +1,8 @@
 """The motion model network: a residual MLP over a causal window of per-frame features
 (``engine.motion.window_features``) to 16 rotations (15 bones + pelvis) through the Gram-Schmidt
-layer, as SkeletonNet's rotation branch. Only Gemm, Relu, Add and the Gram-Schmidt arithmetic in
-the exported graph (TensorRT-friendly)."""
+layer, as SkeletonNet's rotation branch (the blocks after Martinez et al. 2017: linear, batch norm,
+ReLU, dropout, twice, with a residual). Only Gemm, BatchNormalization (folded by the runtimes),
+Relu, Add and the Gram-Schmidt arithmetic in the exported graph (TensorRT-friendly)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -31,10 +32,11 @@ class MotionNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         h = cfg.hidden
-        self.inp = nn.Sequential(nn.Linear(cfg.window * M.FEATURES, h), nn.ReLU())
+        self.inp = nn.Sequential(nn.Linear(cfg.window * M.FEATURES, h), nn.BatchNorm1d(h), nn.ReLU())
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(h, h), nn.ReLU(),
-                          nn.Dropout(cfg.dropout)) for _ in range(cfg.blocks))
+            nn.Sequential(nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout),
+                          nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout))
+            for _ in range(cfg.blocks))
         self.out = nn.Linear(h, M.OUTPUTS * 6)
         with torch.no_grad():  # start at the rest pose: identity columns
             self.out.weight.mul_(0.01)
