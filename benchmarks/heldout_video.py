@@ -58,6 +58,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.acquisition import video_frames as frames_of  # (frame index, BGR frame) of a video
 from benchmarks.video_splits import ROOT, Splits, Video, load_splits, md5_of
 from engine import skeleton as S
 from engine.errors import UserError
@@ -266,18 +267,6 @@ def video_info(path: Path) -> tuple[int, float, int, int]:
             int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     cap.release()
     return info
-
-
-def frames_of(path: Path):
-    cap = cv2.VideoCapture(str(path))
-    k = 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        yield k, f
-        k += 1
-    cap.release()
 
 
 def write_jpegs(name: str, path: Path, frames: list[int]) -> dict[int, Path]:
