@@ -1,6 +1,8 @@
 """The motion model's runtime (engine/motion.py): twist, the view that makes a person at the edge of
 a wide lens look like one in the centre, the causal window, one-line errors for a bad file, and
 the estimator with the motion model on."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from engine.backend_base import BackendError
 from engine.estimator import Estimator, EstimatorSettings
 from engine.preprocess import frame_intrinsics
 
-REPO_MODEL = M.Path(__file__).resolve().parents[2] / "assets" / "motion.onnx"
+REPO_MODEL = Path(__file__).resolve().parents[2] / "assets" / "motion.onnx"
 SK = S.Skeleton.default()
 
 
