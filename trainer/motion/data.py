@@ -43,23 +43,19 @@ _PAIRS = [(S.JOINT_INDEX["r_" + n], S.JOINT_INDEX["l_" + n])
 
 # --------------------------------------------------------------------------- motion
 
-def _resample(rotations: np.ndarray, frame_time: float, fps: float = FPS) -> np.ndarray:
-    """Nearest frames of a clip (F, 15, 3, 3) at ``fps`` (clips here are 100-120 frames/s)."""
-    n = int(len(rotations) * frame_time * fps)
-    return rotations[np.minimum(np.round(np.arange(n) / (frame_time * fps)).astype(int), len(rotations) - 1)]
-
-
 def cmu_clip(name: str) -> np.ndarray:
-    """A CMU clip of assimp-testmodels at 30 frames/s, rigid torso. (F, 15, 3, 3)."""
+    """A CMU clip of assimp-testmodels slerped to 30 frames/s (the DeepMimic clips' resampler), rigid
+    torso. (F, 15, 3, 3)."""
     from animation.bvh import read_bvh
     from animation.bvh_retarget import clip_to_poses
+    from trainer.motion.deepmimic import resample
 
     path = P.CLIP_DIR / name
     if not path.exists():
         from engine.errors import UserError
         raise UserError(f"motion clips not found ({path}): apt-get install assimp-testmodels")
     clip = clip_to_poses(read_bvh(path), path=str(path))
-    return P.make_rigid_torso(_resample(clip.rotations, clip.frame_time))
+    return P.make_rigid_torso(resample(clip.rotations, np.full(len(clip.rotations), clip.frame_time), FPS))
 
 
 def sampler_sequence(rng: np.random.Generator, frames: int) -> np.ndarray:
