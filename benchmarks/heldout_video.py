@@ -70,6 +70,11 @@ PICTURE = ROOT / "docs" / "images" / "heldout_video.png"
 CROP_SCALE = 1.25           # the oracle crop: the engine's tracking.crop_scale
 VISIBLE = 0.5               # teacher confidence above which a joint counts
 SWAP_MARGIN = 0.03          # crop sides: a swap is nearer the mirror joint by at least this
+#: the test videos in groups: training chooses its checkpoints on "select" (Pose2Sim's single-person trial, 4
+#: views), which makes them validation videos; "report" (the two-person trial, another recording of the same
+#: man in the same lab) is never used for a choice, so its score is the untouched held-out number
+GROUPS = {"all": lambda name: True, "select": lambda name: name.startswith("pose2sim_single_"),
+          "report": lambda name: name.startswith("pose2sim_multi_")}
 MISS = 0.15                 # crop sides: a gross miss is farther than this (and not a swap)
 QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)
 NPM_POSE = "@mediapipe/pose@0.5.1675469404"
@@ -416,6 +421,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=str(RESULTS / "heldout_video.json"))
     ap.add_argument("--noise-json", default=str(RESULTS / "network_2d_errors.json"))
     ap.add_argument("--picture", default=str(PICTURE))
+    ap.add_argument("--videos", choices=sorted(GROUPS), default="all",
+                    help="which test videos: all (default), select (the 4 single-person views, on which training "
+                         "chooses checkpoints) or report (the 4 two-person views, never used for a choice)")
+    ap.add_argument("--quick", action="store_true",
+                    help="test videos only: no noise videos, no error-statistics file, no picture (what training's "
+                         "checkpoint choice runs)")
     args = ap.parse_args(argv)
     try:
         return run(args)
@@ -432,8 +443,8 @@ def run(args) -> int:
     if not model.exists():
         raise UserError(f"{model}: model not found")
     splits = load_splits(args.splits) if args.splits else load_splits()
-    tests = [v.name for v in splits.of_split("test")]
-    noise = [v.name for v in splits.of_split("noise")]
+    tests = [v.name for v in splits.of_split("test") if GROUPS[args.videos](v.name)]
+    noise = [] if args.quick else [v.name for v in splits.of_split("noise")]
     paths, missing = fetch(splits, tests + noise)
     for name, why in missing.items():
         say(f"heldout_video: {name} skipped: {why}")
@@ -532,6 +543,8 @@ def run(args) -> int:
         rows[n] = {"frames": info[n][0], "labelled": len(wanted[n]), **score_group(recs[n], mean_pose, True)}
     overall = {"frames": sum(info[n][0] for n in tests), "labelled": sum(len(wanted[n]) for n in tests),
                **score_group(test_recs, mean_pose, True)}
+    groups = {g: score_group([r for n in tests if GROUPS[g](n) for r in recs[n]], mean_pose, True)
+              for g in ("select", "report")} if args.videos == "all" else {}
 
     def stats_of(names):
         per = {}
@@ -559,7 +572,8 @@ def run(args) -> int:
     command = "python -m benchmarks.heldout_video" + (f" --every {args.every}" if args.every != 2 else "") + \
         (f" --noise-every {args.noise_every}" if args.noise_every != 1 else "") + \
         (f" --model {args.model}" if Path(args.model).resolve() != (ROOT / "assets" / "skeletonnet.onnx") else "") + \
-        (" --teacher full" if args.teacher == "full" else "")
+        (" --teacher full" if args.teacher == "full" else "") + \
+        (f" --videos {args.videos}" if args.videos != "all" else "") + (" --quick" if args.quick else "")
     crop_rule = f"Box.around(teacher joints with confidence > {VISIBLE}, {CROP_SCALE}) (all 16 when fewer than 2)"
     common = {"command": command, "model": _rel(model), "teacher": teacher_desc, "every": args.every,
               "noise_every": args.noise_every,
@@ -575,7 +589,7 @@ def run(args) -> int:
                "the oracle prediction in crop sides. error_statistics: as in network_2d_errors.json, on the test "
                "videos, for comparison only (not for training).",
         **common, "wall_s": round(wall, 1), "network_s": round(t_net, 1), "app_frames": n_app_frames,
-        "videos": rows, "overall": overall, "oracle_pck@0.2_per_joint": per_joint,
+        "videos": rows, "overall": overall, "groups": groups, "oracle_pck@0.2_per_joint": per_joint,
         "error_statistics": {"doc": DOC_STATS, "swap_margin": SWAP_MARGIN, "miss_threshold": MISS,
                              "videos": test_stats, "pooled": test_pooled},
     }
@@ -590,13 +604,14 @@ def run(args) -> int:
         "skipped": missing, "pooled": noise_pooled,
         "test_videos_pooled_for_comparison": "benchmarks/results/heldout_video.json error_statistics",
     }
-    for path, res in ((args.json, result), (args.noise_json, noise_result)):
+    result["videos_group"] = args.videos
+    for path, res in ((args.json, result),) + (() if args.quick else ((args.noise_json, noise_result),)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(_clean(res), indent=1) + "\n")
     print(format_report(result, noise_result))
-    wrote = [_rel(Path(args.json)), _rel(Path(args.noise_json))]
+    wrote = [_rel(Path(args.json))] + ([] if args.quick else [_rel(Path(args.noise_json))])
     shown = [(n, k, *v) for (n, k), v in picks.items() if v is not None]
-    if args.picture and shown:
+    if args.picture and shown and not args.quick:
         draw_picture(shown, Path(args.picture), teacher_kind)
         wrote.append(_rel(Path(args.picture)))
     print(f"\nwrote {', '.join(wrote)}; caches in {_rel(HELDOUT)}; {wall:.0f} s")

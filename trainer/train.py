@@ -8,6 +8,11 @@
 * Flip augmentation with the left/right label swap.
 * Validation every ``val_every`` steps (MPJPE, PA-MPJPE, rotation errors on a
   fixed subset of the validation split); ``best.pt`` keeps the best MPJPE.
+* ``video_val`` (issue 24): every ``every`` steps the weights are exported to ONNX and run end to end
+  through the app's tracking on held-out real videos (``python -m benchmarks.heldout_video --videos select
+  --quick``, against the BlazePose teacher's cached keypoints); PCK@0.2 goes to ``video.csv``, and with
+  ``choose: true`` ``best.pt`` keeps the best end-to-end video score instead of the synthetic MPJPE
+  (synthetic scores chose the wrong model before: docs/training.md).
 * ``stop_at`` ends a chunk early without changing the schedule (train over
   several days in chunks); checkpoints every ``ckpt_every`` steps (``last.pt``, written atomically:
   model, optimizer, schedule, step, best score), exact resume, CSV logs
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -57,6 +63,7 @@ class TrainConfig:
     batch_size: int = 16
     steps: int = 20000
     stop_at: int = 0                                   # stop (checkpointed) at this step; 0 = run to the end
+    time_limit_s: float = 0.0                          # stop (checkpointed) after this many seconds; 0 = no limit
     optimizer: str = "adam"                            # adam | sgd
     lr: float = 1e-3
     lr_final: float = 1e-5
@@ -75,6 +82,7 @@ class TrainConfig:
     cpu_bf16: bool = False                             # bf16 autocast on CPU too (docs/training.md: measured)
     loss: dict = field(default_factory=dict)           # LossWeights fields
     export: bool = True
+    video_val: dict = field(default_factory=dict)      # {every: steps, videos: select, choose: true}: see module doc
 
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -92,6 +100,10 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
         LossWeights(**cfg.loss)
     except (TypeError, ValueError) as e:
         raise UserError(f"{p}: {e}") from None
+    bad = sorted(set(cfg.video_val) - {"every", "videos", "choose"})
+    if bad or (cfg.video_val and int(cfg.video_val.get("every", 0)) < 1):
+        raise UserError(f"{p}: video_val takes every (steps, >= 1), videos (select | report | all) and choose "
+                        f"(true | false); got {cfg.video_val}")
     if cfg.optimizer not in ("adam", "sgd") or cfg.schedule not in ("exp", "cosine", "const"):
         raise UserError(f"{p}: optimizer must be adam|sgd and schedule exp|cosine|const")
     return cfg
@@ -130,6 +142,30 @@ def validate(net, source, max_samples: int, device) -> dict:
     return summary({k: p[k][person] for k in keys}, {k: g[k][person] for k in keys}, net.reference_length)
 
 
+def video_score(net, out: Path, step: int, videos: str = "select") -> dict:
+    """The end-to-end held-out-video score of ``net``'s current weights: exported to ``OUT/video/model.onnx``
+    and run by ``benchmarks.heldout_video --quick`` in a child process (the app's tracking, config.yaml);
+    returns {"step", "app_pck@0.2", "app_pck@0.1", "found", "oracle_pck@0.2"} (also ``OUT/video/step_N.json``)."""
+    import copy
+    import subprocess
+
+    folder = out / "video"
+    onnx_path = export_onnx(copy.deepcopy(net).float().cpu().eval().to(memory_format=torch.contiguous_format),
+                            folder / "model.onnx")
+    res_path = folder / f"step_{step:07d}.json"
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "benchmarks.heldout_video", "--model", str(onnx_path.resolve()),
+                        "--videos", videos, "--quick", "--json", str(res_path.resolve())],
+                       cwd=root, capture_output=True, text=True)
+    if r.returncode or not res_path.exists():
+        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        raise UserError(f"held-out video score failed at step {step}: {why}")
+    o = json.loads(res_path.read_text())["overall"]
+    return {"step": step, "app_pck@0.2": o["app"]["pck@0.2"], "app_pck@0.1": o["app"]["pck@0.1"],
+            "found": o["app"]["found"], "oracle_pck@0.2": o["oracle"]["pck@0.2"],
+            "baseline_pck@0.2": o["baseline"]["pck@0.2"]}
+
+
 def _plot(out: Path) -> None:
     import matplotlib  # heavy (about 0.5 s to import), needed only when a run draws its curves
 
@@ -138,7 +174,14 @@ def _plot(out: Path) -> None:
 
     tr = list(csv.DictReader(open(out / "train.csv"))) if (out / "train.csv").exists() else []
     va = list(csv.DictReader(open(out / "val.csv"))) if (out / "val.csv").exists() else []
-    fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
+    vv = list(csv.DictReader(open(out / "video.csv"))) if (out / "video.csv").exists() else []
+    fig, ax = plt.subplots(1, 4 if vv else 3, figsize=(20 if vv else 15, 3.8))
+    if vv:
+        st = [float(r["step"]) for r in vv]
+        for k in ("app_pck@0.2", "oracle_pck@0.2", "app_pck@0.1", "found", "baseline_pck@0.2"):
+            ax[3].plot(st, [float(r[k]) for r in vv], marker="o", label=k, ls="--" if "baseline" in k else "-")
+        ax[3].set_title("held-out real video (end to end)")
+        ax[3].legend(fontsize=7)
     if tr:
         st = np.array([float(r["step"]) for r in tr])
         for k in ("total", "rot_g", "rot_b", "rot", "pos", "hm"):
@@ -245,6 +288,8 @@ def train(cfg: TrainConfig) -> Path:
                for s in range(step, min(step + 2, cfg.steps))}
     t_last, seen = time.perf_counter(), 0
     amp = (cuda and cfg.amp) or (not cuda and cfg.cpu_bf16)
+    t_begin = time.perf_counter()
+    choose_video = bool(cfg.video_val.get("choose", True)) if cfg.video_val else False
     try:
         end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
         while step < end:
@@ -293,9 +338,31 @@ def train(cfg: TrainConfig) -> Path:
                         w.writeheader()
                     w.writerow({"step": step, **{k: f"{v:.3f}" for k, v in m.items()}})
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.1f}" for k, v in m.items()))
-                if m["mpjpe_mm"] < best:
+                if m["mpjpe_mm"] < best and not choose_video:
                     best = m["mpjpe_mm"]
                     save_atomic(training_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
+            if rank == 0 and cfg.video_val and (step % int(cfg.video_val["every"]) == 0 or step == cfg.steps):
+                v = video_score(net, out, step, str(cfg.video_val.get("videos", "select")))
+                new = not (out / "video.csv").exists()
+                with open(out / "video.csv", "a", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=list(v))
+                    if new:
+                        w.writeheader()
+                    w.writerow({k: (f"{x:.4f}" if isinstance(x, float) else x) for k, x in v.items()})
+                bar.write(f"step {step}: held-out video PCK@0.2 end to end {v['app_pck@0.2']:.3f} "
+                          f"(oracle crop {v['oracle_pck@0.2']:.3f}, found {v['found']:.2f}, "
+                          f"constant pose {v['baseline_pck@0.2']:.3f})")
+                if choose_video and -v["app_pck@0.2"] < best:  # best holds minus the score: lower is better
+                    best = -v["app_pck@0.2"]
+                    save_atomic(training_state(net, opt, step, best, mcfg, centres, cfg), out / "best.pt")
+            out_of_time = bool(cfg.time_limit_s) and time.perf_counter() - t_begin > cfg.time_limit_s
+            if world > 1 and cfg.time_limit_s:  # every rank stops at the same step
+                flag = torch.tensor([float(out_of_time)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            if out_of_time:
+                end = step
+                bar.write(f"time limit {cfg.time_limit_s:.0f} s reached at step {step}: checkpointed, stopping")
             if rank == 0 and (step % cfg.ckpt_every == 0 or step in (cfg.steps, end)):
                 save_atomic(training_state(net, opt, step, best, mcfg, centres, cfg), last)
                 _plot(out)

@@ -120,6 +120,44 @@ def test_clear_errors(tmp_path, data, capsys):
     assert "unknown key 'stepz'" in capsys.readouterr().err
 
 
+def test_checkpoints_are_chosen_by_the_video_score(tmp_path, data, monkeypatch):
+    """video_val: best.pt is the step with the best held-out-video score, not the best synthetic MPJPE;
+    every score lands in video.csv and the curves."""
+    scores = {2: 0.30, 4: 0.45, 6: 0.40}
+    calls = []
+
+    def fake(net, out, step, videos="select"):
+        calls.append((step, videos))
+        return {"step": step, "app_pck@0.2": scores[step], "app_pck@0.1": scores[step] / 2, "found": 0.9,
+                "oracle_pck@0.2": 0.5, "baseline_pck@0.2": 0.25}
+
+    monkeypatch.setattr(T, "video_score", fake)
+    cfg = write_cfg(tmp_path, data, "vv", export=False, video_val={"every": 2, "videos": "select", "choose": True})
+    assert T.main([str(cfg)]) == 0
+    run = tmp_path / "vv"
+    assert calls == [(2, "select"), (4, "select"), (6, "select")]
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["step"] == 4 and best["best"] == pytest.approx(-0.45)
+    rows = (run / "video.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,app_pck@0.2") and len(rows) == 4
+
+
+def test_time_limit_stops_checkpointed_and_resumes(tmp_path, data, capsys):
+    cfg = write_cfg(tmp_path, data, "tl", steps=50, val=None, export=False, time_limit_s=1e-9)
+    assert T.main([str(cfg)]) == 0
+    assert torch.load(tmp_path / "tl" / "last.pt", weights_only=False)["step"] == 1  # one step, then out of time
+    said = capsys.readouterr()
+    assert "time limit" in said.out + said.err
+    assert T.main([str(cfg), "--set", "time_limit_s=0", "--set", "steps=3"]) == 0
+    assert torch.load(tmp_path / "tl" / "last.pt", weights_only=False)["step"] == 3
+
+
+def test_video_val_settings_are_checked(tmp_path, data, capsys):
+    cfg = write_cfg(tmp_path, data, "vb", video_val={"every": 0})
+    assert T.main([str(cfg)]) == 2
+    assert "video_val takes every" in capsys.readouterr().err
+
+
 def test_batches_mix_sources_by_weight():
     class Src:
         def __init__(self, tag, n):
