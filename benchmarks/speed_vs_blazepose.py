@@ -6,9 +6,10 @@
 The target (issue): the whole tracked frame (SkeletonNet + the motion model that lifts 3D from a
 window of 2D + the filters) is at least 1.5x faster than BlazePose full.
 
-* **Frames.** The first N frames (default 120) of ``--input`` (default the bundled clip
-  ``assets/demo.mp4``, a person walking) are decoded once into memory before anything is timed;
-  BlazePose gets the same frames as RGB through a temporary ``.npy`` file.
+* **Frames.** The first N frames (default 120) of ``--input`` (default the Sports2D walking clip
+  ``tests/data/sports2d_walk.mp4``, the bundled clip until issue 24: training footage, a person
+  walking) are decoded once into memory before anything is timed; BlazePose gets the same frames as
+  RGB through a temporary ``.npy`` file.
 * **Ours.** The estimator ``mocap`` builds: ``app.pipeline.make_estimator(cfg)`` with the
   repository's config (``app.config.load_config``: ``config.yaml``, person detector on acquisition,
   presence, One-Euro filters) and ``model.motion: true``, ``model.motion_path = --motion`` (default
@@ -21,7 +22,7 @@ window of 2D + the filters) is at least 1.5x faster than BlazePose full.
   so that every frame after the first takes the tracked single-pass path (crop from the last
   frame's joints, SkeletonNet, motion model, filters), the frame the target is about and the path
   README's Speed section measures. With the shipped model's presence below the configured 0.5 on
-  most frames of the bundled clip, the app would otherwise lose the person and run the person
+  most frames of that clip, the app would otherwise lose the person and run the person
   detector again on nearly every frame: ``--min-confidence 0.5`` measures that, and the output
   counts the frames on which the detector ran. ``--threads`` sets ``model.threads`` (SkeletonNet's
   ONNX Runtime intra-op threads; default the config's, 0 = one per core).
@@ -62,7 +63,7 @@ import numpy as np
 from engine.errors import UserError, reports_user_errors
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INPUT = ROOT / "assets" / "demo.mp4"
+DEFAULT_INPUT = ROOT / "tests" / "data" / "sports2d_walk.mp4"  # was assets/demo.mp4
 DEFAULT_MOTION = "assets/motion.onnx"
 FALLBACK_MOTION = "runs/motion_a/motion.onnx"
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "speed_vs_blazepose.json"
@@ -276,7 +277,7 @@ def median(xs) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed_vs_blazepose",
                                 description="The app's tracked frame against MediaPipe BlazePose full, side by side.")
-    p.add_argument("--input", default=str(DEFAULT_INPUT), help="video file or image folder (default assets/demo.mp4)")
+    p.add_argument("--input", default=str(DEFAULT_INPUT), help="video file or image folder (default tests/data/sports2d_walk.mp4)")
     p.add_argument("--frames", type=int, default=120, help="frames per block, decoded once (default 120)")
     p.add_argument("--blocks", type=int, default=3, help="timed rounds after the warm-up (default 3)")
     p.add_argument("--motion", default=None,

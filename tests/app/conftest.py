@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo.mp4"
+WALK = REPO / "tests" / "data" / "sports2d_walk.mp4"  # Sports2D training footage (tests/data/NOTICE.md)
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def short_clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip") / "short.avi"
-    cap = cv2.VideoCapture(str(DEMO))
+    cap = cv2.VideoCapture(str(WALK))
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (480, 270))
     for _ in range(12):
         ok, f = cap.read()

@@ -19,7 +19,7 @@ from animation.bvh import read_bvh
 from app.bvh import BVHRecorder
 from app.recording import Recording
 from engine import rotations as R
-from tests.app.conftest import REPO, mocap
+from tests.app.conftest import REPO, WALK, mocap
 
 CMU = Path("/usr/share/assimp/models/BVH/01_01.bvh")
 needs_display = pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (make test runs under xvfb-run)")
@@ -155,7 +155,7 @@ def test_disk_full_during_processing_keeps_the_frames_and_old_files(model, tmp_p
     disk = small_disk(40)  # the BVH fills it after about 80 frames of the 150-frame demo clip
     keep = tmp_path / "keep.jsonl"
     keep.write_bytes(b"the old poses\n")
-    r = mocap("--set", f"model.path={model}", "process", str(REPO / "assets" / "demo.mp4"), "--out", str(keep),
+    r = mocap("--set", f"model.path={model}", "process", str(WALK), "--out", str(keep),
               "--bvh", str(disk / "clip.bvh"))
     line = one_line_error(r)
     assert line.startswith(f"mocap: {disk / 'clip.partial.bvh'}: cannot write the BVH clip (the disk is full); "
@@ -176,9 +176,9 @@ LONG_CLIP_FRAMES = 1200
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
-    """The bundled clip looped to 1,200 frames at half size: long enough that an interrupt sent after
+    """The walking clip (WALK) looped to 1,200 frames at half size: long enough that an interrupt sent after
     the first frames always lands mid-run, however fast the model is."""
-    cap = cv2.VideoCapture(str(REPO / "assets" / "demo.mp4"))
+    cap = cv2.VideoCapture(str(WALK))
     frames = []
     while True:
         ok, f = cap.read()
@@ -416,7 +416,7 @@ def test_disk_filling_during_a_live_recording_stops_only_it(small_disk):
 def test_headless_run_records_and_a_full_disk_does_not_end_it(model, tmp_path, small_disk):
     disk = small_disk(16)
     r = mocap("--set", f"model.path={model}", "--set", "tracking.min_confidence=0", "run", "--no-window",
-              "--input", str(REPO / "assets" / "demo.mp4"), "--loop", "--bvh", str(disk / "live.bvh"),
+              "--input", str(WALK), "--loop", "--bvh", str(disk / "live.bvh"),
               "--max-frames", "90")
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
@@ -425,11 +425,11 @@ def test_headless_run_records_and_a_full_disk_does_not_end_it(model, tmp_path, s
     assert r.stderr.strip().splitlines()[-1] == "stopped after 90 frames"  # the session ran to its end
     assert read_bvh(disk / "live.bvh").num_frames > 5
     # recording into a plain folder works headless too; an unwritable --bvh stops before anything runs
-    r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(REPO / "assets" / "demo.mp4"),
+    r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(WALK),
               "--loop", "--bvh", str(tmp_path / "ok.bvh"), "--max-frames", "20")
     assert r.returncode == 0 and f"saved {tmp_path / 'ok.bvh'} (" in r.stderr
     assert read_bvh(tmp_path / "ok.bvh").num_frames > 0
-    r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(REPO / "assets" / "demo.mp4"),
+    r = mocap("--set", f"model.path={model}", "run", "--no-window", "--input", str(WALK),
               "--bvh", "/proc/x.bvh")
     assert one_line_error(r).startswith("mocap: /proc/x.bvh: cannot write the BVH recording (")
 
@@ -477,7 +477,7 @@ def test_files_are_not_mirrored_and_root_motion_is_bounded(model, short_clip, tm
     assert r.returncode == 0 and f"input: {short_clip}; VMC" in r.stderr and "(mirrored)" not in r.stderr
     # a noisy (untrained) model on every frame: the BVH root stays inside the bounds
     r = mocap("--set", f"model.path={model}", "--set", "tracking.min_confidence=0", "process",
-              str(REPO / "assets" / "demo.mp4"), "--out", str(tmp_path / "p.jsonl"), "--bvh", str(tmp_path / "c.bvh"))
+              str(WALK), "--out", str(tmp_path / "p.jsonl"), "--bvh", str(tmp_path / "c.bvh"))
     assert r.returncode == 0, r.stderr
     root = read_bvh(tmp_path / "c.bvh").motion[:, :3] / 100
     assert np.abs(root[:, [0, 2]]).max() <= 3.0 + 1e-6 and np.abs(root[:, 1] - 0.99).max() <= 1.0 + 1e-6

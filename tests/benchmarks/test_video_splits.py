@@ -28,7 +28,7 @@ def test_repository_trains_on_no_test_or_noise_frame():
 
 def test_splits_file_names_the_test_videos():
     splits = load_splits()
-    tests = splits.of_split("test")
+    tests = [v for v in splits.of_split("test") if v.name != "demo_clip"]  # demo_clip: cut from them (below)
     assert len(tests) == 8 and all(v.name.startswith("pose2sim_") for v in tests)
     for v in tests:
         assert v.md5 and v.source.get("pip") == "pose2sim==0.10.49" and v.source.get("member", "").endswith(".mp4")
@@ -90,3 +90,29 @@ def test_check_fails_for_a_new_config_training_on_a_test_video(tmp_path):
     leaks = check(load_splits(splits_file), repo / "trainer" / "configs", repo).leaks
     assert leaks == ["mine.yaml: data entry {kind: wild, root: data/mine} trains on wild/frames/clip_000010.jpg: "
                      "frame 10 of pose2sim_single_cam01 (test)"]
+
+
+def test_the_demo_clip_is_test_footage_and_a_copy_of_it_under_a_training_root_leaks(tmp_path):
+    """assets/demo.mp4 (what `mocap demo` plays) is cut from the Pose2Sim test videos: split test, its md5
+    in the splits file, and a renamed copy of it under a wild root that a config trains on is a leak."""
+    splits = load_splits()
+    demo = splits.videos["demo_clip"]
+    assert demo.source == {"repo": "assets/demo.mp4"} and demo.splits == {"test"}
+    assert md5_of(ROOT / "assets" / "demo.mp4") == demo.md5
+    assert all(splits.videos[v].splits == {"test"} for v in demo.spec["derived_from"])
+    walk = splits.videos["bundled_clip"]  # the demo clip before issue 24, now the tests' clip: training footage
+    assert walk.source == {"repo": "tests/data/sports2d_walk.mp4"} and walk.splits == {"train"}
+    assert md5_of(ROOT / walk.source["repo"]) == walk.md5
+    repo = _copy_repo(tmp_path)
+    own = repo / "data" / "mine"
+    (own / "wild").mkdir(parents=True)
+    (own / "wild" / "decisions.jsonl").write_text(
+        json.dumps({"image": "wild/frames/jump_000120.jpg", "decision": "accept"}) + "\n")
+    (repo / "trainer" / "configs" / "mine.yaml").write_text(yaml.safe_dump({
+        "out": "runs/mine", "data": [{"kind": "wild", "root": "data/mine"}]}))
+    shutil.copy(ROOT / "tests" / "data" / "sports2d_walk.mp4", own / "jump.mp4")  # training footage: no leak
+    assert check(splits, repo / "trainer" / "configs", repo).leaks == []
+    shutil.copy(ROOT / "assets" / "demo.mp4", own / "jump.mp4")  # the demo clip renamed: recognised by its md5
+    assert check(splits, repo / "trainer" / "configs", repo).leaks == [
+        "mine.yaml: data entry {kind: wild, root: data/mine} trains on wild/frames/jump_000120.jpg: "
+        "frame 120 of demo_clip (test)"]

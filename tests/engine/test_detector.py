@@ -2,7 +2,8 @@
 
 Frames (tests/engine/data, see its NOTICE.md): OpenCV's messi5.jpg and basketball1.png (one
 person each, a second one cut at the edge in basketball1), OpenCV's home.jpg (nobody), and
-frame 100 of the bundled clip (assets/demo.mp4, two people). The known keypoints are the
+frame 100 of the Sports2D walking clip (tests/data/sports2d_walk.mp4, two people; until issue 24 the
+bundled assets/demo.mp4). The known keypoints are the
 MediaPipe teacher's 16 joints on each (tests/engine/data/detector_keypoints.json).
 """
 import json
@@ -31,7 +32,7 @@ def joints(name):
 
 
 def demo_frame(k=100):
-    cap = cv2.VideoCapture(str(ROOT / "assets" / "demo.mp4"))
+    cap = cv2.VideoCapture(str(ROOT / "tests" / "data" / "sports2d_walk.mp4"))
     for _ in range(k + 1):
         ok, f = cap.read()
         assert ok

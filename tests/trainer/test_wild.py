@@ -24,7 +24,7 @@ from trainer.wild.fitting import fit_skeleton, implausible, twist_angles
 REPO = Path(__file__).resolve().parents[2]
 SK = S.Skeleton.default()
 MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")  # only named, never read, in these tests
-DEMO = REPO / "assets" / "demo.mp4"
+DEMO = REPO / "tests" / "data" / "sports2d_walk.mp4"  # training footage (tests/data/NOTICE.md)
 
 
 def landmarks_for(joints: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_mediapipe_mapping_rebuilds_our_joints_on_a_moved_rest_body():
 @pytest.mark.skipif(not (T.TEACHER_VENV / T.READY).exists(),
                     reason="no teacher environment (make test creates it: python -m trainer teacher-setup)")
 def test_mediapipe_teacher_finds_the_person_in_a_photo(tmp_path):
-    cap = cv2.VideoCapture(str(DEMO))  # the bundled clip: frame 60 shows one walker, upright
+    cap = cv2.VideoCapture(str(DEMO))  # the Sports2D walking clip: frame 60 shows one walker, upright
     for _ in range(61):
         ok, img = cap.read()
     assert ok
