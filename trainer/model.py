@@ -46,7 +46,7 @@ ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 
 @dataclass
 class SkeletonNetConfig:
-    backbone: str = "lite0"          # lite0 (EfficientNet-Lite0, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
+    backbone: str = "lite0"          # lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
     input_size: int = 192            # 256 in the paper
     hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
     hg_depth: int = 4

