@@ -1,5 +1,5 @@
 """``make_source``: a training or evaluation data source from its config entry
-(``{"kind": synth | h36m | mpii | wild, "root": ..., ...}``)."""
+(``{"kind": synth | h36m | mpii | wild | realframes, "root": ..., ...}``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from engine.errors import UserError
 from trainer.data import realsets
 from trainer.data.dataset import SynthSource
 
-KINDS = ("synth", "h36m", "mpii", "wild")
+KINDS = ("synth", "h36m", "mpii", "wild", "realframes")
 
 
 def make_source(spec: dict, split: str, input_size: int, centres, flip: bool):
