@@ -80,6 +80,15 @@ def test_card_and_contact_sheet(dataset):
     assert "| train | 12 | 2 |" in card
     assert cv2.imread(str(dataset / "contact_sheet.png")).shape == (8 * 160, 8 * 160, 3)
     assert (dataset / "distributions.png").exists()
+    # renders beside real crops at the network's input size: two labelled rows of 8 tiles of 160 px
+    from trainer.data.card import SPORTS2D_WHEEL
+
+    if SPORTS2D_WHEEL.exists():
+        pair = cv2.imread(str(dataset / "synth_vs_real.png"))
+        assert pair.shape == (2 * 22 + 2 * 160, 8 * 160, 3)
+        assert "synth_vs_real.png" in card
+        real = pair[22 + 160 + 22:]
+        assert all(real[:, i * 160:(i + 1) * 160].std() > 20 for i in range(8))  # eight real crops, none blank
 
 
 def test_card_of_a_render_without_a_train_split(dataset, tmp_path):
@@ -92,11 +101,12 @@ def test_card_of_a_render_without_a_train_split(dataset, tmp_path):
     assert cv2.imread(str(tmp_path / "contact_sheet.png")).shape == (8 * 160, 8 * 160, 3)
 
 
-def test_same_seed_same_bytes_different_seed_different(anny_model):
+@pytest.mark.parametrize("style", ["room", "webcam"])
+def test_same_seed_same_bytes_different_seed_different(anny_model, style):
     clips = P.load_clip_poses()
-    a = Y.render_shard("train", 0, 4, 11, 96, anny_model, clips, [], bodies_per_shard=1)
-    b = Y.render_shard("train", 0, 4, 11, 96, anny_model, clips, [], bodies_per_shard=1)
-    c = Y.render_shard("train", 0, 4, 12, 96, anny_model, clips, [], bodies_per_shard=1)
+    a = Y.render_shard("train", 0, 4, 11, 96, anny_model, clips, [], bodies_per_shard=1, style=style)
+    b = Y.render_shard("train", 0, 4, 11, 96, anny_model, clips, [], bodies_per_shard=1, style=style)
+    c = Y.render_shard("train", 0, 4, 12, 96, anny_model, clips, [], bodies_per_shard=1, style=style)
     assert a["images"] == b["images"]
     assert all(x != y for x, y in zip(a["images"], c["images"]))
 
