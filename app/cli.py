@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--max-frames", type=_count, default=0, help=argparse.SUPPRESS)
     d.add_argument("--screenshot", help=argparse.SUPPRESS)
     d.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)  # the window demo always loops
+    d.add_argument("--clip", default=None, help=argparse.SUPPRESS)  # tests play their own clip, not the held-out demo
     rn = sub.add_parser("run", help="live capture from the configured camera (or --input)")
     rn.add_argument("--input", help="camera index, video file or image folder (default: camera.source)")
     rn.add_argument("--no-window", action="store_true", help="headless (VMC/BVH only)")

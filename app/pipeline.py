@@ -412,12 +412,12 @@ def demo(cfg, args) -> int:
         raise UserError(f"{model}: model not found, so the demo cannot run; train one "
                         "(python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")
     if has_display() and not args.no_window:
-        return run_live(cfg, args, source=str(DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot,
+        return run_live(cfg, args, source=str(getattr(args, 'clip', None) or DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot,
                         loop=True)
     folder = resolve(getattr(args, "out_dir", None) or "demo_output")
 
     class A:
-        input = str(DEMO_CLIP)
+        input = str(getattr(args, 'clip', None) or DEMO_CLIP)
         out = str(folder / "poses.jsonl")
         bvh = str(folder / "demo.bvh")
         video = str(folder / "overlay.mp4")

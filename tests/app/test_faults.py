@@ -534,8 +534,8 @@ def test_input_size_applies_to_a_free_size_model(setting, expected):
 
 @needs_display
 def test_demo_window_loops_until_the_user_quits(model):
-    # the bundled clip has 150 frames; the window demo goes on past its end
+    # the walking clip has 150 frames; the window demo goes on past its end
     r = mocap("--set", f"model.path={model}", "--set", "renderer.width=320", "--set", "renderer.height=240",
-              "demo", "--max-frames", "155", timeout=300)
+              "demo", "--max-frames", "155", "--clip", str(WALK), timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines()[-1] == "stopped after 155 frames"

@@ -11,7 +11,7 @@ from app.capture import CaptureError, LatestFrame, Source, open_source
 from engine import rotations as R
 from engine.filters import OneEuroFilter, RotationFilter
 
-from tests.app.conftest import REPO, mocap  # the fixtures model and short_clip come from conftest.py
+from tests.app.conftest import REPO, WALK, mocap  # the fixtures model and short_clip come from conftest.py
 
 
 def test_process_writes_one_record_per_frame(model, short_clip, tmp_path):
@@ -166,7 +166,8 @@ def test_demo_headless_names_its_outputs(model, tmp_path):
     # --out-dir: the test's random-weights model never replaces a user's demo_output/
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = tmp_path / "demo"
-    r = mocap("--set", f"model.path={model}", "demo", "--out-dir", str(out), env=env)
+    # --clip: tests play the walking clip (training footage); the bundled demo clip is held-out test footage
+    r = mocap("--set", f"model.path={model}", "demo", "--out-dir", str(out), "--clip", str(WALK), env=env)
     assert r.returncode == 0, r.stderr
     for name in ("poses.jsonl", "demo.bvh", "overlay.mp4"):
         assert f"{out}/{name}" in r.stderr
