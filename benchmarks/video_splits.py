@@ -226,7 +226,44 @@ def check(splits: Splits | None = None, configs: Path = CONFIGS, repo: Path = RO
                 s = v.split_of(frame)
                 if s in FORBIDDEN:
                     leaks.append(f"{where} trains on {key}: frame {frame} of {v.name} ({s})")
+    leaks += realframes_leaks(splits)
     return Report(sorted(set(leaks)), len(entries), n_wild, len(all_keys), sorted(set(lists)))
+
+
+def realframes_leaks(splits: Splits, sources: dict | None = None) -> list[str]:
+    """The frames the real-frame source (``trainer.data.realframes.SOURCES``: video member, frame range,
+    reviewed ranges) may train on that a test / noise / excluded segment holds, as one line each; a
+    source video the splits file does not list (by package and member) is a leak too (nobody has said it
+    may train)."""
+    if sources is None:
+        from trainer.data.realframes import SOURCES as sources
+    by_name: dict[str, list[Video]] = {}
+    for v in splits.videos.values():
+        for n in v.names:
+            by_name.setdefault(n, []).append(v)
+    leaks = []
+    for name, spec in sources.items():
+        member = spec.get("member")
+        if not member:  # photographs: checked by name below
+            stem = Path(str(spec.get("path", ""))).name
+            for v in by_name.get(stem, []):
+                if v.split_of(0) in FORBIDDEN:
+                    leaks.append(f"realframes source {name} trains on {stem}: {v.name} ({v.split_of(0)})")
+            continue
+        vs = [v for v in splits.videos.values() if v.source.get("member") == member and
+              v.source.get("pip") == spec.get("pip")]  # the same file of the same package (a name can repeat)
+        if not vs:
+            leaks.append(f"realframes source {name}: {Path(member).name} is not in the splits file")
+            continue
+        first, last = spec.get("frames", [0, 10 ** 6])
+        ranges = spec.get("reviewed") or [[first, last]]
+        for v in vs:
+            for a, b in ranges:
+                bad = [k for k in range(max(a, first), min(b, last) + 1) if v.split_of(k) in FORBIDDEN]
+                if bad:
+                    which = f"frames {bad[0]}-{bad[-1]}" if "frames" in spec or spec.get("reviewed") else "every frame"
+                    leaks.append(f"realframes source {name} trains on {which} of {v.name} ({v.split_of(bad[0])})")
+    return leaks
 
 
 def make_demo_clip(sources: list[Path], out: Path, size: tuple[int, int] = DEMO_CLIP_SIZE, fps: float = 60.0) -> int:

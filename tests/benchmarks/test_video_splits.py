@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from benchmarks import video_splits as V
 from benchmarks.video_splits import CONFIGS, FORBIDDEN, ROOT, SPLITS_FILE, check, load_splits, md5_of
 
 
@@ -116,3 +117,19 @@ def test_the_demo_clip_is_test_footage_and_a_copy_of_it_under_a_training_root_le
     assert check(splits, repo / "trainer" / "configs", repo).leaks == [
         "mine.yaml: data entry {kind: wild, root: data/mine} trains on wild/frames/jump_000120.jpg: "
         "frame 120 of demo_clip (test)"]
+
+
+def test_the_real_frame_sources_train_on_no_test_or_noise_frame():
+    """trainer.data.realframes.SOURCES against the splits file: clean as committed; a source reaching into
+    Sports2D's noise frames, a test video or an unlisted video is reported."""
+    from trainer.data.realframes import SOURCES
+
+    splits = V.load_splits()
+    assert V.realframes_leaks(splits) == []
+    bad = {"a": {"pip": "sports2d==0.8.34", "member": "Sports2D/Demo/demo.mp4", "frames": [150, 170]},
+           "b": {"pip": "pose2sim==0.10.49", "member": "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4"},
+           "c": {"pip": "nothing==1", "member": "x/unlisted.mp4"}}
+    leaks = V.realframes_leaks(splits, {**SOURCES, **bad})
+    assert leaks == ["realframes source a trains on frames 160-170 of sports2d_demo (noise)",
+                     "realframes source b trains on every frame of pose2sim_single_cam01 (test)",
+                     "realframes source c: unlisted.mp4 is not in the splits file"]
