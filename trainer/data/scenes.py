@@ -408,8 +408,9 @@ def light_for(rng, bg_bgr_mean: np.ndarray):
     tint = m / max(m.mean(), 1e-3)
     tint = np.clip(0.55 + 0.45 * tint, 0.5, 1.4)
     d = np.array([rng.normal(0, 0.6), -rng.uniform(0.6, 1.2), rng.normal(0, 0.6)])
-    key = tint * (0.35 + 0.7 * bright) * rng.uniform(0.8, 1.15)
-    amb = tint * (0.2 + 0.45 * bright) * rng.uniform(0.8, 1.15)
+    # a camera's auto exposure keeps people visible in dark rooms: brightness follows the room, damped
+    key = tint * (0.5 + 0.5 * bright) * rng.uniform(0.8, 1.15)
+    amb = tint * (0.32 + 0.35 * bright) * rng.uniform(0.8, 1.15)
     return d / np.linalg.norm(d), np.clip(key, 0, 1.2), np.clip(amb, 0, 0.9)
 
 
@@ -428,12 +429,12 @@ def render_scene(rng, rooms: Rooms, cam: RoomCamera, k: np.ndarray, size: int, j
     """The room around and in front of the body for one crop (``k`` crop intrinsics)."""
     rays = pixel_rays(k, cam.rot, size)
     u = rng.random()
-    if u < 0.72 and rooms.panoramas:
+    if u < 0.78 and rooms.panoramas:
         pano = rooms.panoramas[rng.integers(len(rooms.panoramas))]
         bg = panorama_view(pano, rays, rng.uniform(0, 2 * np.pi), np.deg2rad(rng.normal(0, 2)))
         floor_share = 1.0
-    else:  # a flat picture behind the person: the room photo, or the older styles' photos / textures
-        if u < 0.82 and rooms.photos:
+    else:  # a flat picture behind the person: the room photo (12 %), or the older styles' photos / textures (10 %)
+        if u < 0.9 and rooms.photos:
             img = rooms.photos[rng.integers(len(rooms.photos))]
             hh, ww = img.shape[:2]
             side = int(rng.uniform(0.35, 0.9) * min(hh, ww))

@@ -4,9 +4,15 @@ Each sample is a square crop (``--size``, 256 by default) rendered directly
 with crop intrinsics: a random full-frame camera (focal length, distance,
 height, roll) looks at the body, the tight box around the projected joints is
 enlarged and shifted at random (the way the engine crops at run time), and the
-crop camera ``K_crop`` renders exactly that box. Backgrounds are random crops
-of photographs (OpenCV's and scikit-image's sample images, flipped and
-re-coloured) or procedural textures; then random occluders, motion blur,
+crop camera ``K_crop`` renders exactly that box.
+
+Styles (``--style``): ``room`` (the default): bodies dressed through Anny's UV
+layout (``bodies.paint_texture``), standing on a floor in rooms cut out of
+indoor panoramas, with furniture in front and laptop / eye-height / high
+cameras (``trainer.data.scenes``); ``webcam`` and ``legacy`` (the earlier
+distributions, byte for byte): vertex-colour clothing over random crops of
+photographs (OpenCV's and scikit-image's sample images, flipped and
+re-coloured) or procedural textures. Then random occluders, motion blur,
 noise and JPEG artefacts.
 
 Labels per image (``labels.npz`` in each shard, see ``LABEL_KEYS``): joints in
