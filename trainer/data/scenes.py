@@ -399,17 +399,23 @@ def draw_boxes(boxes: list[Box], rot: np.ndarray, t: np.ndarray, k: np.ndarray, 
 
 # --------------------------------------------------------------------------- light
 
-def light_for(rng, bg_bgr_mean: np.ndarray):
+def light_for(rng, bg_bgr_mean: np.ndarray, toward: np.ndarray | None = None):
     """Key light (direction it travels, RGB colour) and ambient RGB matched to the background's mean
-    colour and brightness (BGR 0..255)."""
+    colour and brightness (BGR 0..255). ``toward`` (3,): the horizontal direction from the camera to
+    the person; the key light then mostly comes from the camera's side (ceiling lights, windows or
+    the screen in front of a webcam user), sometimes from the side or behind."""
     m = np.asarray(bg_bgr_mean, np.float64)[::-1] / 255.0
     bright = float(m @ np.array([0.2126, 0.7152, 0.0722]))
     tint = m / max(m.mean(), 1e-3)
     tint = np.clip(0.55 + 0.45 * tint, 0.5, 1.4)
     d = np.array([rng.normal(0, 0.6), -rng.uniform(0.6, 1.2), rng.normal(0, 0.6)])
+    if toward is not None:
+        side = np.array([toward[2], 0.0, -toward[0]])
+        d = np.array([0.0, -rng.uniform(0.6, 1.2), 0.0]) + side * rng.normal(0, 0.6) + \
+            toward * rng.uniform(-0.3, 1.0)
     # a camera's auto exposure keeps people visible in dark rooms: brightness follows the room, damped
-    key = tint * (0.5 + 0.5 * bright) * rng.uniform(0.8, 1.15)
-    amb = tint * (0.32 + 0.35 * bright) * rng.uniform(0.8, 1.15)
+    key = tint * (0.5 + 0.45 * bright) * rng.uniform(0.8, 1.15)
+    amb = tint * (0.38 + 0.3 * bright) * rng.uniform(0.8, 1.15)
     return d / np.linalg.norm(d), np.clip(key, 0, 1.2), np.clip(amb, 0, 0.9)
 
 
@@ -445,13 +451,13 @@ def render_scene(rng, rooms: Rooms, cam: RoomCamera, k: np.ndarray, size: int, j
         floor_share = 0.6
     bg = bg.astype(np.float32) / 255.0
     mean_bgr = bg.reshape(-1, 3).mean(0)
-    light = light_for(rng, mean_bgr * 255)
-    light_dir, key, amb = light
-    # the floor: rays going down that reach y = 0 before the far wall
     eye = cam.eye
     centre = joints_w.mean(0)
     fwd = (centre - eye) * np.array([1.0, 0.0, 1.0])
     fwd /= np.linalg.norm(fwd)
+    light = light_for(rng, mean_bgr * 255, fwd)
+    light_dir, key, amb = light
+    # the floor: rays going down that reach y = 0 before the far wall
     wall = (centre - eye) @ fwd + rng.uniform(0.6, 3.5)
     down = rays[..., 1] < -1e-4
     t = np.where(down, -eye[1] / np.where(down, rays[..., 1], -1.0), np.inf)
