@@ -74,6 +74,14 @@ class TrackingConfig:
     min_confidence: float = knob(0.5, range=(0.0, 1.0), doc="presence probability below which the person is re-acquired")
     crop_scale: float = knob(1.25, range=(1.0, 3.0), doc="crop box size relative to the tight box")
     rest_ease_s: float = knob(1.0, range=(0.0, 10.0), doc="seconds to ease back to rest when nobody is seen")
+    box_size: str = knob("body", choices=("body", "tight"), doc="the tracked crop: tight = crop_scale x the tight "
+                         "box of the last 2D joints; body = the same, but at least crop_scale x 0.75 x the standing "
+                         "height from the bone lengths")
+    shrink_per_s: float = knob(0.0, range=(0.0, 100.0), doc="the tracked crop's side shrinks at most by "
+                               "exp(-this x seconds) a frame; 0 = no limit")
+    recheck_every: int = knob(15, range=(0, 100000), doc="tracked frames between person-detector re-checks of "
+                              "the crop (re-seeded from the detection overlapping the track best); 0 = never")
+    recheck_below: float = knob(0.0, range=(0.0, 1.0), doc="presence below which the next frame re-checks too")
 
 
 @dataclass

@@ -5,8 +5,14 @@
    person the user would expect is picked (``pick``: largest x most central by default) and
    the pose network runs on that detection's crop. The person is accepted only when the
    network's presence confidence is at least ``min_confidence``.
-2. Tracking: the crop is a square ``crop_scale`` times the tight box around the previous
-   frame's 2D joints; the detector does not run. Presence below ``min_confidence`` on a
+2. Tracking: the crop is a square around the previous frame's 2D joints, ``crop_scale`` times
+   their tight box or (``box_size`` body, the default) at least ``BODY_FRACTION`` of the standing
+   height their long bones give, so a skeleton predicted folded does not pull the crop onto part of
+   the body; its side shrinks at most by exp(-``shrink_per_s`` x seconds) a frame (0: no limit).
+   Every ``recheck_every`` tracked frames (and after a frame whose presence is below
+   ``recheck_below``) the detector re-checks: the network runs on the crop of the detection that
+   overlaps the track best (the same person; the pick when none does: the track had drifted off);
+   the tracked box when the detector finds nobody. Presence below ``min_confidence`` on a
    tracked crop means the person is lost: the next frame acquires again.
 3. Backend inference (``backend.infer(frame, box, camera)``): the crop box and its pinhole
    intrinsics (``Box.camera``, the frame's field of view ``fov_deg`` across its larger side)
@@ -47,6 +53,14 @@ from engine.pose import Pose
 from engine.preprocess import Box, frame_intrinsics
 
 PICKS = ("largest_central", "largest", "central")
+BOX_SIZES = ("body", "tight")
+_REST = S.Skeleton.default()
+_REST_HEIGHT = float(np.ptp(_REST.rest_joints[:, 1]))      # metres, ankles to head top standing
+#: the share of the estimated standing height the crop keeps at least: the estimate (``body_extent``) is 1.24x
+#: the tight box of the teacher's joints on the held-out Pose2Sim frames (median; the rest skeleton's
+#: proportions are not the teacher's joints'), and 0.75 scored best there (docs/acquisition.md)
+BODY_FRACTION = 0.75
+_LONG_BONES = np.flatnonzero(_REST.bone_lengths >= 0.2)     # spine, head, thighs, shins, arms
 
 
 class Person(NamedTuple):
@@ -66,10 +80,34 @@ class EstimatorSettings:
     rotation: tuple = (1.5, 10.0, 1.0)  # the same per rad/s
     fov_deg: float = 65.0                # the camera's field of view across the frame's larger side
     pick: str = "largest_central"        # which detection to acquire: largest_central | largest | central
+    box_size: str = "body"               # tracked crop's side from: body (bone lengths, at least) | tight
+    shrink_per_s: float = 0.0            # the side shrinks at most by exp(-this x seconds) a frame; 0: no limit
+    recheck_every: int = 15              # tracked frames between person-detector re-checks; 0: never
+    recheck_below: float = 0.0           # presence below which the next frame re-checks too
 
     def __post_init__(self):
         if self.pick not in PICKS:
             raise ValueError(f"EstimatorSettings.pick = {self.pick!r}; allowed: {', '.join(PICKS)}")
+        if self.box_size not in BOX_SIZES:
+            raise ValueError(f"EstimatorSettings.box_size = {self.box_size!r}; allowed: {', '.join(BOX_SIZES)}")
+
+
+def body_extent(joints_2d: np.ndarray) -> float:
+    """The standing height in pixels of the person whose 2D joints (16, 2) are given: pixels per metre
+    from the long bones' 2D lengths over the rest skeleton's (foreshortening only shortens a bone, so the
+    second largest ratio, robust to one wrong joint) times the rest height. A crouched, folded or
+    foreshortened skeleton keeps its standing size; one predicted too small as a whole does not."""
+    l2 = np.linalg.norm(joints_2d[S.BONES[_LONG_BONES, 1]] - joints_2d[S.BONES[_LONG_BONES, 0]], axis=1)
+    ratio = np.sort(l2 / _REST.bone_lengths[_LONG_BONES])
+    return float(ratio[-2]) * _REST_HEIGHT
+
+
+def overlap(a: Box, b: Box) -> tuple[float, float]:
+    """(intersection over union, intersection over the area of ``a``) of two square boxes."""
+    w = max(0.0, min(a.left + a.side, b.left + b.side) - max(a.left, b.left))
+    h = max(0.0, min(a.top + a.side, b.top + b.side) - max(a.top, b.top))
+    inter = w * h
+    return inter / max(a.side ** 2 + b.side ** 2 - inter, 1e-9), inter / max(a.side ** 2, 1e-9)
 
 
 def pick_person(detections, width: int, height: int, how: str = "largest_central") -> int:
@@ -117,6 +155,9 @@ class Estimator:
         self.last: Pose | None = None
         self.lost_at: float | None = None
         self._origin = None
+        self._box_t: float | None = None   # when self.box was made
+        self._since_check = 0              # tracked frames since the person detector last ran
+        self._check_next = False           # presence fell below recheck_below: re-check on the next frame
         self.timings = {"detector": 0.0, "preprocess": 0.0, "inference": 0.0, "motion": 0.0, "filter": 0.0}
 
     @property
@@ -159,10 +200,47 @@ class Estimator:
         dets = list(self.detector.detect(frame))
         self.timings["detector"] += time.perf_counter() - t0
         if not dets:
-            return None, None, Person(None, 0)
+            return None, None, Person(None, 0), None
         i = pick_person(dets, w, h, self.settings.pick)
         out, j2 = self._infer(frame, dets[i].crop)
-        return out, j2, Person(i, len(dets))
+        return out, j2, Person(i, len(dets)), dets[i].crop
+
+    def _recheck(self, frame: np.ndarray):
+        """The person detector re-checks the tracked box: the network runs on the crop of the detection
+        that overlaps the track best (its IoU, among those covering at least half of the tracked box),
+        which keeps the same person; on the pick's crop when detections exist but none overlaps (the
+        track drifted off its person); on the tracked box when the detector finds nobody.
+        Returns (Outputs, 2D joints, Person, box)."""
+        h, w = frame.shape[:2]
+        t0 = time.perf_counter()
+        dets = list(self.detector.detect(frame))
+        self.timings["detector"] += time.perf_counter() - t0
+        self._since_check, self._check_next = 0, False
+        if not dets:
+            out, j2 = self._infer(frame, self.box)
+            return out, j2, self.person, self.box
+        ov = np.array([overlap(self.box, d.crop) for d in dets])
+        ok = ov[:, 1] >= 0.5
+        i = int(np.argmax(np.where(ok, ov[:, 0], -1.0))) if ok.any() else pick_person(dets, w, h, self.settings.pick)
+        out, j2 = self._infer(frame, dets[i].crop)
+        return out, j2, Person(i, len(dets)), dets[i].crop
+
+    def _next_box(self, j2: np.ndarray, used: Box, t: float) -> Box:
+        """The crop for the next frame from this frame's 2D joints (16, 2) and the box ``used`` for them:
+        ``crop_scale`` times the tight box of the joints, or for ``box_size`` body at least
+        ``BODY_FRACTION`` of the standing height from the bone lengths, its side shrinking at most by
+        exp(-``shrink_per_s`` x seconds) from ``used``."""
+        st = self.settings
+        tight = Box.around(j2, st.crop_scale)
+        side = tight.side
+        if st.box_size == "body":
+            side = max(side, st.crop_scale * BODY_FRACTION * body_extent(j2))
+        cx, cy = tight.left + tight.side / 2, tight.top + tight.side / 2
+        dt = 0.0 if self._box_t is None else max(0.0, t - self._box_t)
+        if st.shrink_per_s > 0:
+            side = max(side, used.side * float(np.exp(-st.shrink_per_s * dt)))
+        self._box_t = t
+        return Box(cx - side / 2, cy - side / 2, side)
 
     def probe(self, frame: np.ndarray) -> Pose:
         """One network pass on the whole frame letterboxed, no detector, no state: for checking
@@ -177,19 +255,27 @@ class Estimator:
         t = time.monotonic() if t is None else t
         for k in self.timings:
             self.timings[k] = 0.0
+        st = self.settings
         if self.box is None:
-            out, j2, person = self._acquire(frame)
+            out, j2, person, used = self._acquire(frame)
             if out is None:
                 return self._lost(t, 0.0, person.count)
             count = person.count
+            self._since_check, self._box_t = 0, None
+        elif self._check_next or (st.recheck_every and self._since_check >= st.recheck_every):
+            out, j2, person, used = self._recheck(frame)
+            count = person.count
         else:
-            out, j2 = self._infer(frame, self.box)
+            used = self.box
+            out, j2 = self._infer(frame, used)
             person, count = self.person, 0
         conf = float(out.confidence)
-        if conf < self.settings.min_confidence or not np.isfinite(j2).all():
+        if conf < st.min_confidence or not np.isfinite(j2).all():
             return self._lost(t, conf, count)
-        self.box = Box.around(j2, self.settings.crop_scale)
+        self.box = self._next_box(j2, used, t)
         self.person = person
+        self._since_check += 1
+        self._check_next = conf < st.recheck_below
         j3 = np.asarray(out.joints_3d, np.float64)  # world axes (model contract 2), as Pose keeps them
         rot = np.asarray(out.rotations, np.float64)
         pelvis = np.asarray(out.pelvis_rotation, np.float64)
@@ -227,7 +313,7 @@ class Estimator:
         return np.array([dx, -dy, -dz])  # camera axes -> world axes (Y-up, +Z towards the camera)
 
     def _lost(self, t: float, confidence: float, people: int = 0) -> Pose:
-        self.box = None
+        self.box, self._check_next = None, False
         if self.motion is not None:
             self.motion.reset()
         self.person = None

@@ -1,6 +1,7 @@
 """The estimator with scripted stand-ins for the network and the person detector: acquisition
 (detector, pick, presence), tracking without the detector, loss, the crop's camera, the model's
 world-axis joints given to sinks in camera axes, timings."""
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,7 +87,7 @@ def make(subjects, detector_people=None, **settings):
 
 def test_acquires_from_the_detection_then_tracks_without_the_detector():
     base = person_at((0, 0), 360)
-    net, det, est = make([base + (200, 380)])
+    net, det, est = make([base + (200, 380)], recheck_every=0)
     for k in range(40):
         centre = np.array([200.0 + 22 * k, 380.0 + 3 * k])
         net.subjects[0] = base + centre
@@ -220,3 +221,139 @@ def test_probe_runs_the_network_once_on_the_whole_frame():
     p = est.probe(FRAME)
     assert net.boxes == [Box.full_frame(W, H)] and est.detector.calls == 0
     assert p.joints_3d.shape == (16, 3) and p.rotations.shape == (15, 3, 3) and p.joints_2d.shape == (16, 2)
+
+
+class ShrinkingNetwork(ScriptedNetwork):
+    """The crop loop's failure: a network that sees only its crop (joints clipped to it) and predicts the
+    skeleton 30 % too small about its centre."""
+
+    def infer(self, frame, box, camera):
+        out = super().infer(frame, box, camera)
+        j = np.clip(out.joints_2d, 0, self.input_size)
+        c = (j.min(0) + j.max(0)) / 2
+        return dataclasses.replace(out, joints_2d=c + 0.7 * (j - c))
+
+
+class DriftingNetwork(ScriptedNetwork):
+    """A network that sees the person wherever its crop is, ``drift`` crop pixels right of the crop's
+    centre: the tracked crop walks off the person."""
+    drift = 8.0
+
+    def infer(self, frame, box, camera):
+        out = super().infer(frame, box, camera)
+        j = out.joints_2d
+        at = np.array([self.input_size / 2 + self.drift, self.input_size / 2])
+        return dataclasses.replace(out, joints_2d=j - (j.min(0) + j.max(0)) / 2 + at)
+
+
+def make_with(network_cls, subjects, **settings):
+    net = network_cls(subjects)
+    det = FakeDetector(subjects)
+    return net, det, Estimator(net, EstimatorSettings(**{"filter_enabled": False, **settings}), detector=det)
+
+
+def test_a_skeleton_predicted_too_small_does_not_shrink_the_crop_for_good():
+    person = person_at((640, 360), 500)
+    seeded = detection_of(person).crop
+
+    def sides_of(**settings):
+        net, det, est = make_with(ShrinkingNetwork, [person], **settings)
+        for k in range(90):
+            assert est(FRAME, k / 30).detected
+        return np.array([b.side for b in net.boxes]) / seeded.side, net, det
+
+    # the defaults: the detector re-check puts the whole body back in the crop every 15 frames
+    sides, net, det = sides_of()
+    assert det.calls == 6 and all(net.boxes[k] == seeded for k in range(0, 90, 15))
+    assert np.median(sides) > 0.3 and sides[-15:].max() == 1.0
+    # with a limit on how fast the side may shrink, it stays near the whole body in between
+    sides, net, det = sides_of(shrink_per_s=1.0)
+    assert sides.min() > 0.6, sides.min()
+    # the old tracking (tight box, no limit, no re-check): the crop collapses onto part of the body for good
+    sides, net, det = sides_of(box_size="tight", recheck_every=0)
+    assert det.calls == 1 and sides[-30:].max() < 0.1
+
+
+def test_the_body_size_keeps_a_crouched_person_in_a_whole_body_crop():
+    """box_size body: a crouch (thighs and shins foreshortened) keeps at least 0.75 of the standing
+    person's crop, from the spine, head and arms; tight follows the tight box."""
+    ppm = 500 / np.ptp(SK.rest_joints[:, 1])
+    person = person_at((640, 360), 500)
+    J = S.JOINT_INDEX
+    for side in ("r", "l"):  # arms hanging down, full length
+        person[J[f"{side}_elbow"]] = person[J[f"{side}_shoulder"]] + (0, 0.28 * ppm)
+        person[J[f"{side}_wrist"]] = person[J[f"{side}_elbow"]] + (0, 0.26 * ppm)
+    crouched = person.copy()
+    for name in ("r_knee", "r_ankle", "l_knee", "l_ankle"):
+        crouched[J[name], 1] = person[J["pelvis"], 1] + 0.3 * (person[J[name], 1] - person[J["pelvis"], 1])
+    tight = Box.around(crouched, 1.25).side
+    assert tight < 0.8 * 1.25 * 500
+    for size, expect in (("body", 1.25 * 0.75 * 500), ("tight", tight)):
+        net, det, est = make([person], box_size=size, recheck_every=0)
+        est(FRAME, 0.0)
+        net.subjects[0] = crouched
+        est(FRAME, 1 / 30)
+        est(FRAME, 2 / 30)
+        assert net.boxes[-1].side == pytest.approx(expect, rel=0.02), size
+
+
+def test_a_detector_recheck_recentres_a_box_that_drifted():
+    person = person_at((640, 360), 400)
+    centre = lambda b: np.array([b.left + b.side / 2, b.top + b.side / 2])  # noqa: E731
+    truth = detection_of(person).crop
+    # without re-checks the crop walks off the person and never comes back (presence is not checked)
+    net, det, est = make_with(DriftingNetwork, [person], min_confidence=0.0, recheck_every=0)
+    for k in range(60):
+        est(FRAME, k / 30)
+    assert np.linalg.norm(centre(net.boxes[-1]) - centre(truth)) > 0.9 * truth.side
+    # a re-check every 10 frames puts it back on the detection each time
+    net, det, est = make_with(DriftingNetwork, [person], min_confidence=0.0, recheck_every=10)
+    for k in range(60):
+        est(FRAME, k / 30)
+    off = np.array([np.linalg.norm(centre(b) - centre(truth)) for b in net.boxes])
+    assert det.calls == 6 and all(net.boxes[k] == truth for k in range(0, 60, 10))
+    assert off.max() < 0.5 * truth.side
+
+
+def test_a_recheck_keeps_the_tracked_person_not_the_pick():
+    """Two people: the re-check re-seeds from the detection that overlaps the track, not from the pick,
+    and the record names that detection's index among the new ones."""
+    small = person_at((640, 380), 250)
+    large = person_at((300, 380), 560)
+    net, det, est = make([small, large], pick="central", recheck_every=5)
+    assert est(FRAME, 0.0).person == 0
+    det.people = [large, small]  # the detector lists them in another order now
+    for k in range(1, 12):
+        pose = est(FRAME, k / 30)
+        np.testing.assert_allclose(pose.joints_2d, small, atol=1e-6)
+    assert det.calls == 3 and (pose.person, pose.people) == (1, 2)
+
+
+def test_low_presence_asks_for_a_recheck_on_the_next_frame():
+    net, det, est = make([person_at((640, 360), 400)], min_confidence=0.2, recheck_below=0.6, recheck_every=0)
+    est(FRAME, 0.0)
+    est(FRAME, 1 / 30)
+    assert det.calls == 1
+    net.confidence = 0.4  # still a person, but doubtful
+    assert est(FRAME, 2 / 30).detected and det.calls == 1
+    net.confidence = 1.0
+    est(FRAME, 3 / 30)
+    assert det.calls == 2
+    est(FRAME, 4 / 30)
+    est(FRAME, 5 / 30)
+    assert det.calls == 2
+
+
+def test_bad_tracking_settings_are_refused():
+    with pytest.raises(ValueError, match="box_size"):
+        EstimatorSettings(box_size="huge")
+
+
+def test_the_tracking_defaults_are_config_yaml_defaults():
+    """app.pipeline.make_estimator passes tracking.* to EstimatorSettings; the defaults agree."""
+    from app.config import TrackingConfig
+
+    cfg, st = TrackingConfig(), EstimatorSettings()
+    for key in ("min_confidence", "crop_scale", "rest_ease_s", "box_size", "shrink_per_s", "recheck_every",
+                "recheck_below"):
+        assert getattr(cfg, key) == getattr(st, key), key
