@@ -74,11 +74,8 @@ SOURCES = {
 
 
 def md5_of(path: Path) -> str:
-    h = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _wheel(spec: str, downloads: Path) -> Path:
