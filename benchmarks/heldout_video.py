@@ -233,10 +233,12 @@ def run_teacher(images: list[Path], out_json: Path, complexity: int) -> dict:
     from trainer.wild.teacher import WORKER, TeacherError
 
     py = _teacher_python()
-    lst = out_json.with_suffix(".list.txt")
+    done = set(json.loads(out_json.read_text())["images"]) if out_json.exists() else set()
+    todo = len({str(p.resolve()) for p in images} - done)
+    if todo == 0:  # all cached: no worker (runs side by side, e.g. two training jobs' checkpoint scores, share the cache)
+        return json.loads(out_json.read_text())["images"]
+    lst = out_json.with_suffix(f".list.{os.getpid()}.txt")  # one list per process
     lst.write_text("\n".join(str(p.resolve()) for p in images) + "\n")
-    done = len(json.loads(out_json.read_text())["images"]) if out_json.exists() else 0
-    todo = len({str(p.resolve()) for p in images}) - done
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
     if todo > 0:
         say(f"teacher: {todo} frames to label ...", end="")
