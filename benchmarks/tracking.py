@@ -358,6 +358,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__.splitlines()[0])
     ap.add_argument("--every", type=int, default=2, help="held-out videos: teacher labels on every K-th frame")
     ap.add_argument("--json", default=str(RESULTS / "tracking.json"))
+    ap.add_argument("--model", default=None, help="the pose model (default: config.yaml's model.path)")
     args = ap.parse_args(argv)
     try:
         return run(args)
@@ -373,7 +374,7 @@ def run(args) -> int:
     splits = load_splits()
     names = [v.name for v in splits.of_split("test") if "pip" in v.source]  # demo_clip is cut from these
     labels, paths, fps, teacher = teacher_labels(splits, names, args.every)
-    cfg = load_config(ROOT / "config.yaml")
+    cfg = load_config(ROOT / "config.yaml", {"model.path": str(Path(args.model).resolve())} if args.model else None)
     people = score_people(cfg, labels, paths, fps)
     clips, skipped = nobody_clips(labels, paths)
     nobody = score_nobody(cfg, clips)
