@@ -43,106 +43,22 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from trainer.tflite_graph import ACT_NONE, ACT_RELU, ACT_RELU6, PAD_SAME, Op, TFLiteGraph, same_pads
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = ROOT / ".venv-teacher/lib/python3.11/site-packages/mediapipe/modules/pose_detection/pose_detection.tflite"
 DEFAULT_OUT = ROOT / "assets" / "person_detector.onnx"
 OUTPUT_NAMES = {"Identity": "regressors", "Identity_1": "scores"}
 
-# TFLite enums (schema.fbs) used below.
-F32, F16, I32, U8, I64, I8 = 0, 1, 2, 3, 4, 9
-NP_TYPES = {F32: np.float32, F16: np.float16, I32: np.int32, U8: np.uint8, I64: np.int64, I8: np.int8}
-ACT_NONE, ACT_RELU, ACT_RELU6 = 0, 1, 3
-PAD_SAME, PAD_VALID = 0, 1
-DIM_DENSE, DIM_SPARSE_CSR = 0, 1
+class Converter(TFLiteGraph):
+    """The TFLite graph (``trainer.tflite_graph``, the one reader) written as an ONNX graph."""
 
-
-def _index_vector(tfl, dm, which: str) -> np.ndarray:
-    """An array_segments / array_indices union of a DimensionMetadata as an int array."""
-    kind = getattr(dm, f"Array{which}Type")()
-    table = getattr(dm, f"Array{which}")()
-    cls = {1: tfl.Int32Vector, 2: tfl.Uint16Vector, 3: tfl.Uint8Vector}.get(kind)
-    if cls is None:
-        raise ValueError(f"unsupported sparse index vector type {kind}")
-    vec = cls()
-    vec.Init(table.Bytes, table.Pos)
-    return vec.ValuesAsNumpy().astype(np.int64)
-
-
-def densify(tfl, tensor, values: np.ndarray) -> np.ndarray:
-    """A sparse TFLite tensor (its SparsityParameters + stored values) as a dense array.
-
-    The stored values are the leaves of a tree walked in ``traversal_order``:
-    a DENSE level has ``dense_size`` children per node; a SPARSE_CSR level lists
-    node p's children as ``array_indices[array_segments[p]:array_segments[p+1]]``.
-    Block dimensions (``block_map``) come after the ``n`` tensor dimensions in
-    the traversal order and index inside a block of the dimension they map to.
-    """
-    shape = [int(s) for s in tensor.ShapeAsNumpy()]
-    sp = tensor.Sparsity()
-    order = [int(v) for v in sp.TraversalOrderAsNumpy()]
-    block_map = [int(v) for v in sp.BlockMapAsNumpy()] if sp.BlockMapLength() else []
-    n = len(shape)
-    levels = []
-    for k in range(sp.DimMetadataLength()):
-        dm = sp.DimMetadata(k)
-        if dm.Format() == DIM_DENSE:
-            levels.append(("dense", int(dm.DenseSize()), None, None))
-        elif dm.Format() == DIM_SPARSE_CSR:
-            levels.append(("csr", 0, _index_vector(tfl, dm, "Segments"), _index_vector(tfl, dm, "Indices")))
-        else:
-            raise ValueError(f"unknown dimension format {dm.Format()}")
-    block_size = {block_map[j]: levels[order.index(n + j)][1] for j in range(len(block_map))}
-    dense = np.zeros(shape, values.dtype)
-    coords = [0] * len(order)
-
-    def walk(level: int, pos: int):
-        if level == len(order):
-            idx = []
-            for d in range(n):
-                i = coords[order.index(d)]
-                if d in block_size:
-                    i = i * block_size[d] + coords[order.index(n + block_map.index(d))]
-                idx.append(i)
-            dense[tuple(idx)] = values[pos]
-            return
-        kind, size, seg, ind = levels[level]
-        if kind == "dense":
-            for i in range(size):
-                coords[level] = i
-                walk(level + 1, pos * size + i)
-        else:
-            for k in range(seg[pos], seg[pos + 1]):
-                coords[level] = int(ind[k])
-                walk(level + 1, k)
-
-    walk(0, 0)
-    return dense
-
-
-class Converter:
     def __init__(self, buf: bytes, output_names: dict[str, str] | None = None):
-        import tflite  # the TFLite flatbuffer schema: the converter's own venv only (module doc)
-
-        self.tfl = tflite
-        self.buf = buf
-        self.model = tflite.Model.GetRootAsModel(buf, 0)
-        if self.model.SubgraphsLength() != 1:
-            raise ValueError("expected one subgraph")
-        self.g = self.model.Subgraphs(0)
-        self.opname = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-        self.const: dict[int, np.ndarray] = {}   # tensor index -> numpy value (constant-folded)
+        super().__init__(buf)
         self.nodes, self.inits = [], []
         self.layout: dict[int, str] = {}         # activation tensor index -> "nchw" | "plain"
         self.used_names: set[str] = set()
         self.output_names = OUTPUT_NAMES if output_names is None else output_names
-
-    # --- tensors -------------------------------------------------------------------------
-    def tensor(self, i: int):
-        return self.g.Tensors(int(i))
-
-    def shape(self, i: int) -> list[int]:
-        t = self.tensor(i)
-        return [int(s) for s in t.ShapeAsNumpy()] if t.ShapeLength() else []
 
     def output_name(self, i: int) -> str:
         n = self.tensor(i).Name().decode()
@@ -152,26 +68,6 @@ class Converter:
         if int(i) in self.g.InputsAsNumpy():
             return "input"
         return f"t{int(i)}"
-
-    def buffer_value(self, i: int) -> np.ndarray | None:
-        t = self.tensor(i)
-        b = self.model.Buffers(t.Buffer())
-        if b is None or b.DataLength() == 0:
-            return None
-        raw = b.DataAsNumpy().tobytes()
-        vals = np.frombuffer(raw, NP_TYPES[t.Type()])
-        if t.Sparsity() is not None:
-            return vals.copy()  # densified by the DENSIFY operator that reads it
-        return vals.reshape(self.shape(i)).copy()
-
-    def value(self, i: int) -> np.ndarray | None:
-        i = int(i)
-        if i not in self.const:
-            v = self.buffer_value(i)
-            if v is None:
-                return None
-            self.const[i] = v
-        return self.const[i]
 
     def fresh(self, base: str) -> str:
         k = 0
@@ -215,24 +111,8 @@ class Converter:
         return self.name(i)
 
     # --- operators -----------------------------------------------------------------------
-    def options(self, op, cls_name: str):
-        o = getattr(self.tfl, cls_name)()
-        t = op.BuiltinOptions()
-        o.Init(t.Bytes, t.Pos)
-        return o
-
-    @staticmethod
-    def same_pads(in_hw, k_hw, stride, dil):
-        pads_b, pads_e = [], []
-        for n, k, s, d in zip(in_hw, k_hw, stride, dil):
-            out = -(-n // s)
-            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-            pads_b.append(total // 2)
-            pads_e.append(total - total // 2)
-        return pads_b + pads_e
-
     def conv(self, op, depthwise: bool):
-        ins, out = op.InputsAsNumpy(), int(op.OutputsAsNumpy()[0])
+        ins, out = op.inputs, op.outputs[0]
         o = self.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
         w = self.value(ins[1])
         if w is None:
@@ -249,7 +129,7 @@ class Converter:
         stride = [o.StrideH(), o.StrideW()]
         dil = [o.DilationHFactor(), o.DilationWFactor()]
         if o.Padding() == PAD_SAME:
-            pads = self.same_pads(self.shape(ins[0])[1:3], [kh, kw], stride, dil)
+            pads = same_pads(self.shape(ins[0])[1:3], [kh, kw], stride, dil)
         else:
             pads = [0, 0, 0, 0]
         inputs = [x, self.weight(w_onnx, "w")]
@@ -261,29 +141,9 @@ class Converter:
         self.activation(y, o.FusedActivationFunction(), self.name(out))
         self.layout[out] = "nchw"
 
-    def convert_op(self, op):
-        oc = self.model.OperatorCodes(op.OpcodeIndex())
-        kind = self.opname[max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())]
-        ins = [int(i) for i in op.InputsAsNumpy()]
-        outs = [int(i) for i in op.OutputsAsNumpy()]
-        out = outs[0]
-        if kind == "DENSIFY":
-            self.const[out] = densify(self.tfl, self.tensor(ins[0]), self.value(ins[0]))
-        elif kind == "DEQUANTIZE":
-            v, t = self.value(ins[0]), self.tensor(ins[0])
-            q = t.Quantization()
-            if t.Type() == F16:
-                self.const[out] = v.astype(np.float32)
-            elif q is not None and q.ScaleLength():
-                scale = q.ScaleAsNumpy().astype(np.float32)
-                zero = q.ZeroPointAsNumpy().astype(np.float32)
-                ax = q.QuantizedDimension()
-                sh = [1] * v.ndim
-                sh[ax] = -1
-                self.const[out] = (v.astype(np.float32) - zero.reshape(sh)) * scale.reshape(sh)
-            else:
-                raise ValueError("DEQUANTIZE of an unsupported tensor")
-        elif kind == "CONV_2D":
+    def convert_op(self, op: Op):
+        kind, ins, out = op.kind, op.inputs, op.outputs[0]
+        if kind == "CONV_2D":
             self.conv(op, depthwise=False)
         elif kind == "DEPTHWISE_CONV_2D":
             self.conv(op, depthwise=True)
@@ -322,7 +182,7 @@ class Converter:
         elif kind == "MAX_POOL_2D":
             o = self.options(op, "Pool2DOptions")
             k_hw, stride = [o.FilterHeight(), o.FilterWidth()], [o.StrideH(), o.StrideW()]
-            pads = self.same_pads(self.shape(ins[0])[1:3], k_hw, stride, [1, 1]) if o.Padding() == PAD_SAME else [0] * 4
+            pads = same_pads(self.shape(ins[0])[1:3], k_hw, stride, [1, 1]) if o.Padding() == PAD_SAME else [0] * 4
             y = self.fresh("pool")
             self.node("MaxPool", [self.nchw(ins[0])], [y], kernel_shape=k_hw, strides=stride, pads=pads)
             self.activation(y, o.FusedActivationFunction(), self.name(out))
@@ -365,8 +225,8 @@ class Converter:
         name_of_input = "input_nchw"
         orig_name = self.name
         self.name = lambda i: name_of_input if int(i) == inp else orig_name(i)  # noqa: E731
-        for k in range(self.g.OperatorsLength()):
-            self.convert_op(self.g.Operators(k))
+        for op in self.ops():
+            self.convert_op(op)
         outputs = [int(i) for i in self.g.OutputsAsNumpy()]
         for i in outputs:  # graph outputs keep TFLite's layout (NHWC for 4D ones)
             if self.layout.get(i) == "nchw":
