@@ -82,6 +82,8 @@ class TrackingConfig:
     recheck_every: int = knob(15, range=(0, 100000), doc="tracked frames between person-detector re-checks of "
                               "the crop (re-seeded from the detection overlapping the track best); 0 = never")
     recheck_below: float = knob(0.0, range=(0.0, 1.0), doc="presence below which the next frame re-checks too")
+    upright: bool = knob(True, doc="turn crops so the body is upright (shoulders above hips), the crops a network "
+                         "trained on upright crops expects; off: axis-aligned crops")
 
 
 @dataclass

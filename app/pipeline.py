@@ -58,7 +58,7 @@ def make_estimator(cfg, log=say) -> Estimator:
     settings = dict(min_confidence=cfg.tracking.min_confidence, crop_scale=cfg.tracking.crop_scale,
                     rest_ease_s=cfg.tracking.rest_ease_s, box_size=cfg.tracking.box_size,
                     shrink_per_s=cfg.tracking.shrink_per_s, recheck_every=cfg.tracking.recheck_every,
-                    recheck_below=cfg.tracking.recheck_below, filter_enabled=f.enabled,
+                    recheck_below=cfg.tracking.recheck_below, upright=cfg.tracking.upright, filter_enabled=f.enabled,
                     position=(f.position.min_cutoff, f.position.beta, f.position.d_cutoff),
                     rotation=(f.rotation.min_cutoff, f.rotation.beta, f.rotation.d_cutoff))
     try:  # one pass on a blank frame: a model with other outputs fails here, before any output is opened

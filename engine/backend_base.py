@@ -7,6 +7,13 @@ CPU and calls ``backend(x, camera)`` with the (1, 3, S, S) float32 RGB 0..1 inpu
 crops elsewhere (TensorRT, on the GPU) overrides ``infer``. The backends themselves are in
 ``engine/backends.py`` (ONNX Runtime, TorchScript, and ``create_backend``) and
 ``engine/tensorrt_backend.py``; both build on this module, which imports neither.
+
+Upright crops (issue 29): for a turned box (``Box.angle != 0``) the network sees the crop as taken
+by a camera rolled about its optical axis (``Box.intrinsics``), so ``backend.infer`` gives its
+outputs in that rolled camera: ``joints_2d`` in crop pixels, ``joints_3d`` / ``rotations`` /
+``pelvis_rotation`` in the rolled world axes. ``turn_back`` brings them to frame pixels and the
+frame's world axes; the estimator's ``_infer`` is the one place the app calls it (every backend,
+whichever way it crops, returns the network's own outputs).
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engine import frames
 from engine.preprocess import Box, crop, to_input
 
 #: version of the exported model's inputs and outputs (``skeletonnet.contract`` metadata). 2: inputs
@@ -34,11 +42,28 @@ class BackendError(RuntimeError):
 
 @dataclass
 class Outputs:
+    """One crop's network outputs. From ``backend.infer`` the world axes are those of the crop's
+    camera (rolled by ``Box.angle`` for a turned crop); after ``turn_back``, the frame's."""
     joints_3d: np.ndarray        # (16, 3) metres, world axes (Y-up), pelvis at the origin
     rotations: np.ndarray        # (15, 3, 3) absolute, world axes
     pelvis_rotation: np.ndarray  # (3, 3) world axes
     joints_2d: np.ndarray        # (16, 2) input (crop) pixels
     confidence: float            # presence probability 0..1
+
+
+def turn_back(out: Outputs, box: Box, size: int) -> tuple[Outputs, np.ndarray]:
+    """The network's outputs for the crop ``box`` (``size`` input pixels) in the frame's axes:
+    (``Outputs`` with ``joints_3d`` (16, 3), ``rotations`` (15, 3, 3) and ``pelvis_rotation`` (3, 3)
+    unrolled from the crop camera's world axes into the frame's (``engine.frames.unroll_points_world``,
+    ``unroll_rotations_world`` by ``box.angle``; ``joints_2d`` still crop pixels, ``confidence`` as
+    given), the 2D joints (16, 2) in frame pixels (``box.to_frame``)). An unturned box returns ``out``
+    itself: the outputs are already in the frame's world axes."""
+    j2 = box.to_frame(np.asarray(out.joints_2d, np.float64), size)
+    if box.angle == 0.0:
+        return out, j2
+    a = box.angle
+    return Outputs(frames.unroll_points_world(out.joints_3d, a), frames.unroll_rotations_world(out.rotations, a),
+                   frames.unroll_rotations_world(out.pelvis_rotation, a), out.joints_2d, out.confidence), j2
 
 
 def check_contract(path: Path, meta: dict, inputs: list[str], outputs: list[str]) -> None:

@@ -13,7 +13,7 @@
   provider, then onnxruntime on CPU.
 
 The interface names (``Backend``, ``Outputs``, ``BackendError``, the model contract,
-``ort_session``) are re-exported here for the app and the trainer. torch and tensorrt are imported
+``ort_session``, ``turn_back``) are re-exported here for the app and the trainer. torch and tensorrt are imported
 only inside their backends.
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.backend_base import (INPUTS, MODEL_CONTRACT, OUTPUT_NAMES, Backend, BackendError, Outputs,
-                                 check_contract, model_metadata, ort_session, outputs_from)
+                                 check_contract, model_metadata, ort_session, outputs_from, turn_back)
 from engine.tensorrt_backend import TensorRTBackend
 
 __all__ = ["INPUTS", "MODEL_CONTRACT", "OUTPUT_NAMES", "Backend", "BackendError", "Outputs", "check_contract",
-           "model_metadata", "ort_session", "OnnxRuntimeBackend", "TorchBackend", "TensorRTBackend",
+           "model_metadata", "ort_session", "turn_back", "OnnxRuntimeBackend", "TorchBackend", "TensorRTBackend",
            "create_backend"]
 
 

@@ -28,6 +28,10 @@ side 2 |k1 - k0| around k0, turned by the body's rotation (0 when upright):
 ``Detection.box`` is its axis-aligned bounding box and ``Detection.crop`` a
 square ``crop_scale`` times that size around the hip centre, in the
 ``engine.preprocess.Box`` convention the pose network's crops use.
+``Detection.upright_crop`` is the body square itself, ``crop_scale`` times its
+side, turned by ``rotation`` (``Box.angle``, the same sign): the crop in which
+the body stands upright (issue 29; the estimator's acquisition crop with
+``EstimatorSettings.upright``).
 """
 from __future__ import annotations
 
@@ -85,8 +89,13 @@ class Detection:
     face_box: (x0, y0, x1, y1) the detector's own box (around the face).
     centre: (2,) the hip centre; side: the body region's side (2 |k1 - k0|);
     rotation: radians to turn the crop by so the body stands upright (0 upright,
-    positive when the body leans to the right of the image, i.e. clockwise).
-    crop: a square ``engine.preprocess.Box`` for the pose network (axis aligned).
+    positive when the body leans to the right of the image, i.e. clockwise): the body's up
+    (hip centre to k1) is ``(sin rotation, -cos rotation)`` in frame pixels, the
+    ``engine.preprocess.Box.angle`` convention (``upright_angle``).
+    crop: a square ``engine.preprocess.Box`` for the pose network (axis aligned), covering
+    the turned body square.
+    upright_crop: the body square, ``crop_scale`` times its side around the hip centre,
+    turned by ``rotation`` (a ``Box`` with ``angle = rotation``): the body upright in it.
     """
     box: tuple
     score: float
@@ -96,6 +105,7 @@ class Detection:
     side: float
     rotation: float
     crop: Box = field(repr=False)
+    upright_crop: Box | None = field(default=None, repr=False)
 
     @property
     def area(self) -> float:
@@ -207,8 +217,10 @@ class PersonDetector:
         body = (centre[0] - ext, centre[1] - ext, centre[0] + ext, centre[1] + ext)
         cside = max(2 * ext * self.crop_scale, 1.0)
         crop = Box(float(centre[0] - cside / 2), float(centre[1] - cside / 2), float(cside))
+        uside = max(side * self.crop_scale, 1.0)
+        upright = Box(float(centre[0] - uside / 2), float(centre[1] - uside / 2), float(uside), rotation)
         return Detection(box=tuple(float(b) for b in body), score=float(score), keypoints=kf, face_box=tuple(
-            float(b) for b in face), centre=centre, side=side, rotation=rotation, crop=crop)
+            float(b) for b in face), centre=centre, side=side, rotation=rotation, crop=crop, upright_crop=upright)
 
     # --- the whole pass ------------------------------------------------------------------
     def raw(self, frame_bgr: np.ndarray, region: Box | None = None):

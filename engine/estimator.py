@@ -3,8 +3,8 @@
 1. Acquisition (nobody tracked: at start and after a loss): the person detector
    (``engine.detector.PersonDetector``, docs/acquisition.md) runs once on the whole frame; the
    person the user would expect is picked (``pick``: largest x most central by default) and
-   the pose network runs on that detection's crop. The person is accepted only when the
-   network's presence confidence is at least ``min_confidence``.
+   the pose network runs on that detection's crop (``upright_crop`` with ``upright``). The person
+   is accepted only when the network's presence confidence is at least ``min_confidence``.
 2. Tracking: the crop is a square around the previous frame's 2D joints, ``crop_scale`` times
    their tight box or (``box_size`` body, the default) at least ``BODY_FRACTION`` of the standing
    height their long bones give, so a skeleton predicted folded does not pull the crop onto part of
@@ -14,10 +14,20 @@
    overlaps the track best (the same person; the pick when none does: the track had drifted off);
    the tracked box when the detector finds nobody. Presence below ``min_confidence`` on a
    tracked crop means the person is lost: the next frame acquires again.
+   Upright crops (``upright``, the default; issue 29): every crop is turned so the body stands
+   upright in it, as a network trained on upright crops (MediaPipe's way) expects: on acquisition by the detection's rotation
+   (``Detection.upright_crop``), while tracking by ``upright_angle`` of the last 2D joints (hip
+   centre = mean of r_hip and l_hip, shoulder centre = mean of r_shoulder and l_shoulder), the
+   tight box measured in the turned axes. ``upright`` False: every crop axis aligned (angle 0), as
+   before.
 3. Backend inference (``backend.infer(frame, box, camera)``): the crop box and its pinhole
    intrinsics (``Box.camera``, the frame's field of view ``fov_deg`` across its larger side)
-   in; 2D joints (back to frame pixels), 3D joints (world axes, as ``Pose`` keeps them), 15
-   absolute rotations and the pelvis rotation (world axes), presence out.
+   in (for a turned crop the intrinsics of the camera rolled by its angle); 2D joints, 3D joints, 15
+   absolute rotations and the pelvis rotation, presence out. ``_infer`` is the one place they are
+   turned back (``engine.backend_base.turn_back``): 2D to frame pixels, 3D and rotations from the
+   rolled crop camera's world axes to the frame's (as ``Pose`` keeps them). Everything after it
+   (tracking, the motion model's rays, filters, root motion, outputs) is in frame pixels and the
+   frame's world axes.
 4. Nobody: the filters reset and the pose held eases back to rest over ``rest_ease_s``.
    ``Pose.state`` says "tracking" (a person this frame), "lost" (nobody this frame; a person
    was tracked less than ``rest_ease_s`` ago and the held pose is easing to rest) or
@@ -46,11 +56,11 @@ import numpy as np
 
 from engine import rotations as R
 from engine import skeleton as S
-from engine.backend_base import Backend
+from engine.backend_base import Backend, turn_back
 from engine.detector import PersonDetector
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.pose import Pose
-from engine.preprocess import Box, frame_intrinsics
+from engine.preprocess import Box, frame_intrinsics, upright_angle
 
 PICKS = ("largest_central", "largest", "central")
 BOX_SIZES = ("body", "tight")
@@ -61,6 +71,8 @@ _REST_HEIGHT = float(np.ptp(_REST.rest_joints[:, 1]))      # metres, ankles to h
 #: proportions are not the teacher's joints'), and 0.75 scored best there (docs/acquisition.md)
 BODY_FRACTION = 0.75
 _LONG_BONES = np.flatnonzero(_REST.bone_lengths >= 0.2)     # spine, head, thighs, shins, arms
+_HIPS = [S.JOINT_INDEX["r_hip"], S.JOINT_INDEX["l_hip"]]
+_SHOULDERS = [S.JOINT_INDEX["r_shoulder"], S.JOINT_INDEX["l_shoulder"]]
 
 
 class Person(NamedTuple):
@@ -84,6 +96,7 @@ class EstimatorSettings:
     shrink_per_s: float = 0.0            # the side shrinks at most by exp(-this x seconds) a frame; 0: no limit
     recheck_every: int = 15              # tracked frames between person-detector re-checks; 0: never
     recheck_below: float = 0.0           # presence below which the next frame re-checks too
+    upright: bool = True                 # turn crops so the body is upright (hips below shoulders); False: axis aligned
 
     def __post_init__(self):
         if self.pick not in PICKS:
@@ -102,8 +115,17 @@ def body_extent(joints_2d: np.ndarray) -> float:
     return float(ratio[-2]) * _REST_HEIGHT
 
 
+def body_angle(joints_2d: np.ndarray) -> float:
+    """The crop angle (``Box.angle``, radians) that stands the person of 2D joints (16, 2) upright:
+    ``upright_angle`` from the hip centre (mean of r_hip, l_hip) to the shoulder centre (mean of
+    r_shoulder, l_shoulder)."""
+    return upright_angle(joints_2d[_HIPS].mean(0), joints_2d[_SHOULDERS].mean(0))
+
+
 def overlap(a: Box, b: Box) -> tuple[float, float]:
-    """(intersection over union, intersection over the area of ``a``) of two square boxes."""
+    """(intersection over union, intersection over the area of ``a``) of two square boxes, each taken
+    as the axis-aligned square of its centre and side (a turned box's angle is not used: a coarse
+    same-person test)."""
     w = max(0.0, min(a.left + a.side, b.left + b.side) - max(a.left, b.left))
     h = max(0.0, min(a.top + a.side, b.top + b.side) - max(a.top, b.top))
     inter = w * h
@@ -136,7 +158,8 @@ def pick_person(detections, width: int, height: int, how: str = "largest_central
 
 class Estimator:
     """``Estimator(backend, settings, detector=None, motion=None)``: ``detector`` is anything with
-    ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``); by default an
+    ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``, and ``upright_crop``, the turned
+    crop ``upright`` uses, when it has one); by default an
     ``engine.detector.PersonDetector`` created on the first acquisition. ``motion``: an
     ``engine.motion.MotionModel`` that gives the 3D (None: the network's own)."""
 
@@ -181,7 +204,9 @@ class Estimator:
         self.filter_rotations.reset()
 
     def _infer(self, frame: np.ndarray, box: Box):
-        """The network on the crop ``box`` of ``frame``: (Outputs, 2D joints in frame pixels)."""
+        """The network on the crop ``box`` of ``frame``: (Outputs with 3D joints and rotations in the
+        frame's world axes, 2D joints in frame pixels). The one place a turned crop's outputs are
+        turned back (``turn_back``)."""
         h, w = frame.shape[:2]
         camera = box.camera(self.size, w, h, self.settings.fov_deg)
         t0 = time.perf_counter()
@@ -190,7 +215,13 @@ class Estimator:
         pre = min(self.backend.preprocess_s, dt) if self._split_timings else 0.0
         self.timings["preprocess"] += pre
         self.timings["inference"] += dt - pre
-        return out, box.to_frame(np.asarray(out.joints_2d, np.float64), self.size)
+        return turn_back(out, box, self.size)
+
+    def _crop_of(self, detection) -> Box:
+        """The crop the network runs on for a detection: its ``upright_crop`` with ``upright`` (when it
+        has one), else its axis-aligned ``crop``."""
+        turned = getattr(detection, "upright_crop", None) if self.settings.upright else None
+        return detection.crop if turned is None else turned
 
     def _acquire(self, frame: np.ndarray):
         """Detector, pick, network on the picked crop: (Outputs, 2D joints, Person) or
@@ -202,8 +233,9 @@ class Estimator:
         if not dets:
             return None, None, Person(None, 0), None
         i = pick_person(dets, w, h, self.settings.pick)
-        out, j2 = self._infer(frame, dets[i].crop)
-        return out, j2, Person(i, len(dets)), dets[i].crop
+        box = self._crop_of(dets[i])
+        out, j2 = self._infer(frame, box)
+        return out, j2, Person(i, len(dets)), box
 
     def _recheck(self, frame: np.ndarray):
         """The person detector re-checks the tracked box: the network runs on the crop of the detection
@@ -222,16 +254,19 @@ class Estimator:
         ov = np.array([overlap(self.box, d.crop) for d in dets])
         ok = ov[:, 1] >= 0.5
         i = int(np.argmax(np.where(ok, ov[:, 0], -1.0))) if ok.any() else pick_person(dets, w, h, self.settings.pick)
-        out, j2 = self._infer(frame, dets[i].crop)
-        return out, j2, Person(i, len(dets)), dets[i].crop
+        box = self._crop_of(dets[i])
+        out, j2 = self._infer(frame, box)
+        return out, j2, Person(i, len(dets)), box
 
     def _next_box(self, j2: np.ndarray, used: Box, t: float) -> Box:
         """The crop for the next frame from this frame's 2D joints (16, 2) and the box ``used`` for them:
         ``crop_scale`` times the tight box of the joints, or for ``box_size`` body at least
         ``BODY_FRACTION`` of the standing height from the bone lengths, its side shrinking at most by
-        exp(-``shrink_per_s`` x seconds) from ``used``."""
+        exp(-``shrink_per_s`` x seconds) from ``used``. With ``upright`` the box is turned by
+        ``body_angle(j2)`` and its tight box measured in the turned axes."""
         st = self.settings
-        tight = Box.around(j2, st.crop_scale)
+        angle = body_angle(j2) if st.upright else 0.0
+        tight = Box.around(j2, st.crop_scale, angle=angle)
         side = tight.side
         if st.box_size == "body":
             side = max(side, st.crop_scale * BODY_FRACTION * body_extent(j2))
@@ -240,7 +275,7 @@ class Estimator:
         if st.shrink_per_s > 0:
             side = max(side, used.side * float(np.exp(-st.shrink_per_s * dt)))
         self._box_t = t
-        return Box(cx - side / 2, cy - side / 2, side)
+        return Box(cx - side / 2, cy - side / 2, side, angle)
 
     def probe(self, frame: np.ndarray) -> Pose:
         """One network pass on the whole frame letterboxed, no detector, no state: for checking

@@ -13,6 +13,17 @@ the basis matrix ``B``; rotations transform by conjugation ``B R B^T`` so that
 
 Shapes: points ``(..., 3)``, rotations ``(..., 3, 3)``, quaternions ``(..., 4)``
 (x, y, z, w).
+
+**Crop rolls** (upright crops, issue 29; ``engine.preprocess.Box.angle``). A crop turned by
+``angle`` (its up is ``(sin angle, -cos angle)`` in frame pixels: a body leaning right in the
+image has ``angle > 0``) is the image of a camera rolled about its optical axis: the network
+looking at it sees every point ``X`` rolled, ``X' = crop_roll_camera(angle) X`` in camera axes
+(``R_z(-angle)`` about OpenCV +z), which in world axes is ``X'_w = crop_roll_world(angle) X_w``
+(``R_z(+angle)`` about world +Z, the axis towards the camera: counter-clockwise as the camera
+sees it, which stands a body leaning clockwise upright). Its outputs come back with
+``unroll_points_world`` (points, ``(..., 3)``) and ``unroll_rotations_world`` (absolute
+rotations, ``(..., 3, 3)``: left-multiplied by the inverse roll); its 2D with
+``Box.to_frame``. ``angle``: a float, or an array broadcastable against the leading dims.
 """
 from __future__ import annotations
 
@@ -84,3 +95,48 @@ def world_to_unity_quat(q: np.ndarray) -> np.ndarray:
 def unity_to_world_quat(q: np.ndarray) -> np.ndarray:
     """Unity quaternions (..., 4) to world quaternions (the mirror is its own inverse)."""
     return world_to_unity_quat(q)
+
+
+def _roll_z(angle) -> np.ndarray:
+    """R_z(angle) (..., 3, 3) = [[c, -s, 0], [s, c, 0], [0, 0, 1]] for angles (...)."""
+    a = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    out = np.zeros(a.shape + (3, 3))
+    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1] = c, -s, s, c
+    out[..., 2, 2] = 1.0
+    return out
+
+
+def crop_roll_camera(angle) -> np.ndarray:
+    """(..., 3, 3) in camera (OpenCV) axes: takes a point the frame's camera sees to the point the
+    camera of a crop turned by ``angle`` sees (``R_z(-angle)``; ``Box.intrinsics`` derives it)."""
+    return _roll_z(-np.asarray(angle, dtype=np.float64))
+
+
+def crop_roll_world(angle) -> np.ndarray:
+    """(..., 3, 3) the same roll in world axes: ``CAMERA_TO_WORLD crop_roll_camera CAMERA_TO_WORLD^T``
+    = ``R_z(+angle)`` about world +Z."""
+    return _roll_z(angle)
+
+
+def roll_points_world(points: np.ndarray, angle) -> np.ndarray:
+    """World points (..., 3) as the camera of a crop turned by ``angle`` sees them (world axes)."""
+    return (crop_roll_world(angle) @ np.asarray(points, dtype=np.float64)[..., None])[..., 0]
+
+
+def unroll_points_world(points: np.ndarray, angle) -> np.ndarray:
+    """The network's world-axis points (..., 3) for a crop turned by ``angle`` back in the frame's
+    world axes (the inverse of ``roll_points_world``)."""
+    return roll_points_world(points, -np.asarray(angle, dtype=np.float64))
+
+
+def roll_rotations_world(r: np.ndarray, angle) -> np.ndarray:
+    """Absolute rotations in world axes (..., 3, 3) as the camera of a crop turned by ``angle`` sees
+    them: ``crop_roll_world(angle) @ r`` (a bone ``R v`` rolls as a point does)."""
+    return crop_roll_world(angle) @ np.asarray(r, dtype=np.float64)
+
+
+def unroll_rotations_world(r: np.ndarray, angle) -> np.ndarray:
+    """The network's absolute world-axis rotations (..., 3, 3) for a crop turned by ``angle`` back in
+    the frame's world axes: ``crop_roll_world(-angle) @ r`` (the inverse of ``roll_rotations_world``)."""
+    return roll_rotations_world(r, -np.asarray(angle, dtype=np.float64))

@@ -6,7 +6,8 @@
 * GPU memory and streams through NVIDIA's cuda-python (wheels, no compiler
   needed, unlike pycuda). Each frame: the uint8 frame is copied to the GPU
   once; a small CUDA kernel (compiled at start with NVRTC) does the crop
-  (bilinear, the same affine map as ``engine.preprocess``), BGR -> RGB and
+  (bilinear, the same affine map as ``engine.preprocess``: ``Box.inverse_affine``, the full
+  2x3 map with the turn of an upright crop), BGR -> RGB and
   the division by 255 straight into the network's input buffer; the crop's intrinsics go to the
   ``camera`` input; TensorRT runs (``execute_async_v3``); the five small outputs come back.
 
@@ -144,8 +145,7 @@ class TensorRTBackend(Backend):
             self.frame_bytes = frame.nbytes
         _check(rt.cudaMemcpyAsync(self.d_frame, frame.ctypes.data, frame.nbytes,
                                   rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream), "cudaMemcpyAsync")
-        a = box.affine(s)
-        inv = np.linalg.inv(np.vstack([a, [0, 0, 1]]))[:2]
+        inv = box.inverse_affine(s)  # crop pixel -> frame pixel, the turn of an upright crop included
         args = [np.array([int(self.d_frame)], np.uint64), np.array([w], np.int32), np.array([h], np.int32),
                 np.array([int(self.d_input)], np.uint64), np.array([s], np.int32),
                 *[np.array([v], np.float32) for v in inv.reshape(-1)]]

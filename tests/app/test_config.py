@@ -95,3 +95,18 @@ def test_cli_reports_one_line_and_exits_nonzero():
     assert "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "app", "config", "--check"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+
+
+def test_tracking_upright_is_passed_to_the_estimator():
+    """tracking.upright (default true, config.yaml) reaches EstimatorSettings.upright through make_estimator."""
+    from app.pipeline import make_estimator
+
+    assert load_config(REPO / "config.yaml").tracking.upright is True
+    for text, want in (("true", True), ("false", False)):
+        cfg = load_config(REPO / "config.yaml", dict([parse_override(f"tracking.upright={text}"),
+                                                      parse_override("model.backend=onnxruntime"),
+                                                      parse_override("model.threads=1"),
+                                                      parse_override("model.motion=false")]))
+        assert make_estimator(cfg, log=lambda _msg: None).settings.upright is want
+    with pytest.raises(ConfigError, match="tracking.upright"):
+        load_config(REPO / "config.yaml", dict([parse_override("tracking.upright=3")]))
