@@ -346,3 +346,37 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ------------------------------------------------------------------------------------------ distillation
+
+class Original(nn.Module):
+    """The original, frozen BlazePose network as a 2D labeller of any crop (rendered or real, no annotation):
+    ``forward(images)`` with (B, 3, S, S) RGB in [0, 1] (resized to its own 256 px) returns the skeleton's
+    joints (B, 16, 2) in input pixels of the S crop (the teacher's landmark-to-joint rule,
+    ``landmarks_to_joints_matrix``) and their visibility (B, 16) in 0..1 (the least visible landmark a
+    joint is made of)."""
+
+    def __init__(self, variant: str = "full"):
+        super().__init__()
+        self.net = BlazePoseNet(variant, taps=("landmarks",)).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        m = landmarks_to_joints_matrix()
+        self.register_buffer("to_joints", torch.tensor(m, dtype=torch.float32))          # (16, 33)
+        self.register_buffer("uses", torch.tensor(np.abs(m) > 1e-9))                     # (16, 33) bool
+
+    def train(self, mode: bool = True):  # always in eval mode
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = images.shape[-1]
+        x = images if s == NATIVE_SIZE else F.interpolate(images, size=(NATIVE_SIZE, NATIVE_SIZE), mode="bilinear",
+                                                           align_corners=False, antialias=s > NATIVE_SIZE)
+        lm = self.net(x.float())["landmarks"][:, :33]                                   # (B, 33, 5)
+        xy = (lm[..., :2] + 0.5) * (s / NATIVE_SIZE) - 0.5                               # input pixels of S
+        joints = self.to_joints @ xy                                                     # (B, 16, 2)
+        vis = torch.sigmoid(lm[..., 3])                                                  # (B, 33)
+        vis_j = torch.where(self.uses, vis[:, None, :], torch.ones_like(vis[:, None, :])).min(-1).values
+        return joints, vis_j

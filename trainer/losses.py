@@ -28,6 +28,8 @@ Targets (dict of tensors):
   coords_map (B, 16, 3)          - (x, y, depth) in heatmap pixels
   mask_3d (B,) float             - 1 = full 3D labels, 0 = 2D-only
   mask_rot (B,) float            - 1 = rotation labels (exact or fitted), 0 = none (plain 2D data)
+  original_map (B, 16, 2), original_vis (B, 16) - optional: the original BlazePose network's 2D on the
+                                   same crop (map pixels) and visibility, for the ``distill`` term
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class LossWeights:
     readout: float = 0.2   # L1 of the soft-argmax read-out (x, y; depth for 3D samples), map pixels; not in the paper
     delta: float = 0.0     # squared soft-argmax xy error of 2D-only samples, map px^2 (issue 9's term; 0 = off)
     presence: float = 1.0  # binary cross-entropy of the presence logit (person / background crop)
+    distill: float = 0.0   # L1 of the xy read-out against the original BlazePose network's 2D, map pixels (0 = off)
     position_scale: float = 10.0
     heatmap_sigma: float = 1.5
 
@@ -84,7 +87,18 @@ def _map_sq(pred: torch.Tensor, target: torch.Tensor, vis: torch.Tensor) -> torc
 
 #: each part's weight field in ``LossWeights`` (None: weight 1)
 PART_WEIGHTS = {"presence": "presence", "rot_g": None, "rot_b": "alpha", "rot": "beta", "pos": "gamma", "hm": "lam",
-                "readout": "readout", "2d": "delta"}
+                "readout": "readout", "2d": "delta", "distill": "distill"}
+
+
+def distill_loss(coords_map: torch.Tensor, original_map: torch.Tensor, original_vis: torch.Tensor,
+                 person: torch.Tensor) -> torch.Tensor:
+    """The distillation term: the L1 distance (map pixels, x + y, summed over the joints weighted by the
+    original network's visibility) between the network's xy read-out ``coords_map`` (B, 16, 3) and the
+    original BlazePose network's 2D ``original_map`` (B, 16, 2) on the same crop, averaged over the
+    crops with a person (``person`` (B,) 1/0). It keeps the fine-tuned network's 2D where the original's
+    was, on rendered and real crops alike."""
+    err = (coords_map[..., :2] - original_map).abs().sum(-1)
+    return _masked_mean((err * original_vis).sum(-1), person)
 
 
 def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeights | None = None,
@@ -140,6 +154,10 @@ def skeletonnet_loss(out: dict, tgt: dict, cfg: SkeletonNetConfig, w: LossWeight
             l_2d = _masked_mean((sq * vis).sum(-1), (1.0 - tgt.get("mask_3d", ones).float()) * person)
             total = total + w.delta * l_2d
             parts["2d"] = l_2d
+    if w.distill and "original_map" in tgt:
+        l_d = distill_loss(out["coords_map"], tgt["original_map"], tgt["original_vis"], person)
+        total = total + w.distill * l_d
+        parts["distill"] = l_d
     if detach:
         parts = {k: v.detach() for k, v in parts.items()}
     parts["total"] = total.detach()

@@ -41,12 +41,15 @@ DEFAULT_FOCAL = 1.2
 #: root's depth): about half of a person who fills the crop
 MIN_FILL = 1.0
 GLOBAL_ROT = ("class", "regress")
+#: BlazePose's heatmap logits are scaled by this where they start our xy maps: its soft-argmax then reads
+#: within 1.1-1.3 % of the crop of its own regressed landmarks at 224-256 px (1.3-2.9 % at scale 1)
+BP_LOGIT_SCALE = 2.0
 ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 
 
 @dataclass
 class SkeletonNetConfig:
-    backbone: str = "lite0"          # lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
+    backbone: str = "lite0"          # blazepose_full | blazepose_lite | blazepose_heavy (BlazePose's landmark network, trainer/blazepose.py) | lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
     input_size: int = 192            # 256 in the paper
     hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
     hg_depth: int = 4
@@ -66,6 +69,11 @@ class SkeletonNetConfig:
                 raise ValueError(f"SkeletonNetConfig.{name} = {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
         if self.input_size % 32:
             raise ValueError(f"SkeletonNetConfig.input_size = {self.input_size}; must be a multiple of 32")
+
+    @property
+    def blazepose(self) -> str:
+        """The BlazePose variant of a ``blazepose_*`` backbone, else ''."""
+        return self.backbone.split("_", 1)[1] if self.backbone.startswith("blazepose_") else ""
 
     @property
     def heatmap_size(self) -> int:
@@ -124,8 +132,19 @@ class SkeletonNet(nn.Module):
             raise ValueError(f"{centres.shape[0]} cluster centres given, config says num_clusters = {k}")
         self.register_buffer("cluster_centres", centres)  # (K, 9), saved with the model
 
-        self.backbone = build_backbone(cfg.backbone)
-        c = self.backbone.out_channels
+        if cfg.blazepose:
+            # BlazePose's landmark network (trainer/blazepose.py): its stride-32 encoder feeds the rotation
+            # branch, its stride-4 decoder features and heatmap logits feed the hourglass, and its heatmaps
+            # start the xy maps of the 12 joints that are one of its landmarks (bp_xy)
+            from trainer.blazepose import BlazePoseNet, joint_sources
+
+            self.backbone = BlazePoseNet(cfg.blazepose, taps=("encoder", "decoder", "heatmaps"))
+            self.backbone.mean, self.backbone.std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # RGB in [0, 1] as it is
+            c = self.backbone.channels["encoder"]
+            self._bp_sources = joint_sources()
+        else:
+            self.backbone = build_backbone(cfg.backbone)
+            c = self.backbone.out_channels
         # the backbone's own input normalisation (ImageNet statistics, or Lite's 127/128)
         mean, std = getattr(self.backbone, "mean", IMAGENET_MEAN), getattr(self.backbone, "std", IMAGENET_STD)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
@@ -138,23 +157,44 @@ class SkeletonNet(nn.Module):
             self.bone_out = nn.Linear(cfg.head_hidden, S.NUM_BONES * per_bone)
         if cfg.presence:
             self.presence_out = nn.Sequential(nn.Flatten(), nn.Linear(c, 128), nn.ReLU(inplace=True), nn.Linear(128, 1))
-        if cfg.uses_heatmaps:
+        if cfg.uses_heatmaps and cfg.blazepose:
+            d = cfg.hg_channels
+            n_dec, n_hm = self.backbone.channels["decoder"], self.backbone.channels["heatmaps"]
+            self.bp_in = nn.Sequential(nn.Conv2d(n_dec + n_hm, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
+            self.bp_xy = nn.Conv2d(n_hm, S.NUM_JOINTS, 1)
+            if cfg.mode == "both":
+                self.gauss_conv = nn.Sequential(nn.Conv2d(S.NUM_JOINTS, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d))
+            self.hourglass = Hourglass(cfg.hg_depth, d)
+            self.hm_out = nn.Conv2d(d, 2 * S.NUM_JOINTS, 1)
+        elif cfg.uses_heatmaps:
             d = cfg.hg_channels
             self.up1, self.up2, self.up3 = _deconv(c, d), _deconv(d, d), _deconv(d, d)
             if cfg.mode == "both":
                 self.gauss_conv = nn.Sequential(nn.Conv2d(S.NUM_JOINTS, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d))
             self.hourglass = Hourglass(cfg.hg_depth, d)
             self.hm_out = nn.Conv2d(d, 2 * S.NUM_JOINTS, 1)
-        init_weights(self)
+        if not cfg.blazepose:  # BlazePose's weights stay as read from its file
+            init_weights(self.backbone)
+        init_weights(self._heads())
         self._init_heads()
         if pretrained:  # after init_weights, which would overwrite them
             load_pretrained(self.backbone, cfg.backbone)
+
+    def _heads(self) -> nn.ModuleList:
+        return nn.ModuleList(m for name, m in self.named_children() if name != "backbone")
 
     def _init_heads(self):
         """Start every rotation output at the identity (rest pose)."""
         if self.cfg.uses_heatmaps:  # heatmap logits start flat: uniform maps, joints at the centre
             nn.init.normal_(self.hm_out.weight, std=1e-3)
             nn.init.zeros_(self.hm_out.bias)
+        if self.cfg.uses_heatmaps and self.cfg.blazepose:
+            # the xy maps of the joints that are one BlazePose landmark start as that landmark's heatmap
+            # (logits x BP_LOGIT_SCALE: sharper maps read out closer to its landmarks, docs/network.md)
+            nn.init.zeros_(self.bp_xy.weight)
+            nn.init.zeros_(self.bp_xy.bias)
+            for j, lm in self._bp_sources.items():
+                self.bp_xy.weight.data[j, lm] = BP_LOGIT_SCALE
         if not self.cfg.uses_rotations:
             return
         for lin in (self.global_out, self.bone_out):
@@ -224,7 +264,11 @@ class SkeletonNet(nn.Module):
         b, size = images.shape[0], cfg.input_size
         if camera is None:
             camera = self.default_camera(b, images.device, images.dtype)
-        feat = self.backbone((images - self.mean) / self.std)
+        if cfg.blazepose:
+            taps = self.backbone(images)
+            feat = taps["encoder"]
+        else:
+            feat = self.backbone((images - self.mean) / self.std)
         out: dict = {}
         fk = None
         if cfg.presence:
@@ -234,12 +278,16 @@ class SkeletonNet(nn.Module):
             fk = L.forward_kinematics(out["rotations_init"], self.bone_vectors)
             out["joints_fk"] = fk
         if cfg.uses_heatmaps:
-            up = self.up1(feat)
+            up = self.bp_in(torch.cat([taps["decoder"], taps["heatmaps"]], 1)) if cfg.blazepose else self.up1(feat)
             if cfg.mode == "both":
                 proj = torch.stack([fk[..., 0], -fk[..., 1]], dim=-1)  # world -> image axes
                 pts = L.fit_to_map(proj, up.shape[-1], cfg.gauss_fill)
                 up = up + self.gauss_conv(L.gaussian_maps(pts, up.shape[-1], cfg.gauss_sigma))
-            hm = self.hm_out(self.hourglass(self.up3(self.up2(up))))
+            if cfg.blazepose:  # already at stride 4
+                hm = self.hm_out(self.hourglass(up))
+                hm = torch.cat([hm[:, :S.NUM_JOINTS] + self.bp_xy(taps["heatmaps"]), hm[:, S.NUM_JOINTS:]], 1)
+            else:
+                hm = self.hm_out(self.hourglass(self.up3(self.up2(up))))
             hxy, hzy, coords = self._decode_maps(hm)
             out["heatmaps_xy"], out["heatmaps_zy"], out["coords_map"] = hxy, hzy, coords
             stride = size / hm.shape[-1]

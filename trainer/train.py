@@ -83,6 +83,9 @@ class TrainConfig:
     loss: dict = field(default_factory=dict)           # LossWeights fields
     export: bool = True
     video_val: dict = field(default_factory=dict)      # {every: steps, videos: select, choose: true}: see module doc
+    upright: bool = False                              # crops turned so the body stands upright (the engine's rule)
+    freeze_backbone_steps: int = 0                     # the backbone's weights stay fixed for this many steps
+    backbone_lr: float = 1.0                           # the backbone's learning rate, times the heads'
 
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -232,7 +235,7 @@ def train(cfg: TrainConfig) -> Path:
                             f"use another 'out' folder or the same model settings")
     # k-means classes of the training set's global rotations (once per run, saved with it); the
     # first source is built once, without classes, and given them when they are known
-    first = make_source(cfg.data[0], "train", mcfg.input_size, None, cfg.flip)
+    first = make_source(cfg.data[0], "train", mcfg.input_size, None, cfg.flip, cfg.upright)
     init = None
     if ckpt is None and cfg.init:
         if not Path(cfg.init).exists():
@@ -259,16 +262,20 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0:
             save_clusters(out / "clusters.npz", centres)
     first.set_centres(centres)
-    sources = [first] + [make_source(s, "train", mcfg.input_size, centres, cfg.flip) for s in cfg.data[1:]]
+    sources = [first] + [make_source(s, "train", mcfg.input_size, centres, cfg.flip, cfg.upright) for s in cfg.data[1:]]
     source_weights = [float(s.get("weight", 1.0)) for s in cfg.data]
-    val_src = make_source(cfg.val, cfg.val.get("split", "val"), mcfg.input_size, centres, False) if cfg.val else None
+    val_src = (make_source(cfg.val, cfg.val.get("split", "val"), mcfg.input_size, centres, False, cfg.upright)
+               if cfg.val else None)
     torch.manual_seed(cfg.seed)
     net = SkeletonNet(mcfg, centres, pretrained=ckpt is None and init is None).to(device)
     if not cuda:
         net = net.to(memory_format=torch.channels_last)
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = (torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam" else
-           torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
+    backbone_ids = {id(p) for p in net.backbone.parameters()}
+    groups = [{"params": [p for p in params if id(p) not in backbone_ids], "lr_mult": 1.0},
+              {"params": [p for p in params if id(p) in backbone_ids], "lr_mult": cfg.backbone_lr}]
+    opt = (torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adam" else
+           torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
     step, best = 0, float("inf")
     if init is not None:
         net.load_state_dict(init["model"])
@@ -278,6 +285,13 @@ def train(cfg: TrainConfig) -> Path:
         step, best = int(ckpt["step"]), float(ckpt["best"])
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     loss_weights = LossWeights(**cfg.loss)
+    original = None
+    if loss_weights.distill:  # the original BlazePose network labels every crop's 2D (trainer/blazepose.py)
+        if not mcfg.blazepose:
+            raise UserError("loss.distill needs a blazepose_* backbone (the original network it distils from)")
+        from trainer.blazepose import Original
+
+        original = Original(mcfg.blazepose).to(device)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
     tr_log = open(out / "train.csv", "a", newline="")
     va_log_path = out / "val.csv"
@@ -296,13 +310,19 @@ def train(cfg: TrainConfig) -> Path:
             batch = pending.pop(step).result()
             if step + 2 < cfg.steps:
                 pending[step + 2] = pool.submit(batch_for_step, sources, source_weights, cfg.batch_size, cfg.seed, rank, step + 2)
+            frozen = step < cfg.freeze_backbone_steps
             for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, step)
+                g["lr"] = lr_at(cfg, step) * g.get("lr_mult", 1.0)
+            for p in net.backbone.parameters():
+                p.requires_grad_(not frozen)
             model.train()
             x = batch["image"].to(device)
             if not cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             tgt = {k: v.to(device) for k, v in batch.items() if k != "image"}
+            if original is not None:
+                j2, vis = original(x)
+                tgt["original_map"], tgt["original_vis"] = (j2 + 0.5) / 4.0 - 0.5, vis  # input px -> map px (stride 4)
             with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=amp):
                 o = model(x, tgt["camera"])
             o = {k: v.float() for k, v in o.items()}

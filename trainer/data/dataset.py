@@ -31,6 +31,7 @@ import torch
 from engine import frames
 from engine import skeleton as S
 from engine.errors import UserError
+from engine.preprocess import Box, crop, upright_angle
 from trainer.clusters import assign_clusters
 from trainer.data.shards import CorruptShard, iter_shards, report
 
@@ -49,6 +50,39 @@ def global_classes(rotations: np.ndarray, centres: np.ndarray) -> np.ndarray:
     rot = np.asarray(rotations, np.float64)
     return np.stack([assign_clusters(S.pelvis_rotation(r).astype(np.float32), centres)
                      for r in (rot, mirror_rotations(rot))])
+
+
+#: upright crops (the engine turns each crop so the hips-to-shoulders line points up, docs/conventions.md):
+#: the angle noise (degrees, normal) and the share of crops turned by any angle (a wrong first guess)
+UPRIGHT_NOISE_DEG = 8.0
+UPRIGHT_ANY_ANGLE = 0.04
+
+
+def upright_roll(joints_2d: np.ndarray) -> float:
+    """The angle (radians, clockwise on the screen) of the engine's upright crop for a body with 2D joints
+    (16, 2): ``engine.preprocess.upright_angle`` of its hip and shoulder centres."""
+    j = np.asarray(joints_2d, np.float64)
+    hips = j[[S.JOINT_INDEX["r_hip"], S.JOINT_INDEX["l_hip"]]].mean(0)
+    shoulders = j[[S.JOINT_INDEX["r_shoulder"], S.JOINT_INDEX["l_shoulder"]]].mean(0)
+    if not (np.isfinite(hips).all() and np.isfinite(shoulders).all()):
+        return 0.0
+    return float(upright_angle(hips, shoulders))
+
+
+def roll_crop(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, angle: float):
+    """A square crop turned about its centre as the engine turns an upright crop (``Box`` with ``angle``,
+    radians: a body leaning by ``angle`` clockwise comes out upright), with its labels: the camera rolled
+    about its optical axis. 2D through ``Box.to_crop``; 3D joints and absolute rotations (world axes) through
+    ``engine.frames.roll_points_world`` / ``roll_rotations_world``; the intrinsics through
+    ``Box.intrinsics``. Shapes: img (S, S, 3), joints_2d (16, 2), joints_3d (16, 3), rotations (15, 3, 3),
+    k (3, 3)."""
+    size = img_bgr.shape[0]
+    box = Box(-0.5, -0.5, float(size), float(angle))     # the crop itself, turned about its centre
+    img = crop(img_bgr, box, size)
+    j2 = box.to_crop(np.asarray(joints_2d, np.float64), size)
+    j3 = frames.roll_points_world(joints_3d, angle)
+    rot = frames.roll_rotations_world(rotations, angle)
+    return img, j2, j3, rot, box.intrinsics(k, size)
 
 
 def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_size: int, flip: bool,
@@ -117,8 +151,9 @@ class SynthSource(SampleSource):
     name = "synth"
 
     def __init__(self, root: str | Path, split: str, input_size: int, centres: np.ndarray | None = None,
-                 flip: bool = False):
+                 flip: bool = False, upright: bool = False):
         root = Path(root)
+        self.upright = upright
         if not (root / split).is_dir():
             raise UserError(f"dataset {root}: no '{split}' split (render one with python -m trainer synth)")
         self.shards = list(iter_shards(root / split))
@@ -164,9 +199,20 @@ class SynthSource(SampleSource):
         lab = sh.labels
         flip = bool(self.flip and rng is not None and rng.random() < 0.5)
         person = float(lab["person"][j]) if "person" in lab else 1.0
-        out = make_targets(img, lab["joints_2d"][j], lab["joints_3d"][j], lab["rotations"][j], lab["K"][j],
-                           self.input_size, flip, person=person)
-        if self.classes is not None:
+        j2, j3, rot, k = lab["joints_2d"][j], lab["joints_3d"][j], lab["rotations"][j], lab["K"][j]
+        rolled = False
+        if self.upright:  # the engine's upright crops (background crops turn by chance too)
+            angle = upright_roll(j2) if person > 0.5 else 0.0
+            if rng is not None:
+                angle = (rng.uniform(-np.pi, np.pi) if rng.random() < UPRIGHT_ANY_ANGLE
+                         else angle + np.deg2rad(rng.normal(0.0, UPRIGHT_NOISE_DEG)))
+            if abs(angle) > 1e-6:
+                img, j2, j3, rot, k = roll_crop(img, j2, j3, rot, k, angle)
+                rolled = True
+        out = make_targets(img, j2, j3, rot, k, self.input_size, flip, person=person)
+        if rolled:
+            out["global_class"] = self.class_of(out)
+        elif self.classes is not None:
             out["global_class"] = np.int64(self.classes[int(flip), i])
         out["clip_id"] = np.int64(lab["clip_id"][j])
         return out

@@ -43,7 +43,7 @@ import numpy as np
 from engine import skeleton as S
 from engine.errors import UserError, reports_user_errors
 from engine.preprocess import Box, crop
-from trainer.data.dataset import SampleSource, make_targets
+from trainer.data.dataset import UPRIGHT_ANY_ANGLE, UPRIGHT_NOISE_DEG, SampleSource, make_targets, upright_roll
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "data" / "realframes"
@@ -368,8 +368,9 @@ class RealFramesSource(SampleSource):
     def __init__(self, root: str | Path = CACHE, split: str = "train", input_size: int = 160, centres=None,
                  flip: bool = False, shares: dict | None = None, rotate: float = 15.0, sources=None,
                  backgrounds: list[np.ndarray] | None = None, balance: bool = True,
-                 negative_sources=NEGATIVE_SOURCES):
+                 negative_sources=NEGATIVE_SOURCES, upright: bool = False):
         self.root = Path(root)
+        self.upright = upright
         lab = self.root / "labels.json"
         if not lab.exists():
             raise UserError(f"{lab}: no real-frame cache (run  python -m trainer.data.realframes build)")
@@ -463,8 +464,14 @@ class RealFramesSource(SampleSource):
         seen = j2[vis] if vis.sum() >= 2 else j2
         size = self.input_size
         rot = np.eye(3)
-        if mode == "paste" and self.rotate > 0:
-            c = (seen.min(0) + seen.max(0)) / 2
+        c = (seen.min(0) + seen.max(0)) / 2
+        if self.upright:  # the engine's upright crop (trainer.data.dataset.upright_roll), with its angle noise
+            deg = np.rad2deg(upright_roll(j2))
+            if rng is not None:
+                deg = (rng.uniform(-180, 180) if rng.random() < UPRIGHT_ANY_ANGLE
+                       else deg + rng.normal(0.0, UPRIGHT_NOISE_DEG))
+            rot = _affine3(cv2.getRotationMatrix2D((float(c[0]), float(c[1])), float(deg), 1.0))
+        elif mode == "paste" and self.rotate > 0:
             rot = _affine3(cv2.getRotationMatrix2D((float(c[0]), float(c[1])),
                                                    float(rng.uniform(-self.rotate, self.rotate)), 1.0))
         scale = 1.3 if rng is None else float(rng.uniform(1.1, 1.45))
