@@ -109,6 +109,57 @@ def test_panorama_views_keep_the_horizon_level():
         assert (view[:28] == 255).all() and (view[37:] == 0).all()  # above and below the image's centre row
 
 
+def _standing_joints():
+    joints = S.Skeleton.default().forward_kinematics(np.tile(np.eye(3), (15, 1, 1)))
+    return joints - [0, joints[:, 1].min() - 0.08, 0]
+
+
+def _floor_view(size):
+    """A high camera looking 60 degrees down past a standing body, and a crop of ``size`` px around its
+    optical axis: every pixel sees the floor, 1.4 m in front of the camera."""
+    eye = np.array([0.0, 2.5, 2.0])
+    rot = Z.look_rotation(eye, np.pi, np.deg2rad(-60), 0.0)
+    cam = Z.RoomCamera(rot, -rot @ eye, 1000.0, (1280, 720), 0.0, np.deg2rad(-50), eye, "high", "full")
+    k = np.array([[600.0, 0, (size - 1) / 2], [0, 600.0, (size - 1) / 2], [0, 0, 1]])
+    return cam, k
+
+
+def test_the_floor_shadow_of_an_all_floor_crop_at_the_default_size():
+    """A crop of the default size that is all floor: 192 x 192 = 36,864 floor points, more than one
+    cv2.remap row takes (32,767; ``python -m trainer synth --test 8 --seed 9173`` ended in that traceback).
+    The shadow is the one the floor gets in pieces of a few hundred points, and dark under the body."""
+    size = Y.SIZE
+    joints = _standing_joints()
+    cam, k = _floor_view(size)
+    rays = Z.pixel_rays(k, cam.rot, size).reshape(-1, 3)
+    t = -cam.eye[1] / rays[:, 1]
+    assert (t > 0).all()  # every ray reaches the floor
+    fx, fz = cam.eye[0] + rays[:, 0] * t, cam.eye[2] + rays[:, 2] * t
+    light = np.array([0.2, -0.9, -0.3]) / np.linalg.norm([0.2, -0.9, -0.3])
+    shade = Z._shadow(joints, light, fx, fz)
+    assert shade.shape == (size * size,) and shade.dtype == np.float32
+    pieces = np.concatenate([Z._shadow(joints, light, fx[i:i + 700], fz[i:i + 700]) for i in range(0, len(fx), 700)])
+    np.testing.assert_array_equal(shade, pieces)
+    under = Z._shadow(joints, light, joints[[S.JOINT_INDEX["r_ankle"], S.JOINT_INDEX["l_ankle"]], 0],
+                      joints[[S.JOINT_INDEX["r_ankle"], S.JOINT_INDEX["l_ankle"]], 2])
+    assert (under < 0.8).all() and (Z._shadow(joints, light, np.array([3.5]), np.array([3.5])) == 1).all()
+
+
+def test_a_room_scene_that_is_all_floor_at_the_default_size(monkeypatch):
+    """``render_scene`` at the default size with the camera looking down at the floor: the floor covers the
+    whole crop in some of these draws (more points than a cv2.remap row takes), and every draw renders."""
+    size = Y.SIZE
+    joints = _standing_joints()
+    cam, k = _floor_view(size)
+    floors = []
+    shadow = Z._shadow
+    monkeypatch.setattr(Z, "_shadow", lambda j, l, fx, fz: floors.append(len(fx)) or shadow(j, l, fx, fz))
+    for seed in range(6):
+        scene = Z.render_scene(np.random.default_rng(seed), Z.Rooms(), cam, k, size, joints, [], Y._background)
+        assert scene.background.shape == (size, size, 3) and scene.background.dtype == np.uint8
+    assert floors and max(floors) == size * size
+
+
 def test_cameras_stay_in_their_ranges():
     rng = np.random.default_rng(1)
     joints = S.Skeleton.default().forward_kinematics(np.tile(np.eye(3), (15, 1, 1)))

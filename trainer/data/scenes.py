@@ -479,6 +479,9 @@ def render_scene(rng, rooms: Rooms, cam: RoomCamera, k: np.ndarray, size: int, j
     return Scene(bg8, front, cover, light)
 
 
+REMAP_ROW = 4096  # floor points per cv2.remap row (its maps must stay under 32,767 px a side)
+
+
 def _shadow(joints_w: np.ndarray, light_dir: np.ndarray, fx: np.ndarray, fz: np.ndarray) -> np.ndarray:
     """Floor brightness factor at floor points (fx, fz): the body's soft cast shadow (its bones dropped
     onto the floor along the light) and a contact shadow around the feet. A top-down map of 4 m x 4 m
@@ -497,11 +500,19 @@ def _shadow(joints_w: np.ndarray, light_dir: np.ndarray, fx: np.ndarray, fz: np.
         cv2.circle(contact, tuple(c), 16, 1.0, -1, cv2.LINE_AA, 2)
     contact = cv2.GaussianBlur(contact, (0, 0), 4)
     shade = 1 - 0.4 * np.minimum(cast, 1) - 0.35 * np.minimum(contact, 1)
-    mx = ((fx - origin[0]) / cell - 0.5).astype(np.float32)
-    mz = ((fz - origin[1]) / cell - 0.5).astype(np.float32)
-    out = cv2.remap(shade, mx.reshape(1, -1), mz.reshape(1, -1), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-    return out.reshape(-1)
+    mx = ((fx - origin[0]) / cell - 0.5).astype(np.float32).reshape(-1)
+    mz = ((fz - origin[1]) / cell - 0.5).astype(np.float32).reshape(-1)
+    # cv2.remap takes maps under 32,767 px a side (SHRT_MAX), and a crop can be nearly all floor (192 x 192 =
+    # 36,864 points): the points go in rows of at most REMAP_ROW, padded; each point is looked up on its own,
+    # so the layout does not change a value
+    m = len(mx)
+    if m == 0:
+        return np.ones(0, np.float32)
+    rows = -(-m // REMAP_ROW)
+    cols = min(m, REMAP_ROW)
+    mx, mz = (np.pad(a, (0, rows * cols - m)).reshape(rows, cols) for a in (mx, mz))
+    out = cv2.remap(shade, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+    return out.reshape(-1)[:m]
 
 
 @reports_user_errors("trainer.data.scenes")  # a user mistake: one line, exit code 2

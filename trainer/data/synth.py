@@ -1,6 +1,6 @@
 """``python -m trainer synth``: render a synthetic dataset of posed Anny bodies.
 
-Each sample is a square crop (``--size``, 256 by default) rendered directly
+Each sample is a square crop (``--size``, ``SIZE`` = 192 by default) rendered directly
 with crop intrinsics: a random full-frame camera (focal length, distance,
 height, roll) looks at the body, the tight box around the projected joints is
 enlarged and shifted at random (the way the engine crops at run time), and the
@@ -59,6 +59,7 @@ from trainer.data.shards import JOINTS_FRAME
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 STYLES = ("room", "webcam", "legacy")
+SIZE = 192  # the crop side by default (the network's input size: no resize per sample)
 LABEL_KEYS = {
     "joints_2d": (16, 2), "joints_3d": (16, 3), "rotations": (15, 3, 3), "global_rotation": (3, 3),
     "bone_lengths": (15,), "K": (3, 3), "body_id": (), "clip_id": (), "crc": (), "occluded": (16,),
@@ -494,7 +495,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train", type=int, default=20000)
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--test", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=192, help="crop side in pixels (the network's input size: no resize per sample)")
+    ap.add_argument("--size", type=int, default=SIZE, help="crop side in pixels (the network's input size: no resize per sample)")
     ap.add_argument("--style", choices=STYLES, default="room",
                     help="room: dressed people in rooms with floors, furniture and room cameras (default); "
                          "webcam: the issue-15 distribution (people as a webcam sees them, photo backgrounds); "
