@@ -285,7 +285,11 @@ class SkeletonNet(nn.Module):
                 up = up + self.gauss_conv(L.gaussian_maps(pts, up.shape[-1], cfg.gauss_sigma))
             if cfg.blazepose:  # already at stride 4
                 hm = self.hm_out(self.hourglass(up))
-                hm = torch.cat([hm[:, :S.NUM_JOINTS] + self.bp_xy(taps["heatmaps"]), hm[:, S.NUM_JOINTS:]], 1)
+                bpx = self.bp_xy(taps["heatmaps"])
+                # the zy maps share y with the xy maps (soft-argmax y is their mean): they start from the xy
+                # prior's row marginal (log-sum-exp over x), flat in depth
+                rows = torch.logsumexp(bpx, dim=-1, keepdim=True).expand_as(bpx)
+                hm = torch.cat([hm[:, :S.NUM_JOINTS] + bpx, hm[:, S.NUM_JOINTS:] + rows], 1)
             else:
                 hm = self.hm_out(self.hourglass(self.up3(self.up2(up))))
             hxy, hzy, coords = self._decode_maps(hm)
