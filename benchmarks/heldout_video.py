@@ -5,7 +5,7 @@
 [--teacher heavy|full]``: about 3 min the first time on the 2-core CPU (fetching, teacher), 40 s with the
 caches.
 
-Videos and splits: ``benchmarks/video_splits.yaml`` (docs/training.md, "Videos for training and for
+Videos and splits: ``trainer/data/videos.yaml`` (docs/training.md, "Videos for training and for
 testing"). The test videos (Pose2Sim's demo, 8 lab views) are fetched with pip into ``data/heldout/``
 (git-ignored); the noise videos are the Sports2D demo's held-out frames 160-229 (pip) and OpenCV's
 ``vtest.avi`` (Debian ``opencv-doc``; skipped with a line when it is not installed).
@@ -60,10 +60,10 @@ import numpy as np
 
 from benchmarks.acquisition import video_frames as frames_of  # (frame index, BGR frame) of a video
 from trainer.wild.teacher import HEAVY_MD5, NPM_POSE, ensure_heavy  # noqa: F401 - the heavy teacher (npm)
-from benchmarks.video_splits import HELDOUT, ROOT, Splits, Video, _pip_wheel, fetch, load_splits, md5_of  # noqa: F401
 from engine import skeleton as S
 from engine.errors import UserError
 from engine.preprocess import Box, crop
+from trainer.data.videos import HELDOUT, ROOT, Video, fetch, load_splits
 
 RESULTS = ROOT / "benchmarks" / "results"
 PICTURE = ROOT / "docs" / "images" / "heldout_video.png"
@@ -121,8 +121,6 @@ def say(msg: str, end: str = "\n") -> None:
 
 
 # --------------------------------------------------------------------------- fetching
-
-# fetch and _pip_wheel live in benchmarks.video_splits (imported above), beside the splits they read
 
 # --------------------------------------------------------------------------- teacher
 
@@ -326,7 +324,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=str(ROOT / "assets" / "skeletonnet.onnx"))
     ap.add_argument("--teacher", choices=sorted(TEACHERS), default="heavy",
                     help="BlazePose heavy (from npm @mediapipe/pose; falls back to full without npm) or full")
-    ap.add_argument("--splits", default=None, help="the splits file (default benchmarks/video_splits.yaml)")
+    ap.add_argument("--splits", default=None, help="the video catalogue (default trainer/data/videos.yaml)")
     ap.add_argument("--json", default=str(RESULTS / "heldout_video.json"))
     ap.add_argument("--noise-json", default=str(RESULTS / "network_2d_errors.json"))
     ap.add_argument("--picture", default=str(PICTURE))
@@ -497,7 +495,7 @@ def run(args) -> int:
               "noise_every": args.noise_every,
               "oracle_crop": crop_rule, "visible": f"teacher confidence > {VISIBLE}"}
     result = {
-        "doc": "2D against the teacher on held-out test videos (benchmarks/video_splits.yaml, split test). Per video "
+        "doc": "2D against the teacher on held-out test videos (trainer/data/videos.yaml, split test). Per video "
                "and overall: teacher_frames = labelled frames (every K-th) where the teacher finds a person; "
                "oracle = the ONNX model on the oracle crop; baseline = trainer.evaluate.mean_pose_2d of all the "
                "test crops placed in each oracle crop; app = the estimator mocap process builds, run over every "

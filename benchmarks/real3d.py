@@ -7,9 +7,9 @@ optimisation lifter, BlazePose's own 3D and constant poses, PA-MPJPE on 12 limb 
 optimisation lifter (about 4 s a call here); the first run also labels the frames that benchmark skips
 (under a minute).
 
-**Data.** The 8 held-out Pose2Sim lab videos (``benchmarks/video_splits.yaml``, split test): two
+**Data.** The 8 held-out Pose2Sim lab videos (``trainer/data/videos.yaml``, split test): two
 recordings (Demo_SinglePerson, Demo_MultiPerson), each 4 synchronised views, 100 frames at 60 fps. The
-pose2sim wheel (cached in ``data/heldout/pip`` by heldout_video) ships one calibration for both demos,
+pose2sim wheel (cached in ``data/packages/pip``) ships one calibration for both demos,
 ``Pose2Sim/Demo_*/calibration/Calib.qca.txt`` (byte-identical in each demo): Qualisys QTM's XML
 export, not a Calib*.toml. Per camera: ``intrinsic`` focal lengths and principal point in sensor
 sub-pixels (64 per pixel: ``sensorMaxU`` / 64 + 1 = 1088, the video width), radial k1..k3 and
@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import itertools
 import json
 import sys
@@ -90,10 +89,11 @@ import cv2
 import numpy as np
 
 from benchmarks import heldout_video as H
-from benchmarks.video_splits import ROOT, load_splits
 from engine import frames as F
 from engine import skeleton as S
 from engine.errors import UserError
+from trainer.data.videos import ROOT, load_splits
+from trainer.fetch import md5_of, pip_wheel
 
 RESULTS = ROOT / "benchmarks" / "results"
 PICTURE = ROOT / "docs" / "images" / "real3d.png"
@@ -187,7 +187,7 @@ def read_qca(text: str) -> dict[str, Camera]:
 
 
 def load_calibration() -> tuple[dict[str, Camera], dict]:
-    wheel = H._pip_wheel(WHEEL)
+    wheel = pip_wheel(WHEEL)
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         found = [m for m in CALIB_MEMBERS if m in names]
@@ -195,7 +195,7 @@ def load_calibration() -> tuple[dict[str, Camera], dict]:
             raise UserError(f"{wheel.name} has no calibration ({' or '.join(CALIB_MEMBERS)}): a 3D reference is "
                             "not possible (the contenders' mutual agreement is no substitute)")
         texts = {m: z.read(m) for m in found}
-    md5 = {m: hashlib.md5(t).hexdigest() for m, t in texts.items()}
+    md5 = {m: md5_of(t) for m, t in texts.items()}
     if len(set(md5.values())) > 1:
         raise UserError(f"the demos' calibration files differ ({md5}); this benchmark expects one")
     return read_qca(texts[found[0]].decode("ascii")), {"wheel": wheel.name, "files": found, "md5": md5[found[0]],

