@@ -1,9 +1,17 @@
-"""The motion model against the per-frame optimisation lifter and a constant pose, on the held-out
-mocap clip (CMU 01_03) through webcams of the training distribution (trainer/motion/evaluate.py),
-from exact 2D and from 2D with the network's measured noise; and its speed.
+"""The motion model against the per-frame optimisation lifter and a constant pose, on held-out
+mocap through webcams of the training distribution (trainer/motion/evaluate.py), from exact 2D and
+from 2D with the network's measured noise; and its speed.
 
-    python -m benchmarks.motion [--onnx assets/motion.onnx]
+    python -m benchmarks.motion [--heldout cmu|01_03] [--onnx assets/motion.onnx]
+        [--models NAME=PATH ...] [--cmu DIR] [--per-clip 2]
         [--noise benchmarks/results/network_2d_errors.json] [--lifter-frames 12]
+
+``--heldout cmu`` (default): every clip of the held-out CMU test subjects (13, 14, 15, 86, 94, 143;
+``trainer.motion.cmu``), up to ``--per-clip`` 5-second segments of each, a body and camera per
+segment; writes benchmarks/results/motion_cmu.json. ``--heldout 01_03``: the old single clip
+(CMU 01_03, 4 cameras and bodies per segment), with the lifter rows; writes
+benchmarks/results/motion.json. ``--models`` adds more models (ONNX files or training checkpoints)
+as rows of the same table, on the same observations.
 
 Rows: the motion model (every frame from its causal window, as the app runs it), the same followed
 by the app's One-Euro rotation filter (config.yaml ``filter.rotation``), the optimisation lifter
@@ -27,10 +35,11 @@ import numpy as np
 from engine import frames
 from engine import motion as M
 from engine import skeleton as S
+from engine.errors import reports_user_errors
 from engine.filters import RotationFilter
 from trainer.motion import data as D
 from trainer.motion import evaluate as E
-from trainer.motion.cli import onnx_runner
+from trainer.motion.cli import onnx_runner, runner
 from trainer.motion.train import load_noise
 
 ROT_FILTER = (1.5, 10.0, 1.0)  # config.yaml filter.rotation: min_cutoff, beta, d_cutoff
@@ -98,41 +107,69 @@ def speed(path: Path, repeats: int = 300) -> dict:
             "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
+@reports_user_errors("benchmarks.motion")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--heldout", choices=("cmu", "01_03"), default="cmu")
     ap.add_argument("--onnx", default="assets/motion.onnx")
+    ap.add_argument("--models", nargs="*", default=[], help="more models to compare: NAME=PATH (.onnx or .pt)")
+    ap.add_argument("--cmu", default=None, help="CMU folder (default $MOTION_CMU_DIR or ../shared/mocap)")
+    ap.add_argument("--per-clip", type=int, default=2, help="5-second segments per held-out CMU clip")
     ap.add_argument("--noise", default="benchmarks/results/network_2d_errors.json")
-    ap.add_argument("--lifter-frames", type=int, default=12)
-    ap.add_argument("--json", default="benchmarks/results/motion.json")
+    ap.add_argument("--lifter-frames", type=int, default=None, help="default 12 on 01_03, 0 on cmu")
+    ap.add_argument("--no-one-euro", action="store_true")
+    ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    run, window = onnx_runner(a.onnx)
+    cmu = a.heldout == "cmu"
+    lifter_frames = a.lifter_frames if a.lifter_frames is not None else (0 if cmu else 12)
+    out_json = a.json or ("benchmarks/results/motion_cmu.json" if cmu else "benchmarks/results/motion.json")
+    models = {"motion model": a.onnx}
+    for m in a.models:
+        name, _, path = m.rpartition("=")
+        models[name or path] = path
+    runs = {name: runner(path) for name, path in models.items()}
     noise = load_noise(a.noise)
-    res = {"command": "python -m benchmarks.motion " + " ".join(argv or []), "model": a.onnx, "window": window,
-           "noise": noise.source, "conditions": {}}
+    if cmu:
+        from trainer.motion.cmu import TEST_SUBJECTS, resolve_root
+        root = str(resolve_root(a.cmu))
+        title = f"held-out CMU subjects {', '.join(map(str, TEST_SUBJECTS))}"
+        observe = lambda nm: E.test_sequences(nm, n_draws=1, cmu=root, per_clip=a.per_clip)  # noqa: E731
+    else:
+        title = "CMU 01_03 (held out)"
+        observe = lambda nm: E.test_sequences(nm)  # noqa: E731
+    res = {"command": "python -m benchmarks.motion " + " ".join(argv or []), "heldout": title,
+           "models": models, "windows": {k: w for k, (_, w) in runs.items()}, "noise": noise.source, "conditions": {}}
     for name, nm in (("exact 2D", None), ("measured noise", noise)):
-        obs = E.test_sequences(nm)
-        pred = E.predict_sequences(run, obs, window)
-        rows = {"motion model": E.scores(pred, obs),
-                "motion model + One-Euro": E.scores(one_euro(pred), obs),
-                "constant mean pose": E.constant_baseline(obs)}
-        if a.lifter_frames:
-            sub = subset(obs, (0, 1), a.lifter_frames)
-            rows["optimisation lifter (subset)"] = E.joint_scores(lifter_joints(obs, a.lifter_frames), sub)
-            rows["motion model (same subset)"] = E.scores(pred[[0, 1], LIFTER_START:LIFTER_START + a.lifter_frames], sub)
+        obs = observe(nm)
+        rows = {}
+        first = None
+        for model, (run, window) in runs.items():
+            pred = E.predict_sequences(run, obs, window)
+            first = pred if first is None else first
+            rows[model] = E.scores(pred, obs)
+            if model == "motion model" and not a.no_one_euro:
+                rows["motion model + One-Euro"] = E.scores(one_euro(pred), obs)
+        rows["constant mean pose"] = E.constant_baseline(obs)
+        if lifter_frames:
+            sub = subset(obs, (0, 1), lifter_frames)
+            rows["optimisation lifter (subset)"] = E.joint_scores(lifter_joints(obs, lifter_frames), sub)
+            rows["motion model (same subset)"] = E.scores(first[[0, 1], LIFTER_START:LIFTER_START + lifter_frames], sub)
         res["conditions"][name] = rows
-    res["speed"] = speed(Path(a.onnx))
+    if a.onnx.endswith(".onnx"):
+        res["speed"] = speed(Path(a.onnx))
     for name, rows in res["conditions"].items():
-        print(f"\nCMU 01_03 (held out), {name}:")
+        print(f"\n{title}, {name}:")
         print(f"{'':30s} {'PA-MPJPE mm':>11s} {'MPJPE mm':>9s} {'accel mm/f2':>11s} {'bone rot deg':>12s} {'frames':>6s}")
         for k, v in rows.items():
             print(f"{k:30s} {v['pa_mpjpe_mm']:11.1f} {v['mpjpe_mm']:9.1f} {v['accel_mm_f2']:11.1f} "
                   f"{v.get('bone_rotation_deg', float('nan')):12.1f} {v['frames']:6d}")
-    s = res["speed"]
-    print(f"\nspeed (1 thread, batch 1): exported model p50 {s['onnx_p50_ms']} ms; whole MotionModel call p50 "
-          f"{s['motion_call_p50_ms']} ms, p95 {s['motion_call_p95_ms']} ms (load average {s['load_average']})")
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(res, indent=1))
-    print(f"wrote {a.json}")
+    if "speed" in res:
+        s = res["speed"]
+        print(f"\nspeed (1 thread, batch 1): exported model p50 {s['onnx_p50_ms']} ms; whole MotionModel call p50 "
+              f"{s['motion_call_p50_ms']} ms, p95 {s['motion_call_p95_ms']} ms (load average {s['load_average']})")
+    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_json).write_text(json.dumps(res, indent=1))
+    print(f"wrote {out_json}")
     return 0
 
 

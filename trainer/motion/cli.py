@@ -19,7 +19,7 @@ from engine.backend_base import ort_session
 from engine.errors import UserError
 from trainer.export import tensorrt_problems
 from trainer.motion import evaluate as E
-from trainer.motion.model import MotionNet, MotionNetConfig
+from trainer.motion.model import MotionNet, MotionNetConfig, build_net
 
 
 def load_net(path: str | Path) -> MotionNet:
@@ -28,7 +28,7 @@ def load_net(path: str | Path) -> MotionNet:
         raise UserError(f"{path}: checkpoint not found")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        net = MotionNet(MotionNetConfig(**ck["config"]))
+        net = build_net(MotionNetConfig(**ck["config"]))
         net.load_state_dict(ck["model"])
     except Exception as e:  # noqa: BLE001 - torch raises several kinds on a bad file
         raise UserError(f"{path}: not a motion model checkpoint ({type(e).__name__})") from None
@@ -76,6 +76,21 @@ def onnx_runner(path: str | Path):
     sess = ort_session(Path(path), 1)
     window = int(sess.get_modelmeta().custom_metadata_map["motion.window"])
     return (lambda x: sess.run(None, {"window": x.astype(np.float32)})[0]), window
+
+
+def runner(path: str | Path):
+    """``(run(features (N, T, FEATURES)) -> rotations (N, 16, 3, 3), window)`` of an exported
+    model (.onnx) or a training checkpoint (.pt)."""
+    if str(path).endswith(".onnx"):
+        if not Path(path).is_file():
+            raise UserError(f"{path}: motion model not found")
+        return onnx_runner(path)
+    net = load_net(path)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+    return run, net.cfg.window
 
 
 def main(argv=None) -> int:

@@ -92,9 +92,28 @@ def perturb(rot: np.ndarray, rng: np.random.Generator, deg: float = 12.0) -> np.
     return P.make_rigid_torso(S.local_to_absolute(local @ offset, pelvis))
 
 
-def motion_bank(split: str, seed: int = 0, sampler_frames: int = 30000, deepmimic: bool = True) -> dict[str, np.ndarray]:
-    """{name: (F, 15, 3, 3)} rotation sequences at 30 frames/s of one split (mirrors included
-    for train)."""
+def motion_bank(split: str, seed: int = 0, sampler_frames: int = 30000, deepmimic: bool = True,
+                cmu: str | Path | bool | None = None) -> dict[str, np.ndarray]:
+    """{name: rotation sequence at 30 frames/s} of one split.
+
+    Without ``cmu`` (the recipe of issue 25): (F, 15, 3, 3) rotations, mirrors included for train;
+    val CMU Boxing_Toes, test CMU 01_03 (assimp-testmodels).
+
+    With ``cmu`` (a folder, or True for the default: ``trainer.motion.cmu.resolve_root``): the CMU
+    database's subjects of that split (``trainer.motion.cmu``: whole subjects held out) as float32
+    quaternions (F, 15, 4) without mirrors (``Sampler(mirror_share=...)`` mirrors windows on the
+    fly), plus for train the DeepMimic clips (``deepmimic``) and the sampler's sequences."""
+    if cmu is not None and cmu is not False:
+        from trainer.motion import cmu as C
+        bank = C.load_split(split, None if cmu is True else cmu)
+        if split != "train":
+            return bank
+        if deepmimic:
+            from trainer.motion.deepmimic import load_clips
+            bank.update({f"DeepMimic {k}": P.make_rigid_torso(v) for k, v in load_clips(FPS).items()})
+        rng = np.random.default_rng(seed)
+        bank.update({f"sampler {i}": sampler_sequence(rng, 600) for i in range(sampler_frames // 600)})
+        return bank
     if split == "test":
         return {"CMU 01_03": cmu_clip("01_03.bvh")}
     if split == "val":
@@ -107,6 +126,18 @@ def motion_bank(split: str, seed: int = 0, sampler_frames: int = 30000, deepmimi
     bank.update({f"sampler {i}": sampler_sequence(rng, 600) for i in range(sampler_frames // 600)})
     bank.update({f"{k} (mirror)": P.mirror(v) for k, v in list(bank.items()) if not k.startswith("sampler")})
     return bank
+
+
+def as_quaternions(seq: np.ndarray) -> np.ndarray:
+    """A bank sequence as float32 quaternions (F, 15, 4): rotations (F, 15, 3, 3) are converted."""
+    seq = np.asarray(seq)
+    return (R.matrix_to_quat(seq) if seq.shape[-2:] == (3, 3) else seq).astype(np.float32)
+
+
+def as_rotations(seq: np.ndarray) -> np.ndarray:
+    """A bank sequence as rotations (F, 15, 3, 3) float64: quaternions (F, 15, 4) are converted."""
+    seq = np.asarray(seq)
+    return R.quat_to_matrix(seq.astype(np.float64)) if seq.shape[-1] == 4 else seq.astype(np.float64)
 
 
 # --------------------------------------------------------------------------- noise
@@ -316,16 +347,18 @@ class Sampler:
 little (``perturb``). Each group of ``group`` windows has its own noise level, the measured noise
     times 0.5-1.5 (log-uniform), or exact 2D for a share ``exact_share`` of groups, the same share
     in every batch: every batch mixes levels alike, so batch norm's running statistics hold for
-    the batches it trained on (with a random share per batch, validation swung by 30 mm)."""
+    the batches it trained on (with a random share per batch, validation swung by 30 mm). A share
+    ``mirror_share`` of the mocap windows is mirrored (left and right swapped) on the fly, for banks
+    stored without mirrors (the CMU database). Sequences may be rotations (F, 15, 3, 3) or
+    quaternions (F, 15, 4)."""
 
     def __init__(self, bank: dict[str, np.ndarray], window: int, noise: NoiseModel, seed: int = 0,
                  noise_scale=(0.5, 1.5), exact_share: float = 0.1, pad_share: float = 0.1, mocap_share: float = 0.6,
-                 perturb_share: float = 0.5, group: int = 16):
+                 perturb_share: float = 0.5, group: int = 16, mirror_share: float = 0.0):
         self.names = list(bank)
-        self.seqs = list(bank.values())
-        self.lengths = np.array([len(s) for s in self.seqs], float)
+        self.lengths = np.array([len(s) for s in bank.values()], float)
         mocap = np.array([not n.startswith("sampler") for n in self.names])
-        self.mocap, self.perturb_share, self.group = mocap, perturb_share, group
+        self.mocap, self.perturb_share, self.group, self.mirror_share = mocap, perturb_share, group, mirror_share
         share = np.where(mocap, mocap_share, 1 - mocap_share) if mocap.any() and not mocap.all() else np.ones(len(mocap))
         group = np.where(mocap, self.lengths[mocap].sum(), self.lengths[~mocap].sum())
         self.p = share * self.lengths / group
@@ -334,12 +367,16 @@ little (``perturb``). Each group of ``group`` windows has its own noise level, t
         self.rng = np.random.default_rng(seed)
         self.noise_scale, self.exact_share, self.pad_share = noise_scale, exact_share, pad_share
         self.offsets = np.r_[0, np.cumsum(self.lengths[:-1])].astype(int)
-        self.all = np.concatenate(self.seqs)
+        # float32 quaternions: the whole CMU database fits (about 200 MB instead of 900 as matrices)
+        self.all = np.concatenate([as_quaternions(s) for s in bank.values()])
 
     def batch(self, n: int):
         rng = self.rng
         seq, idx = window_indices(rng, self.lengths, n, self.window, self.p)
-        rot = self.all[self.offsets[seq, None] + idx]
+        rot = as_rotations(self.all[self.offsets[seq, None] + idx])
+        flip = self.mocap[seq] & (rng.random(n) < self.mirror_share)
+        if flip.any():
+            rot[flip] = P.mirror(rot[flip])
         jiggle = self.mocap[seq] & (rng.random(n) < self.perturb_share)
         if jiggle.any():
             rot[jiggle] = perturb(rot[jiggle], rng)

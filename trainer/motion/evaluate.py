@@ -1,7 +1,8 @@
-"""The motion model's test: the held-out mocap clip (CMU 01_03) through webcams of the training
-distribution, every frame predicted from its causal window as the app does.
+"""The motion model's test: held-out mocap through webcams of the training distribution, every frame
+predicted from its causal window as the app does: the held-out CMU subjects (``cmu``, whole
+subjects, ``trainer.motion.cmu``) or the old single clip (CMU 01_03).
 
-``test_sequences`` cuts the clip into 5-second segments, each seen by its own random body and
+``test_sequences`` cuts the motion into 5-second segments, each seen by its own random body and
 camera (``n_draws`` draws per segment); ``evaluate`` scores any predictor of world-axis rotations:
 PA-MPJPE and root-relative MPJPE (mm, against the body's own joints), acceleration error
 (mm/frame^2, root-relative, the jitter measure of Kanazawa et al. 2019), and bone rotation error
@@ -20,12 +21,31 @@ SEGMENT = 150
 
 
 def test_sequences(noise: D.NoiseModel | None, n_draws: int = 4, seed: int = 7, split: str = "test",
-                   segment: int = SEGMENT) -> D.Observation:
-    """Observed segments of the held-out clip: (B, segment) frames, B = segments x draws."""
-    clip = next(iter(D.motion_bank(split).values()))
-    n = len(clip) // segment
-    rot = np.concatenate([clip[: n * segment].reshape(n, segment, *clip.shape[1:])] * n_draws)
-    return D.simulate(rot, np.random.default_rng(seed), noise)
+                   segment: int = SEGMENT, cmu=None, per_clip: int = 2) -> D.Observation:
+    """Observed segments of held-out motion: (B, segment) frames, each segment seen by its own
+    random body and camera.
+
+    Without ``cmu``: the held-out clip (CMU 01_03 for test, Boxing_Toes for val) cut into segments,
+    ``n_draws`` draws per segment, B = segments x draws. With ``cmu`` (a folder or True): every
+    clip of the held-out CMU subjects of ``split`` (``trainer.motion.cmu``), up to ``per_clip``
+    segments of each, evenly spread over the clip (clips shorter than a segment are left out),
+    ``n_draws`` draws each."""
+    rng = np.random.default_rng(seed)
+    if cmu is None or cmu is False:
+        clip = next(iter(D.motion_bank(split).values()))
+        n = len(clip) // segment
+        rot = np.concatenate([clip[: n * segment].reshape(n, segment, *clip.shape[1:])] * n_draws)
+        return D.simulate(rot, rng, noise)
+    segs = []
+    for seq in D.motion_bank(split, cmu=cmu).values():
+        n = len(seq) // segment
+        if n == 0:
+            continue
+        for k in np.unique(np.linspace(0, n - 1, min(per_clip, n)).round().astype(int)):
+            start = int(round(k * (len(seq) - segment) / max(n - 1, 1)))
+            segs.append(D.as_rotations(seq[start:start + segment]))
+    rot = np.concatenate([np.stack(segs)] * n_draws)
+    return D.simulate(rot, rng, noise)
 
 
 def accel_error(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -59,14 +79,19 @@ def joint_scores(joints: np.ndarray, obs: D.Observation) -> dict:
             "accel_mm_f2": accel_error(j, obs.joints), "frames": int(b * f)}
 
 
-def predict_sequences(run, obs: D.Observation, window: int, batch: int = 2048) -> np.ndarray:
+def predict_sequences(run, obs: D.Observation, window: int, batch: int = 2048, chunk: int = 32) -> np.ndarray:
     """World-axis rotations (B, F, 16, 3, 3) from ``run(features (N, T, FEATURES)) -> (N, 16, 3, 3)``
-    (the view's axes) over every frame's causal window."""
-    x, view = D.sequence_windows(obs, window)
-    b, f = x.shape[:2]
-    xf = x.reshape(b * f, window, -1)
-    out = np.concatenate([run(xf[i:i + batch]) for i in range(0, len(xf), batch)])
-    return M.from_view(out.reshape(b, f, M.OUTPUTS, 3, 3), view)
+    (the view's axes) over every frame's causal window (``chunk`` sequences at a time)."""
+    out = []
+    for s in range(0, obs.rays.shape[0], chunk):
+        part = D.Observation(*(getattr(obs, k)[s:s + chunk] for k in
+                               ("uv", "uv_true", "K", "size", "rays", "inside", "twist", "rotations", "joints")))
+        x, view = D.sequence_windows(part, window)
+        b, f = x.shape[:2]
+        xf = x.reshape(b * f, window, -1)
+        y = np.concatenate([run(xf[i:i + batch]) for i in range(0, len(xf), batch)])
+        out.append(M.from_view(y.reshape(b, f, M.OUTPUTS, 3, 3), view))
+    return np.concatenate(out)
 
 
 def constant_baseline(obs: D.Observation) -> dict:

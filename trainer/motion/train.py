@@ -1,11 +1,15 @@
 """Training the motion model on generated mocap observations (minutes on this CPU).
 
-    python -m trainer motion train --out runs/motion [--steps 20000] [--window 27]
-        [--noise benchmarks/results/network_2d_errors.json] [--threads 1]
+    python -m trainer motion train --out runs/motion [--steps 20000] [--window 27] [--arch mlp|tcn|transformer]
+        [--cmu DIR | --no-cmu] [--minutes M] [--noise benchmarks/results/network_2d_errors.json] [--threads 1]
 
-Resumes from ``OUT/last.pt`` when it exists (same config), checkpoints every ``--every`` steps,
-keeps ``OUT/best.pt`` by validation PA-MPJPE from exact 2D plus that with the measured noise (CMU
-Boxing_Toes, never the test clip) and writes ``OUT/log.jsonl``. Loss: L1 of the joints rebuilt by forward kinematics
+Motion: the CMU database's training subjects (``trainer.motion.cmu``; ``--cmu DIR``, else
+``$MOTION_CMU_DIR``, else ``../shared/mocap``), the DeepMimic clips and the sampler's sequences;
+``--no-cmu``: the old bank (CMU 01_01, DeepMimic, sampler). Resumes from ``OUT/last.pt`` when it
+exists (same config), checkpoints every ``--every`` steps and when ``--minutes`` of wall time are
+spent, keeps ``OUT/best.pt`` by validation PA-MPJPE from exact 2D plus that with the measured noise
+(the CMU validation subjects; with ``--no-cmu`` CMU Boxing_Toes; never the test subjects) and
+writes ``OUT/log.jsonl``. Loss: L1 of the joints rebuilt by forward kinematics
 (metres) plus ``--rot-weight`` x the Frobenius distance of the 16 rotations (which alone teaches
 twist).
 """
@@ -27,7 +31,7 @@ from trainer.checkpoint import save_atomic
 from trainer.layers import forward_kinematics
 from trainer.motion import data as D
 from trainer.motion import evaluate as E
-from trainer.motion.model import MotionNet, MotionNetConfig
+from trainer.motion.model import ARCHS, MotionNetConfig, build_net
 
 BONES = torch.tensor(S.Skeleton.default().bone_vectors, dtype=torch.float32)
 
@@ -48,7 +52,7 @@ def load_noise(path: str | None) -> D.NoiseModel:
     return D.NoiseModel.load(path)
 
 
-def predictor(net: MotionNet):
+def predictor(net: torch.nn.Module):
     net.eval()
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -72,7 +76,7 @@ class Batches(torch.utils.data.IterableDataset):
             yield torch.from_numpy(x), torch.from_numpy(y)
 
 
-def validate(net: MotionNet, val_obs: dict) -> dict:
+def validate(net: torch.nn.Module, val_obs: dict) -> dict:
     """Scores per validation condition, and ``score``: the sum of their PA-MPJPE (what ``best.pt`` minimises)."""
     out = {k: E.scores(E.predict_sequences(predictor(net), obs, net.cfg.window), obs) for k, obs in val_obs.items()}
     out["score"] = sum(v["pa_mpjpe_mm"] for v in out.values())
@@ -89,13 +93,22 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, default=27)
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--arch", choices=tuple(ARCHS), default="mlp")
+    ap.add_argument("--heads", type=int, default=4, help="attention heads (transformer)")
+    ap.add_argument("--cmu", default=None, help="CMU motion-capture folder (default $MOTION_CMU_DIR or ../shared/mocap)")
+    ap.add_argument("--no-cmu", action="store_true", help="the old bank: CMU 01_01, DeepMimic, sampler")
+    ap.add_argument("--mirror-share", type=float, default=0.5, help="share of CMU windows mirrored on the fly")
+    ap.add_argument("--minutes", type=float, default=None, help="stop (validated and saved) after this much wall time")
+    ap.add_argument("--pool", default=None, help="train on a stored window pool (trainer.motion.pool) instead of "
+                                                 "windows made on the fly")
     ap.add_argument("--rot-weight", type=float, default=0.05)
     ap.add_argument("--noise", default=None, help="measured 2D error statistics (JSON); default: a prior guess")
     ap.add_argument("--sampler-frames", type=int, default=30000)
     ap.add_argument("--no-deepmimic", action="store_true")
     ap.add_argument("--exact-share", type=float, default=0.1, help="share of batches with exact 2D")
     ap.add_argument("--noise-scale", type=float, nargs=2, default=(0.5, 1.5), help="the measured noise times this range")
-    ap.add_argument("--mocap-share", type=float, default=0.6, help="share of windows from mocap clips (else the sampler)")
+    ap.add_argument("--mocap-share", type=float, default=None,
+                    help="share of windows from mocap clips, else the sampler (default 0.8 with CMU, 0.6 without)")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
@@ -109,8 +122,17 @@ def main(argv=None) -> int:
     except OSError as e:
         raise UserError(f"{out}: cannot create the run folder ({e.strerror})") from None
     noise = load_noise(a.noise)
-    cfg = MotionNetConfig(window=a.window, hidden=a.hidden, blocks=a.blocks, dropout=a.dropout)
-    net = MotionNet(cfg)
+    cmu = None
+    if not a.no_cmu:
+        from trainer.motion.cmu import resolve_root
+        cmu = str(resolve_root(a.cmu))  # a missing folder: one line, before anything is built
+    mocap_share = a.mocap_share if a.mocap_share is not None else (0.6 if cmu is None else 0.8)
+    cfg = MotionNetConfig(window=a.window, hidden=a.hidden, blocks=a.blocks, dropout=a.dropout, arch=a.arch,
+                          heads=a.heads)
+    try:
+        net = build_net(cfg)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     step, best = 0, math.inf
     last = out / "last.pt"
@@ -122,21 +144,44 @@ def main(argv=None) -> int:
         opt.load_state_dict(ck["optimizer"])
         step, best = ck["step"], ck["best"]
         print(f"resuming {last} at step {step}")
-    bank = D.motion_bank("train", seed=a.seed, sampler_frames=a.sampler_frames, deepmimic=not a.no_deepmimic)
-    # batches are made in a worker process beside the training thread (a resumed run draws fresh ones)
-    batches = iter(torch.utils.data.DataLoader(Batches(bank, a.window, noise, a.batch, a.seed + step,
-                                                       dict(noise_scale=tuple(a.noise_scale), exact_share=a.exact_share,
-                                                            mocap_share=a.mocap_share)), batch_size=None,
-                                               num_workers=1, prefetch_factor=4, persistent_workers=True))
-    val_obs = {"exact": E.test_sequences(None, n_draws=2, split="val"),
-               "noise": E.test_sequences(noise, n_draws=2, split="val")}
-    print(f"motion model: {sum(p.numel() for p in net.parameters()):,} parameters, window {a.window}; "
-          f"{len(bank)} training sequences ({sum(len(v) for v in bank.values()):,} frames); noise: {noise.source}")
-    sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * min(s / a.steps, 1.0)))  # noqa: E731
+    if a.pool:
+        from trainer.motion.pool import Pool
+        pool = Pool(a.pool)
+        rng = np.random.default_rng(a.seed + step)
+        batches = (tuple(map(torch.from_numpy, pool.batch(rng, a.batch, a.window))) for _ in iter(int, 1))
+        about = f"pool {a.pool}: {len(pool):,} windows of {pool.window} frames"
+    else:
+        bank = D.motion_bank("train", seed=a.seed, sampler_frames=a.sampler_frames, deepmimic=not a.no_deepmimic, cmu=cmu)
+        # batches are made in a worker process beside the training thread (a resumed run draws fresh ones)
+        batches = iter(torch.utils.data.DataLoader(
+            Batches(bank, a.window, noise, a.batch, a.seed + step,
+                    dict(noise_scale=tuple(a.noise_scale), exact_share=a.exact_share, mocap_share=mocap_share,
+                         mirror_share=0.0 if cmu is None else a.mirror_share)),
+            batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
+        about = (f"{len(bank)} training sequences ({sum(len(v) for v in bank.values()):,} frames, "
+                 f"{'CMU ' + cmu if cmu else 'no CMU'})")
+        del bank  # the worker holds its own copy
+    if cmu is None:
+        val_obs = {"exact": E.test_sequences(None, n_draws=2, split="val"),
+                   "noise": E.test_sequences(noise, n_draws=2, split="val")}
+    else:  # one 5-second segment of every validation clip, a body and camera each
+        val_obs = {"exact": E.test_sequences(None, n_draws=1, split="val", cmu=cmu, per_clip=1),
+                   "noise": E.test_sequences(noise, n_draws=1, split="val", cmu=cmu, per_clip=1)}
+    print(f"motion model: {a.arch}, {sum(p.numel() for p in net.parameters()):,} parameters, window {a.window}; "
+          f"{about}; noise: {noise.source}")
+    t0, c0 = time.time(), time.process_time()
+
+    def progress(s: int) -> float:  # of the cosine schedule: by steps, or by wall time under --minutes
+        done = s / a.steps
+        if a.minutes:
+            done = max(done, (time.time() - t0) / (a.minutes * 60))
+        return min(done, 1.0)
+
+    sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * progress(s)))  # noqa: E731
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=a.steps, initial=step, desc="motion", unit="step", mininterval=10)
-    t0 = time.time()
-    while step < a.steps:
+    stop = False
+    while step < a.steps and not stop:
         x, y = next(batches)
         for g in opt.param_groups:
             g["lr"] = sched(step)
@@ -149,10 +194,12 @@ def main(argv=None) -> int:
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(joints_mm=f"{parts['joints'].item() * 1000:.1f}", rot=f"{parts['rotations'].item():.3f}")
-        if step % a.every == 0 or step == a.steps:
+        stop = a.minutes is not None and time.time() - t0 > a.minutes * 60
+        if step % a.every == 0 or step == a.steps or stop:
             v = validate(net, val_obs)
             rec = {"step": step, "joints_l1_mm": parts["joints"].item() * 1000, "rot_frob": parts["rotations"].item(),
-                   "val": v, "lr": sched(step), "elapsed_s": round(time.time() - t0, 1)}
+                   "val": v, "lr": sched(step), "elapsed_s": round(time.time() - t0, 1),
+                   "cpu_s": round(time.process_time() - c0, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_dict(),
