@@ -288,7 +288,8 @@ class SkeletonNet(nn.Module):
                 bpx = self.bp_xy(taps["heatmaps"])
                 # the zy maps share y with the xy maps (soft-argmax y is their mean): they start from the xy
                 # prior's row marginal (log-sum-exp over x), flat in depth
-                rows = torch.logsumexp(bpx, dim=-1, keepdim=True).expand_as(bpx)
+                top = bpx.amax(dim=-1, keepdim=True)
+                rows = (top + torch.log(torch.exp(bpx - top).sum(dim=-1, keepdim=True))).expand_as(bpx)  # logsumexp
                 hm = torch.cat([hm[:, :S.NUM_JOINTS] + bpx, hm[:, S.NUM_JOINTS:] + rows], 1)
             else:
                 hm = self.hm_out(self.hourglass(self.up3(self.up2(up))))
