@@ -46,6 +46,7 @@ import numpy as np
 
 from engine.detector import PersonDetector, tile_regions
 from engine.preprocess import Box, crop, to_input
+from trainer.data.videos import video_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -79,19 +80,6 @@ def sports2d_demo() -> Path | None:
         return None
     p = Path(Sports2D.__file__).parent / "Demo" / "demo.mp4"
     return p if p.exists() else None
-
-
-def video_frames(path: Path, every: int = 1):
-    cap = cv2.VideoCapture(str(path))
-    k = 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        if k % every == 0:
-            yield k, f
-        k += 1
-    cap.release()
 
 
 def skimage_image(name: str) -> np.ndarray:

@@ -5,6 +5,10 @@
 [--teacher heavy|full]``: about 3 min the first time on the 2-core CPU (fetching, teacher), 40 s with the
 caches.
 
+The teacher labels, the network's pass and the PCK scores (steps 1-4 below) are ``trainer/heldout.py``'s,
+the code training chooses its checkpoints by (``video_val``); this benchmark runs them with the estimator
+``mocap process`` builds and adds the noise videos' error statistics, the picture and the report.
+
 Videos and splits: ``trainer/data/videos.yaml`` (docs/training.md, "Videos for training and for
 testing"). The test videos (Pose2Sim's demo, 8 lab views) are fetched with pip into ``data/heldout/``
 (git-ignored); the noise videos are the Sports2D demo's held-out frames 160-229 (pip) and OpenCV's
@@ -44,55 +48,38 @@ Writes ``benchmarks/results/heldout_video.json``, ``benchmarks/results/network_2
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from benchmarks.acquisition import video_frames as frames_of  # (frame index, BGR frame) of a video
-from trainer.wild.teacher import HEAVY_MD5, NPM_POSE, ensure_heavy  # noqa: F401 - the heavy teacher (npm)
 from engine import skeleton as S
 from engine.errors import UserError
 from engine.preprocess import Box, crop
-from trainer.data.videos import HELDOUT, ROOT, Video, fetch, load_splits
+from trainer.data.videos import HELDOUT, ROOT, fetch, load_splits
+from trainer.heldout import (
+    CROP_SCALE,
+    GROUPS,
+    TEACHERS,
+    VISIBLE,
+    held_out_videos,
+    network_records,
+    oracle_box,
+    say,
+    score_group,
+    score_videos,
+    stack,
+    teacher_labels,
+)
 
 RESULTS = ROOT / "benchmarks" / "results"
 PICTURE = ROOT / "docs" / "images" / "heldout_video.png"
-CROP_SCALE = 1.25           # the oracle crop: the engine's tracking.crop_scale
-VISIBLE = 0.5               # teacher confidence above which a joint counts
 SWAP_MARGIN = 0.03          # crop sides: a swap is nearer the mirror joint by at least this
-#: the test videos in groups: training chooses its checkpoints on "select" (Pose2Sim's single-person trial, 4
-#: views), which makes them validation videos; "report" (the two-person trial, another recording of the same
-#: man in the same lab) is never used for a choice, so its score is the untouched held-out number
-GROUPS = {"all": lambda name: True, "select": lambda name: name.startswith("pose2sim_single_"),
-          "report": lambda name: name.startswith("pose2sim_multi_")}
 MISS = 0.15                 # crop sides: a gross miss is farther than this (and not a swap)
 QUANTILES = (0.5, 0.75, 0.9, 0.95, 0.99)
-TEACHERS = {"heavy": 2, "full": 1}
-#: runs trainer/wild/teacher_worker.py in the teacher environment with MediaPipe's pose solution at
-#: another model_complexity (argv: complexity, worker, list, out)
-WORKER_AT = r"""
-import runpy, sys
-complexity = int(sys.argv[1])
-import mediapipe as mp
-_Pose = mp.solutions.pose.Pose
-class _At(_Pose):
-    def __init__(self, *a, **k):
-        k["model_complexity"] = complexity
-        super().__init__(*a, **k)
-mp.solutions.pose.Pose = _At
-sys.argv = sys.argv[2:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 #: the picture's frames: (video, position along its teacher frames)
 PICTURE_PICKS = (("pose2sim_single_cam01", 0.3), ("pose2sim_single_cam02", 0.55), ("pose2sim_single_cam04", 0.8),
                  ("pose2sim_multi_cam01", 0.45), ("pose2sim_multi_cam03", 0.7), ("pose2sim_multi_cam04", 0.2))
@@ -116,99 +103,7 @@ DOC_STATS = (
     "above miss_threshold give its size), otherwise add N(mean, cov) x crop side.")
 
 
-def say(msg: str, end: str = "\n") -> None:
-    print(msg, file=sys.stderr, end=end, flush=True)
-
-
-# --------------------------------------------------------------------------- fetching
-
-# --------------------------------------------------------------------------- teacher
-
-def _teacher_python() -> Path:
-    from trainer.wild.teacher import READY, TeacherError, teacher_python
-
-    py = teacher_python()
-    if not py.exists() or not (py.parents[1] / READY).exists():
-        raise TeacherError(f"no teacher environment at {py.parents[1]}: run  python -m trainer teacher-setup")
-    return py
-
-
-def run_teacher(images: list[Path], out_json: Path, complexity: int) -> dict:
-    """trainer/wild/teacher_worker.py over ``images`` at ``complexity`` (resumable; one progress line)."""
-    from trainer.wild.teacher import WORKER, TeacherError
-
-    py = _teacher_python()
-    done = set(json.loads(out_json.read_text())["images"]) if out_json.exists() else set()
-    todo = len({str(p.resolve()) for p in images} - done)
-    if todo == 0:  # all cached: no worker (runs side by side, e.g. two training jobs' checkpoint scores, share the cache)
-        return json.loads(out_json.read_text())["images"]
-    lst = out_json.with_suffix(f".list.{os.getpid()}.txt")  # one list per process
-    lst.write_text("\n".join(str(p.resolve()) for p in images) + "\n")
-    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    if todo > 0:
-        say(f"teacher: {todo} frames to label ...", end="")
-    p = subprocess.Popen([str(py), "-c", WORKER_AT, str(complexity), str(WORKER), str(lst), str(out_json)], env=env,
-                         stderr=subprocess.PIPE, text=True)
-    tail = []
-    for line in p.stderr:
-        if line.startswith("teacher: "):
-            say(f"\rteacher: {line.split()[1]} frames labelled ...", end="")
-        else:
-            tail = (tail + [line.rstrip()])[-3:]
-    rc = p.wait()
-    lst.unlink(missing_ok=True)
-    if todo > 0:
-        say(" done")
-    if rc:
-        raise TeacherError(f"the MediaPipe teacher failed (exit {rc}): {' | '.join(tail)}")
-    return json.loads(out_json.read_text())["images"]
-
-
-# --------------------------------------------------------------------------- frames
-
-def labelled_frames(v: Video, count: int, splits_wanted: tuple[str, ...], every: int) -> list[int]:
-    """Every ``every``-th frame (counting from 0) in the segments of the wanted splits."""
-    return [k for k in range(0, count, every) if v.split_of(k) in splits_wanted]
-
-
-def video_info(path: Path) -> tuple[int, float, int, int]:
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise UserError(f"{path}: cannot open the video")
-    info = (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), cap.get(cv2.CAP_PROP_FPS) or 30.0,
-            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    cap.release()
-    return info
-
-
-def write_jpegs(name: str, path: Path, frames: list[int]) -> dict[int, Path]:
-    out_dir = HELDOUT / "frames" / name
-    out = {k: out_dir / f"{k:06d}.jpg" for k in frames}
-    todo = {k for k, p in out.items() if not p.exists()}
-    if todo:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for k, f in frames_of(path):
-            if k in todo:
-                cv2.imwrite(str(out[k]), f, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            if k >= max(todo):
-                break
-    return out
-
-
-# --------------------------------------------------------------------------- scoring
-
-def oracle_box(j2: np.ndarray, conf: np.ndarray) -> Box:
-    vis = conf > VISIBLE
-    return Box.around(j2[vis] if vis.sum() >= 2 else j2, CROP_SCALE)
-
-
-def pck_scores(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray) -> dict:
-    from trainer import metrics as M
-
-    if not len(gt):
-        return {"pck@0.1": None, "pck@0.2": None}
-    return {"pck@0.1": float(M.pck(pred, gt, vis, 0.1).mean()), "pck@0.2": float(M.pck(pred, gt, vis, 0.2).mean())}
-
+# --------------------------------------------------------------------------- error statistics
 
 def error_stats(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray, side: np.ndarray) -> dict:
     """The statistics of ``DOC_STATS`` for (N, 16, 2) frame-pixel predictions and teacher joints."""
@@ -256,63 +151,6 @@ def error_stats(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray, side: np.ndar
     return out
 
 
-def _stack(recs: list[dict], key: str) -> np.ndarray:
-    return np.stack([r[key] for r in recs]) if recs else np.zeros((0, S.NUM_JOINTS, 2))
-
-
-def score_group(recs: list[dict], mean_pose: np.ndarray | None, end_to_end: bool) -> dict:
-    """PCK of the oracle crop, the baseline and (test videos) the app, over frames with a teacher person."""
-    gt, vis = _stack(recs, "teacher"), np.stack([r["conf"] > VISIBLE for r in recs]).astype(float) if recs else None
-    row = {"teacher_frames": len(recs)}
-    if not recs:
-        return row
-    row["oracle"] = pck_scores(_stack(recs, "oracle"), gt, vis)
-    side = np.array([r["box"][2] for r in recs])
-    row["oracle"]["error_crop"] = float((np.linalg.norm(_stack(recs, "oracle") - gt, axis=-1) / side[:, None]
-                                         * vis).sum() / vis.sum())
-    if mean_pose is not None:
-        base = np.stack([np.array(r["box"][:2]) + mean_pose * r["box"][2] for r in recs])
-        row["baseline"] = pck_scores(base, gt, vis)
-    if end_to_end:
-        e2e = _stack(recs, "app")
-        found = np.array([r["found"] for r in recs])
-        row["app"] = pck_scores(e2e, gt, vis)
-        row["app"]["found"] = float(found.mean())
-        row["app"]["found_frames"] = int(found.sum())
-        row["app"]["pck@0.2_when_found"] = (pck_scores(e2e[found], gt[found], vis[found])["pck@0.2"]
-                                            if found.any() else None)
-        same = np.array([_iou(_bbox(r["app"]), _bbox(r["teacher"][r["conf"] > VISIBLE])) > 0.3 if r["found"]
-                         else False for r in recs])
-        row["app"]["on_teacher_person"] = float(same[found].mean()) if found.any() else None
-        row["app"]["pck@0.2_on_teacher_person"] = (pck_scores(e2e[same], gt[same], vis[same])["pck@0.2"]
-                                                   if same.any() else None)
-        row["app"]["size_vs_teacher"] = _size_ratio([r for r, s in zip(recs, same) if s], "app")
-    row["oracle"]["size_vs_teacher"] = _size_ratio(recs, "oracle")
-    return row
-
-
-def _bbox(p: np.ndarray) -> np.ndarray:
-    return np.concatenate([p.min(0), p.max(0)]) if len(p) else np.zeros(4)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / u) if u > 0 else 0.0
-
-
-def _size_ratio(recs: list[dict], key: str) -> float | None:
-    """Median over frames of the predicted skeleton's bounding-box diagonal over the teacher's (visible joints)."""
-    r = []
-    for x in recs:
-        v = x["conf"] > VISIBLE
-        if v.sum() >= 4:
-            bp, bt = _bbox(x[key][v]), _bbox(x["teacher"][v])
-            r.append(np.hypot(*(bp[2:] - bp[:2])) / max(np.hypot(*(bt[2:] - bt[:2])), 1e-9))
-    return float(np.median(r)) if r else None
-
-
 # --------------------------------------------------------------------------- the run
 
 def main(argv=None) -> int:
@@ -350,8 +188,7 @@ def run(args) -> int:
     if not model.exists():
         raise UserError(f"{model}: model not found")
     splits = load_splits(args.splits) if args.splits else load_splits()
-    # test videos only as recorded: a clip derived from them (the bundled demo clip) would count their frames twice
-    tests = [v.name for v in splits.of_split("test") if GROUPS[args.videos](v.name) and "derived_from" not in v.spec]
+    tests = held_out_videos(splits, args.videos)
     noise = [] if args.quick else [v.name for v in splits.of_split("noise")]
     paths, missing = fetch(splits, tests + noise)
     for name, why in missing.items():
@@ -360,117 +197,50 @@ def run(args) -> int:
         raise UserError("a test video is missing: " + "; ".join(f"{t}: {missing[t]}" for t in tests if t in missing))
     noise = [n for n in noise if n in paths]
 
-    # teacher labels on every K-th frame of the test videos and of the noise segments
-    teacher_kind = args.teacher
-    py = _teacher_python()
-    why = ensure_heavy(py) if teacher_kind == "heavy" else None
-    if why:
-        say(f"heldout_video: BlazePose heavy not available ({why}); using the full model")
-        teacher_kind = "full"
-    info = {n: video_info(paths[n]) for n in tests + noise}
-    wanted = {n: labelled_frames(splits.videos[n], info[n][0], ("test",) if n in tests else ("noise",),
-                                 args.every if n in tests else args.noise_every) for n in tests + noise}
-    jpegs = {n: write_jpegs(n, paths[n], wanted[n]) for n in tests + noise}
-    raw = run_teacher([p for n in jpegs for p in jpegs[n].values()], HELDOUT / f"teacher_{teacher_kind}.json",
-                      TEACHERS[teacher_kind])
-    from trainer.wild.teacher import teacher_keypoints
-
-    teacher_desc = {"heavy": f"BlazePose GHUM heavy (mediapipe 0.10.21 legacy pose solution, model_complexity 2, "
-                             f"static images; pose_landmark_heavy.tflite from npm {NPM_POSE})",
-                    "full": "BlazePose GHUM full (mediapipe 0.10.21 legacy pose solution, model_complexity 1, "
-                            "static images; as trainer wild)"}[teacher_kind]
-    labels: dict[str, dict[int, tuple[np.ndarray, np.ndarray] | None]] = {}
-    for n in jpegs:
-        labels[n] = {k: teacher_keypoints(raw.get(str(p.resolve()))) for k, p in jpegs[n].items()}
-    kp_path = HELDOUT / f"keypoints_{teacher_kind}.json"
-    kept = {}  # a run over some of the videos keeps the other videos' keypoints (benchmarks.tracking reads them)
-    if kp_path.exists():
-        try:
-            kept = json.loads(kp_path.read_text()).get("videos", {})
-        except ValueError:
-            kept = {}
-    kp_path.write_text(json.dumps({
-        "teacher": teacher_desc, "joints": list(S.JOINT_NAMES),
-        "doc": "per video, per frame: our 16 joints [x, y, confidence] in frame pixels (mediapipe_to_joints), "
-               "or null when the teacher finds nobody",
-        "videos": {**kept, **{n: {str(k): (None if lab is None else
-                                         np.concatenate([lab[0], lab[1][:, None]], 1).round(3).tolist())
-                                  for k, lab in labels[n].items()} for n in labels}}}))
+    # teacher labels on every K-th frame of the test videos and of the noise segments (trainer.heldout)
+    labels = teacher_labels(splits, paths, tests, noise, args.every, args.noise_every, args.teacher)
+    teacher_kind, teacher_desc, wanted = labels.kind, labels.desc, labels.wanted
 
     # the network: oracle crops everywhere, the app's tracking over every frame of the test videos
-    from app.config import ModelConfig, load_config
+    from app.config import load_config
     from app.pipeline import make_estimator
     from engine.detector import PersonDetector
 
-    over = {"model.path": str(model.resolve()), "model.threads": 1, "model.backend": "onnxruntime"}
-    if "motion" in {f.name for f in dataclasses.fields(ModelConfig)}:
-        over["model.motion"] = False  # the motion model changes the 3D only; the 2D scored here is the network's
+    # the motion model changes the 3D only; the 2D scored here is the network's
+    over = {"model.path": str(model.resolve()), "model.threads": 1, "model.backend": "onnxruntime",
+            "model.motion": False}
     cfg = load_config(ROOT / "config.yaml", over)
-    picks = {}
-    for name, pos in PICTURE_PICKS:
-        ks = [k for k, lab in labels.get(name, {}).items() if lab is not None]
-        if ks:
-            picks[(name, ks[min(len(ks) - 1, int(pos * len(ks)))])] = None
-    recs: dict[str, list[dict]] = {}
-    t_net = time.perf_counter()
-    n_app_frames = 0
-    for n in tests + noise:
+
+    def app_estimator(_model):
+        """The estimator mocap process builds from config.yaml, its person detector on one thread."""
         est = make_estimator(cfg, log=lambda *_: None)
         est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)  # as built, on one thread
-        backend, size = est.backend, est.size
-        count, fps, w, h = info[n]
-        last = max(wanted[n]) if wanted[n] else -1
-        recs[n] = []
-        say(f"\rnetwork: {n} ...{' ' * 20}", end="")
-        for k, frame in frames_of(paths[n]):
-            pose = None
-            if n in tests:
-                pose = est(frame, k / fps)
-                n_app_frames += 1
-            elif k > last:
-                break
-            lab = labels[n].get(k)
-            if lab is None:
-                continue
-            j2, conf = lab
-            box = oracle_box(j2, conf)
-            out = backend.infer(frame, box, box.camera(size, w, h, est.settings.fov_deg))
-            rec = {"frame": k, "teacher": j2, "conf": conf, "box": (box.left, box.top, box.side),
-                   "oracle": box.to_frame(np.asarray(out.joints_2d, np.float64), size)}
-            if pose is not None:
-                rec["found"] = bool(pose.detected)
-                rec["app"] = pose.joints_2d if pose.detected else np.full((S.NUM_JOINTS, 2), np.nan)
-                rec["app_confidence"] = float(pose.confidence)
-            recs[n].append(rec)
-            if (n, k) in picks:
-                picks[(n, k)] = (frame.copy(), rec)
-    t_net = time.perf_counter() - t_net
-    say(f"\rnetwork: done ({t_net:.0f} s){' ' * 40}")
+        return est
 
-    # the constant baseline: the mean teacher pose of all the test crops, in crop units
-    from trainer.evaluate import mean_pose_2d
+    picks = {}
+    for name, pos in PICTURE_PICKS:
+        ks = [k for k, lab in labels.joints.get(name, {}).items() if lab is not None]
+        if ks:
+            picks[(name, ks[min(len(ks) - 1, int(pos * len(ks)))])] = None
 
+    def keep(name, k, frame, rec):
+        if (name, k) in picks:
+            picks[(name, k)] = (frame.copy(), rec)
+
+    recs, n_app_frames, t_net = network_records(model, labels, paths, tests, noise, app_estimator, keep)
+    scores = score_videos(recs, labels, tests, args.videos)
+    rows, overall, groups = scores["videos"], scores["overall"], scores["groups"]
     test_recs = [r for n in tests for r in recs[n]]
-    unit = np.stack([(r["teacher"] - np.array(r["box"][:2])) / r["box"][2] for r in test_recs])
-    mean_pose = mean_pose_2d(unit, np.stack([r["conf"] > VISIBLE for r in test_recs]).astype(float))
-
-    rows = {}
-    for n in tests:
-        rows[n] = {"frames": info[n][0], "labelled": len(wanted[n]), **score_group(recs[n], mean_pose, True)}
-    overall = {"frames": sum(info[n][0] for n in tests), "labelled": sum(len(wanted[n]) for n in tests),
-               **score_group(test_recs, mean_pose, True)}
-    groups = {g: score_group([r for n in tests if GROUPS[g](n) for r in recs[n]], mean_pose, True)
-              for g in ("select", "report")} if args.videos == "all" else {}
 
     def stats_of(names):
         per = {}
         for n in names:
             rr = recs[n]
-            per[n] = error_stats(_stack(rr, "oracle"), _stack(rr, "teacher"),
+            per[n] = error_stats(stack(rr, "oracle"), stack(rr, "teacher"),
                                  np.stack([r["conf"] > VISIBLE for r in rr]).astype(float) if rr else np.zeros((0, 16)),
                                  np.array([r["box"][2] for r in rr]))
         allr = [r for n in names for r in recs[n]]
-        pooled = error_stats(_stack(allr, "oracle"), _stack(allr, "teacher"),
+        pooled = error_stats(stack(allr, "oracle"), stack(allr, "teacher"),
                              np.stack([r["conf"] > VISIBLE for r in allr]).astype(float) if allr else np.zeros((0, 16)),
                              np.array([r["box"][2] for r in allr]))
         return per, pooled
@@ -478,9 +248,9 @@ def run(args) -> int:
     test_stats, test_pooled = stats_of(tests)
     noise_stats, noise_pooled = stats_of(noise)
     # per joint PCK@0.2 (oracle), pooled over the test videos
-    gt, vis = _stack(test_recs, "teacher"), np.stack([r["conf"] > VISIBLE for r in test_recs]).astype(float)
+    gt, vis = stack(test_recs, "teacher"), np.stack([r["conf"] > VISIBLE for r in test_recs]).astype(float)
     torso = np.linalg.norm(gt[:, S.JOINT_INDEX["r_shoulder"]] - gt[:, S.JOINT_INDEX["l_hip"]], axis=-1)
-    hit = np.linalg.norm(_stack(test_recs, "oracle") - gt, axis=-1) < 0.2 * torso[:, None]
+    hit = np.linalg.norm(stack(test_recs, "oracle") - gt, axis=-1) < 0.2 * torso[:, None]
     per_joint = {name: (float((hit[:, j] * vis[:, j]).sum() / vis[:, j].sum()) if vis[:, j].sum() else None)
                  for j, name in enumerate(S.JOINT_NAMES)}
 

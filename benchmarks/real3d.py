@@ -88,11 +88,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks import heldout_video as H
+from benchmarks.heldout_video import _clean, _rel
 from engine import frames as F
 from engine import skeleton as S
 from engine.errors import UserError
-from trainer.data.videos import ROOT, load_splits
+from trainer import heldout as H
+from trainer.data.videos import HELDOUT, ROOT, fetch, load_splits, video_frames
 from trainer.fetch import md5_of, pip_wheel
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -468,7 +469,7 @@ def run_app(cfg, path: Path, fps: float, bar) -> tuple[list[dict], float]:
     est = make_estimator(cfg, log=lambda *_: None)
     est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)  # as heldout_video: one thread
     out = []
-    for k, frame in H.frames_of(path):
+    for k, frame in video_frames(path):
         pose = est(frame, k / fps)
         out.append({"detected": bool(pose.detected and pose.state == "tracking"),
                     "j3": np.array(pose.joints_3d, np.float64), "j2": np.array(pose.joints_2d, np.float64)})
@@ -537,12 +538,12 @@ def run(args) -> int:
     if not model.exists():
         raise UserError(f"{model}: model not found")
     motion_path = _motion_path(args.motion)
-    say(f"real3d: motion model {H._rel(motion_path)}")
+    say(f"real3d: motion model {_rel(motion_path)}")
     cams, calib_info = load_calibration()
 
     splits = load_splits()
     tests = [v.name for v in splits.of_split("test") if v.name.startswith("pose2sim_")]
-    paths, missing = H.fetch(splits, tests)
+    paths, missing = fetch(splits, tests)
     if missing:
         raise UserError("a test video is missing: " + "; ".join(f"{n}: {w}" for n, w in missing.items()))
     groups: dict[str, dict[str, str]] = {}
@@ -553,15 +554,17 @@ def run(args) -> int:
         groups.setdefault(rec_name, {})[cam] = n
     info = {n: H.video_info(paths[n]) for n in tests}
 
-    # the teacher on every frame (heldout_video's cache and functions)
+    # the teacher on every frame (the held-out cache and functions, trainer.heldout)
+    from trainer.wild.teacher import ensure_heavy
+
     teacher_kind = args.teacher
-    py = H._teacher_python()
-    why = H.ensure_heavy(py) if teacher_kind == "heavy" else None
+    py = H.teacher_python()
+    why = ensure_heavy(py) if teacher_kind == "heavy" else None
     if why:
         say(f"real3d: BlazePose heavy not available ({why}); using the full model")
         teacher_kind = "full"
     jpegs = {n: H.write_jpegs(n, paths[n], list(range(info[n][0]))) for n in tests}
-    raw = H.run_teacher([p for n in tests for p in jpegs[n].values()], H.HELDOUT / f"teacher_{teacher_kind}.json",
+    raw = H.run_teacher([p for n in tests for p in jpegs[n].values()], HELDOUT / f"teacher_{teacher_kind}.json",
                         H.TEACHERS[teacher_kind])
     from trainer.wild.teacher import mediapipe_to_joints, teacher_keypoints
 
@@ -633,7 +636,8 @@ def run(args) -> int:
     t_app = time.perf_counter() - t_app
 
     # scored frames and every contender's joints in the view's world axes
-    from benchmarks.heldout_video import _bbox, _iou
+    from trainer.heldout import bbox as _bbox
+    from trainer.heldout import iou as _iou
     from engine.preprocess import frame_intrinsics
 
     tpose, arms = S.Skeleton.default().rest_joints, arms_down_pose()
@@ -690,7 +694,7 @@ def run(args) -> int:
     result = {
         "doc": __doc__.split("\n\n", 1)[1].strip(),
         "command": command, "wall_s": round(wall, 1), "references_s": round(t_ref, 1), "app_s": round(t_app, 1),
-        "lifter_s": round(t_lift, 1), "model": H._rel(model), "motion_model": H._rel(motion_path),
+        "lifter_s": round(t_lift, 1), "model": _rel(model), "motion_model": _rel(motion_path),
         "teacher": f"BlazePose GHUM {teacher_kind} (heldout_video's teacher, every frame)",
         "fov_deg": fov, "lift_every": args.lift_every, "lift_max": args.lift_max, "lifter_frames": len(todo),
         "min_confidence": cfg_on.tracking.min_confidence,
@@ -702,12 +706,12 @@ def run(args) -> int:
         "calibration": calib, "references": ref_stats, "same_motion_check": same, **scores,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(H._clean(result), indent=1) + "\n")
+    Path(args.json).write_text(json.dumps(_clean(result), indent=1) + "\n")
     print(format_report(result))
-    wrote = [H._rel(Path(args.json))]
+    wrote = [_rel(Path(args.json))]
     if args.picture:
         if draw_picture(per_view, refs, cams, paths, Path(args.picture)):
-            wrote.append(H._rel(Path(args.picture)))
+            wrote.append(_rel(Path(args.picture)))
     print(f"\nwrote {', '.join(wrote)}; {wall:.0f} s")
     return 0
 
@@ -995,7 +999,7 @@ def draw_picture(per_view: dict, refs: dict, cams: dict[str, Camera], paths: dic
 
 
 def _frame(path: Path, k: int) -> np.ndarray:
-    for kk, f in H.frames_of(path):
+    for kk, f in video_frames(path):
         if kk == k:
             return f
     raise UserError(f"{path}: no frame {k}")

@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.acquisition import OPENCV_DATA, video_frames
+from benchmarks.acquisition import OPENCV_DATA
 from engine import skeleton as S
 from engine.errors import UserError
-from trainer.data.videos import ROOT, Splits, load_splits
+from trainer.data.videos import ROOT, Splits, load_splits, video_frames
 
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "data" / "tracking"
@@ -189,17 +189,18 @@ def panoramas() -> tuple[dict[str, np.ndarray], str | None]:
 
 def teacher_labels(splits: Splits, names: list[str], every: int):
     """({name: {frame: (j2 (16, 2), conf (16,)) or None}} on every ``every``-th frame, {name: path},
-    {name: fps}, teacher description): from benchmarks.heldout_video's caches, running the teacher where
+    {name: fps}, teacher description): from the held-out caches (trainer.heldout), running the teacher where
     a frame is missing."""
-    from benchmarks import heldout_video as H
-    from trainer.wild.teacher import teacher_keypoints
+    from trainer import heldout as H
+    from trainer.data.videos import HELDOUT, fetch
+    from trainer.wild.teacher import ensure_heavy, teacher_keypoints
 
-    paths, missing = H.fetch(splits, names)
+    paths, missing = fetch(splits, names)
     if missing:
         raise UserError("; ".join(missing.values()))
     info = {n: H.video_info(paths[n]) for n in names}
     wanted = {n: H.labelled_frames(splits.videos[n], info[n][0], ("test",), every) for n in names}
-    cache = H.HELDOUT / "keypoints_heavy.json"
+    cache = HELDOUT / "keypoints_heavy.json"
     if cache.exists():
         c = json.loads(cache.read_text())
         vids = c.get("videos", {})
@@ -208,10 +209,10 @@ def teacher_labels(splits: Splits, names: list[str], every: int):
                            (np.asarray(vids[n][str(k)])[:, :2], np.asarray(vids[n][str(k)])[:, 2])) for k in wanted[n]}
                    for n in names}
             return lab, paths, {n: info[n][1] for n in names}, c.get("teacher", "BlazePose heavy")
-    py = H._teacher_python()
-    kind = "heavy" if H.ensure_heavy(py) is None else "full"
+    py = H.teacher_python()
+    kind = "heavy" if ensure_heavy(py) is None else "full"
     jpegs = {n: H.write_jpegs(n, paths[n], wanted[n]) for n in names}
-    raw = H.run_teacher([p for n in jpegs for p in jpegs[n].values()], H.HELDOUT / f"teacher_{kind}.json",
+    raw = H.run_teacher([p for n in jpegs for p in jpegs[n].values()], HELDOUT / f"teacher_{kind}.json",
                         H.TEACHERS[kind])
     lab = {n: {k: teacher_keypoints(raw.get(str(p.resolve()))) for k, p in jpegs[n].items()} for n in names}
     return lab, paths, {n: info[n][1] for n in names}, f"BlazePose {kind} (mediapipe 0.10.21)"
@@ -233,7 +234,7 @@ def score_people(cfg, labels, paths, fps) -> dict:
     from tqdm import tqdm
 
     rows = {}
-    from benchmarks.heldout_video import video_info
+    from trainer.heldout import video_info
 
     total = sum(video_info(paths[n])[0] for n in labels)
     bar = tqdm(total=total, desc="held-out videos", unit="frame", file=sys.stderr, leave=False)

@@ -1,7 +1,9 @@
 """The folder boundaries of docs/architecture.md: engine at the bottom (it imports none of
 animation, app, trainer), animation on it (neither app nor trainer), app and trainer side by
-side on both (neither imports the other); the runtime (engine, animation, app) imports no
-torch; and no module of ours takes part in an import cycle, counting imports inside functions."""
+side on both (neither imports the other), the benchmarks on top (the trainer imports no
+benchmark); the runtime (engine, animation, app) imports no torch; and no module of ours takes
+part in an import cycle, counting imports inside functions, nor does a package inside trainer/
+(trainer/data, trainer/wild, ...) with another one."""
 import ast
 import re
 import subprocess
@@ -17,7 +19,7 @@ FORBIDDEN = {
     "engine": ("animation", "app", "trainer"),
     "animation": ("app", "trainer"),
     "app": ("trainer",),
-    "trainer": ("app",),
+    "trainer": ("app", "benchmarks"),  # the trainer stands alone: the benchmarks import it, never back
 }
 #: import cycles known when the check was written, each removed by issue 18 part 3 (delete its
 #: entry with it): while one is still there the cycle test is an expected failure naming it.
@@ -39,6 +41,18 @@ def imported_modules(folder: str):
 def test_folders_do_not_cross_boundaries(folder):
     bad = [f"{path.relative_to(REPO)}:{node.lineno} imports {mod}"
            for path, mod, node in imported_modules(folder) if mod in FORBIDDEN[folder]]
+    assert not bad, bad
+
+
+def test_the_trainer_runs_no_benchmark():
+    """No module name of the benchmarks as a string in trainer/ (``python -m benchmarks.X`` in a child
+    process is an import by another name)."""
+    bad = []
+    for path in sorted((REPO / "trainer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    re.fullmatch(r"benchmarks(\.\w+)*", node.value):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno} names {node.value}")
     assert not bad, bad
 
 
@@ -158,6 +172,33 @@ def test_no_import_cycles():
     if still:
         pytest.xfail("known import cycles, removed by issue 18 part 3: "
                      + "; ".join(f"{a} <-> {b}" for a, b in still))
+
+
+def trainer_units(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph of trainer/ with each of its packages (trainer/data, trainer/wild, ...) taken as
+    one node, its top-level modules as themselves."""
+    def unit(m: str) -> str | None:
+        parts = m.split(".")
+        if parts[0] != "trainer" or len(parts) < 2:
+            return None
+        return f"trainer.{parts[1]}" if (REPO / "trainer" / parts[1]).is_dir() else m
+
+    out: dict[str, set[str]] = {}
+    for mod, targets in graph.items():
+        u = unit(mod)
+        if u is not None:
+            out.setdefault(u, set()).update(v for v in map(unit, targets) if v is not None and v != u)
+    return {u: vs & set(out) for u, vs in out.items()}
+
+
+def test_trainer_packages_import_one_way():
+    """trainer/data sits under trainer/wild (wild labels what data reads, never the other way round), and so
+    on: no two of trainer's packages and top-level modules import each other, even through others."""
+    units = trainer_units(import_graph())
+    assert {"trainer.data", "trainer.wild", "trainer.train"} <= set(units)
+    assert "trainer.data" in units["trainer.wild"]  # the graph sees the packages' imports
+    found = [" -> ".join(c) for c in cycles(units)]
+    assert not found, "import cycles between trainer's packages: " + "; ".join(found)
 
 
 def test_runtime_dependencies_are_declared():

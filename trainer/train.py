@@ -147,23 +147,22 @@ def validate(net, source, max_samples: int, device) -> dict:
 
 def video_score(net, out: Path, step: int, videos: str = "select") -> dict:
     """The end-to-end held-out-video score of ``net``'s current weights: exported to ``OUT/video/model.onnx``
-    and run by ``benchmarks.heldout_video --quick`` in a child process (the app's tracking, config.yaml);
-    returns {"step", "app_pck@0.2", "app_pck@0.1", "found", "oracle_pck@0.2"} (also ``OUT/video/step_N.json``)."""
+    and scored by ``trainer.heldout.score`` (the code ``benchmarks.heldout_video`` runs; the engine's tracking
+    as ``mocap process`` runs it); returns {"step", "app_pck@0.2", "app_pck@0.1", "found", "oracle_pck@0.2",
+    "baseline_pck@0.2"} (the whole score also in ``OUT/video/step_N.json``)."""
     import copy
-    import subprocess
+
+    from trainer.heldout import score
 
     folder = out / "video"
     onnx_path = export_onnx(copy.deepcopy(net).float().cpu().eval().to(memory_format=torch.contiguous_format),
                             folder / "model.onnx")
-    res_path = folder / f"step_{step:07d}.json"
-    root = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, "-m", "benchmarks.heldout_video", "--model", str(onnx_path.resolve()),
-                        "--videos", videos, "--quick", "--json", str(res_path.resolve())],
-                       cwd=root, capture_output=True, text=True)
-    if r.returncode or not res_path.exists():
-        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-        raise UserError(f"held-out video score failed at step {step}: {why}")
-    o = json.loads(res_path.read_text())["overall"]
+    try:
+        res = score(onnx_path, videos)
+    except UserError as e:
+        raise UserError(f"held-out video score failed at step {step}: {e}") from None
+    (folder / f"step_{step:07d}.json").write_text(json.dumps(res, indent=1) + "\n")
+    o = res["overall"]
     return {"step": step, "app_pck@0.2": o["app"]["pck@0.2"], "app_pck@0.1": o["app"]["pck@0.1"],
             "found": o["app"]["found"], "oracle_pck@0.2": o["oracle"]["pck@0.2"],
             "baseline_pck@0.2": o["baseline"]["pck@0.2"]}

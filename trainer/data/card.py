@@ -29,7 +29,7 @@ def real_wheel() -> Path | None:
 def real_crops(n: int = 8, size: int = 160, wheel: Path | None = None) -> list[np.ndarray]:
     """``n`` real crops (size x size BGR) of people in the Sports2D demo video's training frames: loose
     square boxes around the moving people (difference to the median frame). [] when the wheel is
-    missing (``python -m trainer.data.realframes build`` or ``python -m benchmarks.heldout_video`` fetch it)."""
+    missing (``python -m trainer.wild.realframes build`` or ``python -m benchmarks.heldout_video`` fetch it)."""
     import tempfile
     import zipfile
 

