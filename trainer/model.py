@@ -44,6 +44,8 @@ GLOBAL_ROT = ("class", "regress")
 #: BlazePose's heatmap logits are scaled by this where they start our xy maps: its soft-argmax then reads
 #: within 1.1-1.3 % of the crop of its own regressed landmarks at 224-256 px (1.3-2.9 % at scale 1)
 BP_LOGIT_SCALE = 2.0
+#: channels of the reduced stride-32 grid the rotation branch reads on a BlazePose backbone
+ROT_GRID_CHANNELS = 48
 ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 
 
@@ -152,7 +154,17 @@ class SkeletonNet(nn.Module):
         if cfg.uses_rotations:
             g_out = k if cfg.global_rot == "class" else 9
             per_bone = 3 if cfg.rot_repr in ("aa", "fkaa") else 9
-            self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(c, cfg.head_hidden), nn.ReLU(inplace=True))
+            if cfg.blazepose:
+                # BlazePose's frozen encoder, averaged over the image, barely tells one orientation from another
+                # (measured: the global class stayed at chance): the head reads a reduced stride-32 grid of the
+                # encoder and of the heatmap logits (which joint is where: left/right, front/back) instead
+                grid = cfg.input_size // 32
+                self.rot_reduce = nn.Sequential(nn.Conv2d(c + self.backbone.channels["heatmaps"], ROT_GRID_CHANNELS, 1,
+                                                          bias=False), nn.BatchNorm2d(ROT_GRID_CHANNELS), nn.ReLU(inplace=True))
+                self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(ROT_GRID_CHANNELS * grid * grid, cfg.head_hidden),
+                                              nn.ReLU(inplace=True))
+            else:
+                self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(c, cfg.head_hidden), nn.ReLU(inplace=True))
             self.global_out = nn.Linear(cfg.head_hidden, g_out)
             self.bone_out = nn.Linear(cfg.head_hidden, S.NUM_BONES * per_bone)
         if cfg.presence:
@@ -213,8 +225,13 @@ class SkeletonNet(nn.Module):
         return L.gram_schmidt(m) if self.cfg.gram_schmidt else m
 
     def _rotation_branch(self, feat: torch.Tensor) -> dict:
+        """``feat``: the backbone's stride-32 features (B, C, S/32, S/32); for a BlazePose backbone the encoder
+        and its heatmap logits pooled to that grid, concatenated."""
         cfg, b = self.cfg, feat.shape[0]
-        h = self.rot_head(F.adaptive_avg_pool2d(feat, 1))
+        if cfg.blazepose:
+            h = self.rot_head(self.rot_reduce(feat))
+        else:
+            h = self.rot_head(F.adaptive_avg_pool2d(feat, 1))
         g = self.global_out(h)
         out = {}
         if cfg.global_rot == "class":
@@ -274,7 +291,11 @@ class SkeletonNet(nn.Module):
         if cfg.presence:
             out["presence_logit"] = self.presence_out(F.adaptive_avg_pool2d(feat, 1))[:, 0]
         if cfg.uses_rotations:
-            out.update(self._rotation_branch(feat))
+            if cfg.blazepose:
+                hm_grid = F.adaptive_avg_pool2d(taps["heatmaps"], feat.shape[-2:])
+                out.update(self._rotation_branch(torch.cat([feat, hm_grid], 1)))
+            else:
+                out.update(self._rotation_branch(feat))
             fk = L.forward_kinematics(out["rotations_init"], self.bone_vectors)
             out["joints_fk"] = fk
         if cfg.uses_heatmaps:
