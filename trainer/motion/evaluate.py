@@ -21,7 +21,7 @@ SEGMENT = 150
 
 
 def test_sequences(noise: D.NoiseModel | None, n_draws: int = 4, seed: int = 7, split: str = "test",
-                   segment: int = SEGMENT, cmu=None, per_clip: int = 2) -> D.Observation:
+                   segment: int = SEGMENT, cmu=None, per_clip: int = 2, subjects=None) -> D.Observation:
     """Observed segments of held-out motion: (B, segment) frames, each segment seen by its own
     random body and camera.
 
@@ -29,7 +29,7 @@ def test_sequences(noise: D.NoiseModel | None, n_draws: int = 4, seed: int = 7, 
     ``n_draws`` draws per segment, B = segments x draws. With ``cmu`` (a folder or True): every
     clip of the held-out CMU subjects of ``split`` (``trainer.motion.cmu``), up to ``per_clip``
     segments of each, evenly spread over the clip (clips shorter than a segment are left out),
-    ``n_draws`` draws each."""
+    ``n_draws`` draws each; ``subjects``: only the clips of these subject numbers."""
     rng = np.random.default_rng(seed)
     if cmu is None or cmu is False:
         clip = next(iter(D.motion_bank(split).values()))
@@ -37,7 +37,9 @@ def test_sequences(noise: D.NoiseModel | None, n_draws: int = 4, seed: int = 7, 
         rot = np.concatenate([clip[: n * segment].reshape(n, segment, *clip.shape[1:])] * n_draws)
         return D.simulate(rot, rng, noise)
     segs = []
-    for seq in D.motion_bank(split, cmu=cmu).values():
+    for name, seq in D.motion_bank(split, cmu=cmu).items():
+        if subjects is not None and int(name.split()[1].split("_")[0]) not in subjects:
+            continue
         n = len(seq) // segment
         if n == 0:
             continue

@@ -43,19 +43,23 @@ def shard_paths(folder: Path) -> list[Path]:
 
 
 class Pool:
-    """Every shard of a pool in memory: ``batch(rng, n, window)`` -> features (n, window, FEATURES)
-    float32 (the newest ``window`` frames) and targets (n, 16, 3, 3) float32."""
+    """Every shard of a pool in memory (the newest ``window`` frames of each window, default all):
+    ``batch(rng, n, window)`` -> features (n, window, FEATURES) float32 (the newest ``window``
+    frames) and targets (n, 16, 3, 3) float32."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, window: int | None = None):
         folder = Path(folder)
         paths = shard_paths(folder)
         if not paths:
             raise UserError(f"{folder}: no window pool here (python -m trainer.motion.pool --out {folder})")
         self.recipe = json.loads((folder / "pool.json").read_text())
         xs, ys = [], []
-        for p in paths:
+        for p in paths:  # only the newest ``window`` frames are kept
             z = np.load(p)
-            xs.append(z["x"])
+            x = z["x"]
+            if window is not None and window > x.shape[1]:
+                raise UserError(f"the pool {folder} holds windows of {x.shape[1]} frames, not {window}")
+            xs.append(np.ascontiguousarray(x[:, x.shape[1] - (window or x.shape[1]):]))
             ys.append(z["y"])
         self.x, self.y = np.concatenate(xs), np.concatenate(ys)
         self.window = self.x.shape[1]

@@ -98,7 +98,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cmu", default=None, help="CMU motion-capture folder (default $MOTION_CMU_DIR or ../shared/mocap)")
     ap.add_argument("--no-cmu", action="store_true", help="the old bank: CMU 01_01, DeepMimic, sampler")
     ap.add_argument("--mirror-share", type=float, default=0.5, help="share of CMU windows mirrored on the fly")
-    ap.add_argument("--minutes", type=float, default=None, help="stop (validated and saved) after this much wall time")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop (validated and saved; resumable) after this much wall time in this call")
+    ap.add_argument("--cpu-minutes", type=float, default=None,
+                    help="training budget in CPU time of the training steps (validation excluded), summed over "
+                         "resumed calls; the cosine schedule runs over it (equal training time on a shared CPU)")
     ap.add_argument("--pool", default=None, help="train on a stored window pool (trainer.motion.pool) instead of "
                                                  "windows made on the fly")
     ap.add_argument("--rot-weight", type=float, default=0.05)
@@ -114,6 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    t_start = time.time()  # --minutes counts from here: the whole call stays within it
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     out = Path(a.out)
@@ -134,7 +139,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
-    step, best = 0, math.inf
+    step, best, cpu_done = 0, math.inf, 0.0
     last = out / "last.pt"
     if last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
@@ -142,11 +147,11 @@ def main(argv=None) -> int:
             raise UserError(f"{last}: saved with another model config {ck['config']}; use another --out")
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        step, best = ck["step"], ck["best"]
-        print(f"resuming {last} at step {step}")
+        step, best, cpu_done = ck["step"], ck["best"], ck.get("cpu_s", 0.0)
+        print(f"resuming {last} at step {step} ({cpu_done:.0f} CPU s of training done)")
     if a.pool:
         from trainer.motion.pool import Pool
-        pool = Pool(a.pool)
+        pool = Pool(a.pool, a.window)
         rng = np.random.default_rng(a.seed + step)
         batches = (tuple(map(torch.from_numpy, pool.batch(rng, a.batch, a.window))) for _ in iter(int, 1))
         about = f"pool {a.pool}: {len(pool):,} windows of {pool.window} frames"
@@ -161,27 +166,35 @@ def main(argv=None) -> int:
         about = (f"{len(bank)} training sequences ({sum(len(v) for v in bank.values()):,} frames, "
                  f"{'CMU ' + cmu if cmu else 'no CMU'})")
         del bank  # the worker holds its own copy
-    if cmu is None:
-        val_obs = {"exact": E.test_sequences(None, n_draws=2, split="val"),
-                   "noise": E.test_sequences(noise, n_draws=2, split="val")}
-    else:  # one 5-second segment of every validation clip, a body and camera each
-        val_obs = {"exact": E.test_sequences(None, n_draws=1, split="val", cmu=cmu, per_clip=1),
-                   "noise": E.test_sequences(noise, n_draws=1, split="val", cmu=cmu, per_clip=1)}
+    val_cache = {}
+
+    def val_obs() -> dict:  # made at the first validation (a call that only trains on does not need them)
+        if not val_cache:
+            if cmu is None:
+                val_cache.update(exact=E.test_sequences(None, n_draws=2, split="val"),
+                                 noise=E.test_sequences(noise, n_draws=2, split="val"))
+            else:  # one 5-second segment of every validation clip, a body and camera each
+                val_cache.update(exact=E.test_sequences(None, n_draws=1, split="val", cmu=cmu, per_clip=1),
+                                 noise=E.test_sequences(noise, n_draws=1, split="val", cmu=cmu, per_clip=1))
+        return val_cache
     print(f"motion model: {a.arch}, {sum(p.numel() for p in net.parameters()):,} parameters, window {a.window}; "
           f"{about}; noise: {noise.source}")
-    t0, c0 = time.time(), time.process_time()
+    t0 = time.time()
 
-    def progress(s: int) -> float:  # of the cosine schedule: by steps, or by wall time under --minutes
+    def progress(s: int) -> float:  # of the cosine schedule: by steps, by training CPU time, or by wall time
         done = s / a.steps
-        if a.minutes:
-            done = max(done, (time.time() - t0) / (a.minutes * 60))
+        if a.cpu_minutes:
+            done = max(done, cpu_done / (a.cpu_minutes * 60))
+        elif a.minutes:
+            done = max(done, (time.time() - t_start) / (a.minutes * 60))
         return min(done, 1.0)
 
     sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * progress(s)))  # noqa: E731
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=a.steps, initial=step, desc="motion", unit="step", mininterval=10)
-    stop = False
+    stop = a.cpu_minutes is not None and cpu_done >= a.cpu_minutes * 60
     while step < a.steps and not stop:
+        c0 = time.process_time()
         x, y = next(batches)
         for g in opt.param_groups:
             g["lr"] = sched(step)
@@ -191,25 +204,31 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         step += 1
+        cpu_done += time.process_time() - c0
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(joints_mm=f"{parts['joints'].item() * 1000:.1f}", rot=f"{parts['rotations'].item():.3f}")
-        stop = a.minutes is not None and time.time() - t0 > a.minutes * 60
-        if step % a.every == 0 or step == a.steps or stop:
-            v = validate(net, val_obs)
+        budget_spent = a.cpu_minutes is not None and cpu_done >= a.cpu_minutes * 60
+        out_of_time = a.minutes is not None and time.time() - t_start > a.minutes * 60
+        stop = budget_spent or out_of_time
+        state = lambda b: {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,  # noqa: E731
+                           "config": cfg.to_dict(), "best": b, "noise": noise.source, "args": vars(a), "cpu_s": cpu_done}
+        if step % a.every == 0 or step == a.steps or budget_spent:
+            v = validate(net, val_obs())
             rec = {"step": step, "joints_l1_mm": parts["joints"].item() * 1000, "rot_frob": parts["rotations"].item(),
                    "val": v, "lr": sched(step), "elapsed_s": round(time.time() - t0, 1),
-                   "cpu_s": round(time.process_time() - c0, 1)}
+                   "cpu_s": round(cpu_done, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                     "best": min(best, v["score"]), "noise": noise.source, "args": vars(a)}
             if v["score"] < best:
                 best = v["score"]
-                save_atomic(state, out / "best.pt")
-            save_atomic(state, last)
+                save_atomic(state(best), out / "best.pt")
+            save_atomic(state(best), last)
             tqdm.write(f"step {step}: val " + "; ".join(
                 f"{k}: PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, MPJPE {r['mpjpe_mm']:.1f}, accel {r['accel_mm_f2']:.1f}, "
                 f"bone rot {r['bone_rotation_deg']:.1f} deg" for k, r in v.items() if k != "score") + f" (best score {best:.1f})")
+        elif out_of_time:  # this call's wall time is up: saved for the next call, validated later
+            save_atomic(state(best), last)
+            tqdm.write(f"step {step}: out of wall time ({cpu_done:.0f} CPU s of training done); saved {last}")
     bar.close()
     return 0
