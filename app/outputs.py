@@ -244,14 +244,3 @@ def open_outputs(*specs: tuple[str | Path | None, str]) -> list[OutputFile | Non
         for o in opened:
             o.discard()
         raise
-
-
-def write_file(path: str | Path, data: bytes, what: str) -> Path:
-    """A whole small file (JSON, PNG) written beside and renamed; OutputError on failure."""
-    (o,) = open_outputs((path, what))
-    try:
-        o.append(data)
-    except OutputError:
-        o.discard()
-        raise
-    return o.commit()

@@ -75,7 +75,6 @@ Procrustes-aligned to the reference).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import sys
@@ -616,10 +615,8 @@ def run(args) -> int:
     say(f"real3d: references built ({t_ref:.0f} s)")
 
     # the app, motion on and off
-    from app.config import ModelConfig, load_config
+    from app.config import load_config
 
-    if "motion" not in {f.name for f in dataclasses.fields(ModelConfig)}:
-        raise UserError("this app has no model.motion setting")
     base = {"model.path": str(model.resolve()), "model.threads": 1, "model.backend": "onnxruntime"}
     if args.min_confidence is not None:
         base["tracking.min_confidence"] = args.min_confidence

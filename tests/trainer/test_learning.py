@@ -51,12 +51,12 @@ def drawn_samples(n: int, size: int, seed: int = 0) -> dict:
 def test_pretrained_lite0_sees_a_cat():
     from skimage import data
 
-    from trainer.backbones import LITE_MEAN, LITE_STD, EfficientNetLite0, load_lite0_imagenet
+    from trainer.backbones import LITE_MEAN, LITE_STD, EfficientNetLite0, load_lite_imagenet
 
     img = cv2.resize(data.chelsea(), (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     x = torch.tensor(img).permute(2, 0, 1)[None]
     x = (x - torch.tensor(LITE_MEAN).view(1, 3, 1, 1)) / torch.tensor(LITE_STD).view(1, 3, 1, 1)
-    net = load_lite0_imagenet(EfficientNetLite0(1000)).eval()
+    net = load_lite_imagenet(EfficientNetLite0(1000)).eval()
     with torch.no_grad():
         p = torch.softmax(net(x), -1)[0]
     assert 281 <= int(p.argmax()) <= 285  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -23,7 +23,7 @@ def test_repository_trains_on_no_test_or_noise_frame():
     assert r.leaks == []
     # the check read what training uses: every config, the wild entries, the 33 reviewed images
     assert r.entries >= len(list(CONFIGS.glob("*.yaml")))
-    assert r.wild_entries >= 4
+    assert r.wild_entries >= 2  # default_finetune.yaml, default_phase3.yaml: phases 2 and 3 of the default model
     assert r.keys >= 33
     assert "docs/wild_review/decisions.jsonl" in r.lists
 
