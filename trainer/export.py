@@ -34,7 +34,7 @@ TRT_UNSUPPORTED = {
 TRT_SUPPORTED = {
     "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "MatMul",
     "Gemm", "GlobalAveragePool", "AveragePool", "MaxPool", "Flatten", "Reshape", "Softmax",
-    "Transpose", "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Sqrt", "Exp", "Sin", "Cos",
+    "Transpose", "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Sqrt", "Exp", "Log", "Sin", "Cos",
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "Where", "Greater", "Less", "Abs", "Neg",
     "Clip", "Max", "Min", "Resize", "Expand", "Shape", "Constant", "ConstantOfShape", "Identity",
     "Cast", "Pow", "Range", "Equal", "Not", "And", "Or", "Tile", "Split", "Pad", "Sigmoid",

@@ -292,7 +292,7 @@ class SkeletonNet(nn.Module):
             out["presence_logit"] = self.presence_out(F.adaptive_avg_pool2d(feat, 1))[:, 0]
         if cfg.uses_rotations:
             if cfg.blazepose:
-                hm_grid = F.adaptive_avg_pool2d(taps["heatmaps"], feat.shape[-2:])
+                hm_grid = F.avg_pool2d(taps["heatmaps"], 8)  # stride 4 -> the encoder's stride 32 (a fixed kernel exports)
                 out.update(self._rotation_branch(torch.cat([feat, hm_grid], 1)))
             else:
                 out.update(self._rotation_branch(feat))
