@@ -244,7 +244,8 @@ class BVHClip:
         """One line about skipped rows and a short file ('' when the clip is whole)."""
         parts = []
         if self.bad_rows:
-            shown = "; ".join(self.bad_rows[:3]) + (f"; and {len(self.bad_rows) - 3} more" if len(self.bad_rows) > 3 else "")
+            more = f"; and {len(self.bad_rows) - 3} more" if len(self.bad_rows) > 3 else ""
+            shown = "; ".join(self.bad_rows[:3]) + more
             parts.append(f"{len(self.bad_rows)} bad frame row{'s' if len(self.bad_rows) > 1 else ''} skipped ({shown})")
         if self.num_frames + len(self.bad_rows) < self.declared_frames:
             parts.append(f"the header says {self.declared_frames} frames, "

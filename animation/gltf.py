@@ -103,7 +103,8 @@ class _Reader:
         if stride == item:
             arr = raw.view(dt).reshape(a.count, nc)
         else:
-            arr = np.lib.stride_tricks.as_strided(raw, (a.count, item), (stride, 1)).copy().view(dt).reshape(a.count, nc)
+            arr = np.lib.stride_tricks.as_strided(raw, (a.count, item), (stride, 1)).copy()
+            arr = arr.view(dt).reshape(a.count, nc)
         if normalize_ints and dt.kind == "u":
             return arr.astype(np.float32) / np.iinfo(dt).max
         return arr.copy()
@@ -268,7 +269,8 @@ def _load_avatar(path: Path) -> Avatar:
             pos.append(p)
             nrm.append(reader.accessor(at.NORMAL).astype(np.float32) if at.NORMAL is not None
                        else np.zeros((v, 3), np.float32))
-            c = reader.accessor(at.COLOR_0, True).astype(np.float32) if at.COLOR_0 is not None else np.ones((v, 4), np.float32)
+            c = (reader.accessor(at.COLOR_0, True).astype(np.float32) if at.COLOR_0 is not None
+                 else np.ones((v, 4), np.float32))
             if c.shape[1] == 3:
                 c = np.concatenate([c, np.ones((v, 1), np.float32)], 1)
             col.append(c)

@@ -62,7 +62,8 @@ def _play(cfg, args, clip, poses, sender, shot) -> int:
             window = Window(cfg.renderer.width, cfg.renderer.height, avatar, vsync=cfg.renderer.vsync,
                             background=cfg.renderer.background, title=f"mocap play {os.path.basename(args.clip)}")
     if window is None and sender is None:
-        raise UserError("nothing to play to: no window and no VMC target (give --vmc HOST:PORT or enable vmc in config)")
+        raise UserError("nothing to play to: no window and no VMC target "
+                        "(give --vmc HOST:PORT or enable vmc in config)")
     dt = poses.frame_time / args.speed
     target = sender.target if sender else "off"
     _say(f"playing {args.clip} ({poses.source} skeleton, {n} frames, {n * poses.frame_time:.1f} s); VMC: {target}")

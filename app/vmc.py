@@ -90,7 +90,8 @@ def vmc_rig(skeleton: S.Skeleton | None = None) -> list[RigBone]:
     return bones
 
 
-def local_rotations(rotations: np.ndarray, rig: list[RigBone], pelvis: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def local_rotations(rotations: np.ndarray, rig: list[RigBone],
+                    pelvis: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """World-axis local rotations of each rig bone from our 15 absolute rotations (15, 3, 3)."""
     glob: dict[str, np.ndarray] = {}
     local: dict[str, np.ndarray] = {}
@@ -108,7 +109,8 @@ def local_rotations(rotations: np.ndarray, rig: list[RigBone], pelvis: np.ndarra
 
 
 def frame_messages(rotations: np.ndarray, rig: list[RigBone], root_position=None,
-                   root_motion: str = "hips", pelvis: np.ndarray | None = None) -> list[tuple[str, list[tuple[object, str]]]]:
+                   root_motion: str = "hips",
+                   pelvis: np.ndarray | None = None) -> list[tuple[str, list[tuple[object, str]]]]:
     """The (address, [(value, osc type)]) list of one frame, Unity frame conversions applied.
 
     root_motion: ``off`` (the avatar stays in place), ``hips`` (the Hips bone
@@ -257,7 +259,8 @@ class VMCSender:
         """Hand the newest pose to the sending thread (never blocks; an unsent older pose is replaced)."""
         if not self.enabled or self._closed:
             return
-        item = (np.array(rotations, dtype=np.float64), None if root_position is None else np.array(root_position, float),
+        item = (np.array(rotations, dtype=np.float64),
+                None if root_position is None else np.array(root_position, float),
                 None if pelvis is None else np.array(pelvis, float))
         with self._cond:
             self._pending = item

@@ -332,7 +332,7 @@ def timing(det: PersonDetector, pose_model: Path, runs: int) -> dict:
         t0 = time.perf_counter()
         sess.run(None, {in_name: to_input(crop(frames["1280x720"], box, size)), **extra})
         t_pose.append(time.perf_counter() - t0)
-    med = lambda v: float(np.median(v[3:]) * 1000)  # noqa: E731 - the first runs warm up
+    med = lambda v: float(np.median(v[3:]) * 1000)  # the first runs warm up
     return {"threads": 2, "runs": runs, "pose_input": size, "pose_ms": med(t_pose),
             "detector_ms": {k: med(v) for k, v in t_det.items()}}
 
@@ -359,7 +359,8 @@ def report(name: str, people: dict, nobody: dict, two: dict, thresholds, thr: fl
         tot["any"] += b["any"]
     recall = tot["box"] / max(tot["teacher"], 1)
     print(f"| **all** | {tot['frames']} | {tot['teacher']} | **{100 * recall:.1f} %** (target >= 95 %) "
-          f"| {100 * tot['crop'] / max(tot['teacher'], 1):.1f} % | {100 * tot['any'] / max(tot['frames'], 1):.1f} % | |")
+          f"| {100 * tot['crop'] / max(tot['teacher'], 1):.1f} % "
+          f"| {100 * tot['any'] / max(tot['frames'], 1):.1f} % | |")
     print("\n| footage with nobody | frames | frames reporting a person | highest scores |\n|---|---|---|---|")
     nf = nfa = 0
     for src, r in nobody.items():

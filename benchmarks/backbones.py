@@ -1,7 +1,8 @@
 """EfficientNet-Lite0 / Lite1 / Lite2 as SkeletonNet's backbone: size, speed, and (optionally) a
 short-budget accuracy comparison (issue 24 point 5).
 
-``python -m benchmarks.backbones [--data /tmp/bb_data] [--runs /tmp/bb_runs] [--json benchmarks/results/backbones.json]``
+``python -m benchmarks.backbones [--data /tmp/bb_data] [--runs /tmp/bb_runs]
+[--json benchmarks/results/backbones.json]``
 
 For SkeletonNet at the shipped config (input 160, hg_channels 64, 200 clusters, presence) with each
 backbone: parameters, GFLOPs, ONNX size, ONNX Runtime latency at batch 1 with 1 and 2 threads, and
@@ -180,8 +181,9 @@ def main(argv=None):
     for n, r in rows.items():
         a = r.get("accuracy_run") or {}
         print(f"{n:8s} {r['params_m']:6.2f}M {r['gflops']:6.2f} {r['onnx_mb']:7.1f} {r['ort_ms_1thread']:9.2f} "
-              f"{r['ort_ms_2thread']:9.2f} {r['ort_ms_2thread'] / base:7.2f}x {r.get('train_img_per_s_b16', float('nan')):11.1f} "
-              f"{a.get('steps', '-'):>6} {a.get('pck@0.2') or float('nan'):7.3f} {a.get('mpjpe_mm') or float('nan'):6.1f}")
+              f"{r['ort_ms_2thread']:9.2f} {r['ort_ms_2thread'] / base:7.2f}x "
+              f"{r.get('train_img_per_s_b16', float('nan')):11.1f} {a.get('steps', '-'):>6} "
+              f"{a.get('pck@0.2') or float('nan'):7.3f} {a.get('mpjpe_mm') or float('nan'):6.1f}")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -50,7 +50,8 @@ def main(argv=None):
         j2 = np.asarray(lab["joints_2d"], np.float64)
         person = Box.around(j2, est.settings.crop_scale)
         mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.settings.crop_scale)
-        for kind, box in (("person crop", person), ("background crop", mirrored), ("whole frame", Box.full_frame(w, h))):
+        for kind, box in (("person crop", person), ("background crop", mirrored),
+                          ("whole frame", Box.full_frame(w, h))):
             out, _ = est._infer(img, box)
             kinds[kind].append(float(out.confidence))
     rows = {k: dict(zip(("p5", "p50", "p95"), np.percentile(v, [5, 50, 95]).round(3).tolist()), n=len(v))

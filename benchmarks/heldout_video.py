@@ -120,7 +120,7 @@ def error_stats(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray, side: np.ndar
     swap = v & has_mirror & (d_mirror < d_own - SWAP_MARGIN)
     miss = v & ~swap & (d_own > MISS)
     inl = v & ~swap & ~miss
-    q = lambda a: {str(x): float(np.quantile(a, x)) for x in QUANTILES} if len(a) else None  # noqa: E731
+    q = lambda a: {str(x): float(np.quantile(a, x)) for x in QUANTILES} if len(a) else None
     for j, name in enumerate(S.JOINT_NAMES):
         n = int(v[:, j].sum())
         e = err[inl[:, j], j]

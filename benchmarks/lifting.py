@@ -98,7 +98,8 @@ def plot(rows, path):
         rs = sorted((r for r in rows if r["group"] == group and r["focal_factor"] == 1.0), key=lambda r: r["noise_px"])
         x = [r["noise_px"] for r in rs]
         ax.plot(x, [r["lifting_pa_mpjpe_mm"] for r in rs], "o-", color=colour, label=f"{group}: full lifting")
-        ax.plot(x, [r["pursuit_pa_mpjpe_mm"] for r in rs], "s--", color=colour, alpha=0.6, label=f"{group}: pursuit only")
+        ax.plot(x, [r["pursuit_pa_mpjpe_mm"] for r in rs], "s--", color=colour, alpha=0.6,
+                label=f"{group}: pursuit only")
     ax.axhline(40, color="grey", lw=0.8, ls=":")
     ax.text(9.9, 36, "aim: 40 mm", color="grey", fontsize=8, ha="right", va="top")
     ax.set_xlabel("2D keypoint noise (px, body about 400 px tall)")

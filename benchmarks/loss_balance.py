@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 BRANCHES = {
@@ -56,11 +55,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--json", default="benchmarks/results/loss_balance.json")
     args = ap.parse_args(argv)
+    from trainer.checkpoint import load_checkpoint
     from trainer.clusters import kmeans_rotations
+    from trainer.data.sources import make_source
     from trainer.losses import LossWeights
     from trainer.model import SkeletonNet, SkeletonNetConfig
-    from trainer.checkpoint import load_checkpoint
-    from trainer.data.sources import make_source
     from trainer.train import batch_for_step, load_train_config
 
     cfg = load_train_config(args.config, args.overrides)

@@ -48,7 +48,8 @@ def count_flops(net: nn.Module, size: int) -> float:
         elif isinstance(m, nn.Linear):
             total += 2 * out.numel() * m.in_features
 
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    hs = [m.register_forward_hook(hook) for m in net.modules()
+          if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
     with torch.no_grad():
         net(torch.rand(1, 3, size, size), net.default_camera(1))
     for h in hs:

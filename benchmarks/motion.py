@@ -78,7 +78,7 @@ def lifter_joints(obs: D.Observation, frames_per_segment: int, segments=(0, 1)) 
 
 
 def subset(obs: D.Observation, segments, n: int) -> D.Observation:
-    sel = lambda a: a[list(segments), LIFTER_START:LIFTER_START + n]  # noqa: E731
+    sel = lambda a: a[list(segments), LIFTER_START:LIFTER_START + n]
     return D.Observation(sel(obs.uv), sel(obs.uv_true), obs.K[list(segments)], obs.size[list(segments)], sel(obs.rays),
                          sel(obs.inside), sel(obs.twist), sel(obs.rotations), sel(obs.joints))
 
@@ -133,10 +133,10 @@ def main(argv=None) -> int:
         from trainer.motion.cmu import TEST_SUBJECTS, resolve_root
         root = str(resolve_root(a.cmu))
         title = f"held-out CMU subjects {', '.join(map(str, TEST_SUBJECTS))}"
-        observe = lambda nm: E.test_sequences(nm, n_draws=1, cmu=root, per_clip=a.per_clip)  # noqa: E731
+        observe = lambda nm: E.test_sequences(nm, n_draws=1, cmu=root, per_clip=a.per_clip)
     else:
         title = "CMU 01_03 (held out)"
-        observe = lambda nm: E.test_sequences(nm)  # noqa: E731
+        observe = lambda nm: E.test_sequences(nm)
     res = {"command": "python -m benchmarks.motion " + " ".join(argv or []), "heldout": title,
            "models": models, "windows": {k: w for k, (_, w) in runs.items()}, "noise": noise.source, "conditions": {}}
     for name, nm in (("exact 2D", None), ("measured noise", noise)):
@@ -159,7 +159,8 @@ def main(argv=None) -> int:
         res["speed"] = speed(Path(a.onnx))
     for name, rows in res["conditions"].items():
         print(f"\n{title}, {name}:")
-        print(f"{'':30s} {'PA-MPJPE mm':>11s} {'MPJPE mm':>9s} {'accel mm/f2':>11s} {'bone rot deg':>12s} {'frames':>6s}")
+        print(f"{'':30s} {'PA-MPJPE mm':>11s} {'MPJPE mm':>9s} {'accel mm/f2':>11s} {'bone rot deg':>12s} "
+              f"{'frames':>6s}")
         for k, v in rows.items():
             print(f"{k:30s} {v['pa_mpjpe_mm']:11.1f} {v['mpjpe_mm']:9.1f} {v['accel_mm_f2']:11.1f} "
                   f"{v.get('bone_rotation_deg', float('nan')):12.1f} {v['frames']:6d}")

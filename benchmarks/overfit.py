@@ -6,15 +6,14 @@ Trains a fresh SkeletonNet (EfficientNet-Lite0 with its ImageNet weights by defa
 ``--backbone mobilenet`` from scratch; one thread) on a fixed set of synthetic training
 images (every 50th; each with its crop camera) with Adam 1e-3 and reports the losses
 every 50 steps and the paper's metrics on those same images in eval mode at
-the end (person samples only), beside the constant mean pose of those images. If this does not get low, something in the labels, losses or layers
-is broken; if it does and a long run still generalises badly, the limit is
-training compute. Writes benchmarks/results/overfit_<mode>.json.
+the end (person samples only), beside the constant mean pose of those images. If this does not get
+low, something in the labels, losses or layers is broken; if it does and a long run still generalises
+badly, the limit is training compute. Writes benchmarks/results/overfit_<mode>.json.
 """
 import argparse
 import json
 import time
 from pathlib import Path
-
 
 import torch
 

@@ -47,7 +47,8 @@ errors and are favoured.
 * the app end to end: ``app.pipeline.make_estimator`` with config.yaml (``--min-confidence`` sets
   ``tracking.min_confidence``; at 0 the tracking crop drifts off the person within a second on these
   videos and never comes back, so the default keeps config.yaml's 0.5, which acquires again), every
-  frame in order, with ``model.motion`` on (``--motion``; default assets/motion.onnx) and off (SkeletonNet's own 3D); ``Pose.joints_3d``;
+  frame in order, with ``model.motion`` on (``--motion``; default assets/motion.onnx) and off
+  (SkeletonNet's own 3D); ``Pose.joints_3d``;
 * the optimisation lifter (``trainer.wild.lifting.lift``, ``PoseBasis.default()``) on the scored frames
   k % ``--lift-every`` == 0 (at most ``--lift-max``, evenly spread), on the app's 2D (motion off,
   ``Pose.joints_2d``) and on the teacher's 2D of that view (visible: confidence > 0.5), both with the
@@ -175,7 +176,7 @@ def read_qca(text: str) -> dict[str, Camera]:
         tr, it, fov = c.find("transform").attrib, c.find("intrinsic").attrib, c.find("fov_video").attrib
         r = np.array([[float(tr[f"r{a}{b}"]) for b in "123"] for a in "123"])
         centre = np.array([float(tr[k]) for k in "xyz"]) / 1000.0
-        g = lambda k: float(it[k]) / QCA_SUBPIXEL  # noqa: E731
+        g = lambda k: float(it[k]) / QCA_SUBPIXEL
         k = np.array([[g("focalLengthU"), 0.0, g("centerPointU") - float(fov["left"])],
                       [0.0, g("focalLengthV"), g("centerPointV") - float(fov["top"])], [0.0, 0.0, 1.0]])
         dist = np.array([float(it[n]) for n in ("radialDistortion1", "radialDistortion2", "tangentalDistortion1",
@@ -633,9 +634,9 @@ def run(args) -> int:
     t_app = time.perf_counter() - t_app
 
     # scored frames and every contender's joints in the view's world axes
+    from engine.preprocess import frame_intrinsics
     from trainer.heldout import bbox as _bbox
     from trainer.heldout import iou as _iou
-    from engine.preprocess import frame_intrinsics
 
     tpose, arms = S.Skeleton.default().rest_joints, arms_down_pose()
     per_view: dict[str, dict] = {}
@@ -974,7 +975,7 @@ def draw_picture(per_view: dict, refs: dict, cams: dict[str, Camera], paths: dic
             pa = "" if key == "reference" else f"  PA {_pa(row[key], row['reference']):.0f} mm"
             for v, (axis, view) in enumerate(((left, "front"), (fwd, "right side"))):
                 ax = axes[i, 1 + 2 * c + v]
-                proj = lambda p: np.stack([(p - root) @ axis, (p - root) @ up], -1)  # noqa: E731
+                proj = lambda p: np.stack([(p - root) @ axis, (p - root) @ up], -1)
                 _draw_3d(ax, proj(shown[key]), None if key == "reference" else proj(ref_w))
                 ax.set_title(f"{titles[key]}, {view}{pa}", fontsize=8.5)
                 ax.set_xlim(-1.0, 1.0)

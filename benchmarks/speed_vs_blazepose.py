@@ -277,13 +277,15 @@ def median(xs) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed_vs_blazepose",
                                 description="The app's tracked frame against MediaPipe BlazePose full, side by side.")
-    p.add_argument("--input", default=str(DEFAULT_INPUT), help="video file or image folder (default tests/data/sports2d_walk.mp4)")
+    p.add_argument("--input", default=str(DEFAULT_INPUT),
+                   help="video file or image folder (default tests/data/sports2d_walk.mp4)")
     p.add_argument("--frames", type=int, default=120, help="frames per block, decoded once (default 120)")
     p.add_argument("--blocks", type=int, default=3, help="timed rounds after the warm-up (default 3)")
     p.add_argument("--motion", default=None,
                    help=f"motion model (default {DEFAULT_MOTION}, or {FALLBACK_MOTION} while that does not exist)")
     p.add_argument("--min-confidence", type=float, default=0.0,
-                   help="tracking.min_confidence for ours (default 0: every frame on the tracked path; config.yaml has 0.5)")
+                   help="tracking.min_confidence for ours (default 0: every frame on the tracked path; "
+                        "config.yaml has 0.5)")
     p.add_argument("--threads", type=int, default=None,
                    help="model.threads for ours (SkeletonNet intra-op threads; default the config's, 0 = one per core)")
     p.add_argument("--json", default=str(DEFAULT_JSON), help="results file ('' to write none)")
@@ -362,7 +364,8 @@ def main(argv=None) -> int:
     cpu_ratio = [bp["cpu_ms_per_frame"] / o["cpu_ms_per_frame"] for o, bp in zip(results[OURS], results[BLAZE])]
     rows = {}
     for k, blocks in results.items():
-        rows[k] = {m: median([b[m] for b in blocks]) for m in ("p50_ms", "p95_ms", "mean_ms", "fps", "cpu_ms_per_frame")}
+        rows[k] = {m: median([b[m] for b in blocks])
+                   for m in ("p50_ms", "p95_ms", "mean_ms", "fps", "cpu_ms_per_frame")}
         rows[k]["found_frames"] = [b["found"] for b in blocks]
         if k != BLAZE:
             rows[k]["detector_frames"] = [b["detector_frames"] for b in blocks]
@@ -438,7 +441,7 @@ def print_table(res, rows, results, speedup, speedup_plain, motion_note, n, w, h
         print(f"{LABELS[k]:44s} {row['p50_ms']:8.2f} {row['p95_ms']:8.2f} {row['fps']:9.1f} "
               f"{row['cpu_ms_per_frame']:10.2f} {sp:>9s}")
     print()
-    print(f"stages of ours, ms (median over rounds of each block's p50 / mean); 'other' is the rest of the call")
+    print("stages of ours, ms (median over rounds of each block's p50 / mean); 'other' is the rest of the call")
     print(f"{'':44s} " + " ".join(f"{s:>14s}" for s in (*STAGES, "other")))
     for k in (OURS, NO_MOTION):
         st = rows[k]["stages_ms"]
@@ -447,7 +450,8 @@ def print_table(res, rows, results, speedup, speedup_plain, motion_note, n, w, h
           f"per block; person found on ours {rows[OURS]['found_frames']}, BlazePose {rows[BLAZE]['found_frames']} "
           f"of {n}")
     print()
-    print(f"{'round':>5s} {'ours p50':>9s} {'off p50':>9s} {'Blaze p50':>10s} {'speed-up':>9s} {'(off)':>7s}  load avg before ours")
+    print(f"{'round':>5s} {'ours p50':>9s} {'off p50':>9s} {'Blaze p50':>10s} {'speed-up':>9s} {'(off)':>7s}  "
+          "load avg before ours")
     for b in range(len(speedup)):
         print(f"{b + 1:5d} {results[OURS][b]['p50_ms']:9.2f} {results[NO_MOTION][b]['p50_ms']:9.2f} "
               f"{results[BLAZE][b]['p50_ms']:10.2f} {speedup[b]:8.2f}x {speedup_plain[b]:6.2f}x  "

@@ -29,8 +29,10 @@ def main(argv=None):
     Y.render_shard("train", 1000, args.images, 1, args.size, model, clips, photos,
                    bodies_per_shard=max(1, args.images // 100))
     dt = time.perf_counter() - t
-    row = {"images": args.images, "size": args.size, "seconds": round(dt, 2), "images_per_s": round(args.images / dt, 1)}
-    print(f"{args.images} images at {args.size}x{args.size} in {dt:.1f} s: {row['images_per_s']} images/s (one process)")
+    row = {"images": args.images, "size": args.size, "seconds": round(dt, 2),
+           "images_per_s": round(args.images / dt, 1)}
+    print(f"{args.images} images at {args.size}x{args.size} in {dt:.1f} s: {row['images_per_s']} images/s "
+          "(one process)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(row, indent=2))
 

@@ -172,7 +172,8 @@ def panoramas() -> tuple[dict[str, np.ndarray], str | None]:
             debs = sorted(CACHE.glob(f"{PANORAMA_DEB}_*.deb"))
             if r.returncode or not debs:
                 return {}, f"apt-get download {PANORAMA_DEB} failed ({(r.stderr.strip().splitlines() or ['?'])[-1]})"
-        r = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE / "blender-data")], capture_output=True, text=True)
+        r = subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(CACHE / "blender-data")], capture_output=True,
+                           text=True)
         if r.returncode or not world.is_dir():
             return {}, f"dpkg-deb -x {debs[0].name} failed or has no {PANORAMA_DIR}"
     try:
@@ -396,8 +397,8 @@ def run(args) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     print(format_report(res))
-    print(f"\nwrote {Path(args.json).resolve().relative_to(ROOT) if Path(args.json).resolve().is_relative_to(ROOT) else args.json}"
-          f"; {res['wall_s']:.0f} s")
+    out = Path(args.json).resolve()
+    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else args.json}; {res['wall_s']:.0f} s")
     return 0
 
 

@@ -27,7 +27,6 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from app.vmc import MAX_DATAGRAM, VMCSender
 from engine import rotations as R
 
-
 SO_TIMESTAMP = 29  # Linux: the kernel's receive time of each datagram, as ancillary data
 
 

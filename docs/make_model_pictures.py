@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 
 from animation.gltf import DEFAULT_AVATAR, load_avatar
+from animation.overlay import draw_skeleton
 from animation.render import Renderer
 from engine.backends import OnnxRuntimeBackend
 from engine.estimator import Estimator, EstimatorSettings
-from animation.overlay import draw_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from animation.gltf import DEFAULT_AVATAR, load_avatar
 from animation.bvh import read_bvh
 from animation.bvh_retarget import clip_to_poses
+from animation.gltf import DEFAULT_AVATAR, load_avatar
 from animation.render import Renderer
 from engine import skeleton as S
 

@@ -1,7 +1,7 @@
 """``python -m trainer COMMAND``: avatar (build the default avatar), synth (render a synthetic dataset),
 train (train SkeletonNet), eval (evaluate a checkpoint or ONNX model), export (checkpoint to ONNX),
-ablate (the paper's Tables 3 and 4 on synthetic data), motion (the motion model: train, export, eval), blazepose (fetch, check and convert
-BlazePose's landmark network, the backbone), teacher-setup (the MediaPipe
+ablate (the paper's Tables 3 and 4 on synthetic data), motion (the motion model: train, export, eval),
+blazepose (fetch, check and convert BlazePose's landmark network, the backbone), teacher-setup (the MediaPipe
 environment), wild (3D labels for real photos and videos), annotate (accept or reject them)."""
 import importlib
 import sys

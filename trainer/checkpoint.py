@@ -48,7 +48,7 @@ def read_checkpoint(path: str | Path) -> dict:
         raise UserError(f"{p}: checkpoint not found")
     try:
         return torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a damaged or foreign file
         raise UserError(f"{p}: checkpoint unreadable ({type(e).__name__})") from None
 
 

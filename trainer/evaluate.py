@@ -50,7 +50,8 @@ class OnnxNet:
             raise UserError(str(e)) from None
         meta = self.sess.get_modelmeta().custom_metadata_map
         self.input_size = int(meta["skeletonnet.input_size"])
-        self.reference_length = float(np.linalg.norm(np.array(json.loads(meta["skeletonnet.bone_vectors"])), axis=1).sum())
+        bones = np.array(json.loads(meta["skeletonnet.bone_vectors"]))
+        self.reference_length = float(np.linalg.norm(bones, axis=1).sum())
         self.inputs = [i.name for i in self.sess.get_inputs()]
         self.outputs = [o.name for o in self.sess.get_outputs()]
 

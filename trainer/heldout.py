@@ -92,7 +92,7 @@ def run_teacher(images: list[Path], out_json: Path, complexity: int) -> dict:
     py = teacher_python()
     done = set(json.loads(out_json.read_text())["images"]) if out_json.exists() else set()
     todo = len({str(p.resolve()) for p in images} - done)
-    if todo == 0:  # all cached: no worker (runs side by side, e.g. two training jobs' checkpoint scores, share the cache)
+    if todo == 0:  # all cached: no worker (runs side by side, e.g. two training jobs' scores, share the cache)
         return json.loads(out_json.read_text())["images"]
     lst = out_json.with_suffix(f".list.{os.getpid()}.txt")  # one list per process
     lst.write_text("\n".join(str(p.resolve()) for p in images) + "\n")
@@ -216,7 +216,8 @@ def open_estimator(model: str | Path):
 
 
 def network_records(model: str | Path, labels: Labels, paths: dict[str, Path], tests: list[str],
-                    noise: list[str] = (), opener=open_estimator, on_record=None) -> tuple[dict[str, list[dict]], int, float]:
+                    noise: list[str] = (), opener=open_estimator,
+                    on_record=None) -> tuple[dict[str, list[dict]], int, float]:
     """The network on every teacher frame: the oracle crop's 2D everywhere, and on the test videos the
     estimator's (``opener(model)``, one per video) over every frame. Returns ({video: [record]}, frames the
     estimator ran, seconds). A record: frame, teacher, conf, box (left, top, side), oracle (16 x 2 frame

@@ -6,11 +6,10 @@ Shaders are loaded from ``shaders/`` at start.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import moderngl
-import time
-
 import numpy as np
 
 from animation.avatar import Avatar
@@ -80,7 +79,8 @@ class Renderer:
         ctx = self.ctx
         self.prog_skin = ctx.program(vertex_shader=load_shader("skin.vert"), fragment_shader=load_shader("lit.frag"))
         self.prog_quad = ctx.program(vertex_shader=load_shader("quad.vert"), fragment_shader=load_shader("quad.frag"))
-        self.prog_lines = ctx.program(vertex_shader=load_shader("lines.vert"), fragment_shader=load_shader("lines.frag"))
+        self.prog_lines = ctx.program(vertex_shader=load_shader("lines.vert"),
+                                      fragment_shader=load_shader("lines.frag"))
         corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype="f4")
         self._quad_vbo = ctx.buffer(corners.tobytes())
         self._quad_vao = ctx.vertex_array(self.prog_quad, [(self._quad_vbo, "2f", "in_corner")])
@@ -153,7 +153,8 @@ class Renderer:
         self._vao_tf = None
         self._vbos, self._textures = [], []
 
-    def set_pose(self, rotations: np.ndarray | None, root_position=None, pelvis: np.ndarray | None = None) -> np.ndarray:
+    def set_pose(self, rotations: np.ndarray | None, root_position=None,
+                 pelvis: np.ndarray | None = None) -> np.ndarray:
         """Pose the avatar from our 15 absolute rotations (None = rest) and the pelvis rotation
         (``Avatar.node_globals``); returns the skinning matrices.
 
@@ -222,7 +223,8 @@ class Renderer:
         cols = np.tile(np.append(colour, 1.0), (len(seg), 1))
         self.draw_overlay(np.array(seg), cols, proj @ view, moderngl.LINES, depth=True)
 
-    def draw_image(self, frame: np.ndarray, rect=(-1.0, -1.0, 1.0, 1.0), bgr: bool = True, slot: str = "camera") -> None:
+    def draw_image(self, frame: np.ndarray, rect=(-1.0, -1.0, 1.0, 1.0), bgr: bool = True,
+                   slot: str = "camera") -> None:
         """Draw an image (H, W, 3) uint8 into ``rect`` (NDC x0, y0, x1, y1).
 
         Each ``slot`` keeps its own texture, re-made only when the image size changes."""

@@ -181,7 +181,8 @@ def vrm_file(tmp_path, version: str, drop: str | None = None, face_minus_z: bool
         for acc_i in (g.meshes[0].primitives[0].attributes.POSITION, g.meshes[0].primitives[0].attributes.NORMAL):
             acc = g.accessors[acc_i]
             view = g.bufferViews[acc.bufferView]
-            arr = np.frombuffer(bytes(blob[view.byteOffset:view.byteOffset + view.byteLength]), "f4").reshape(-1, 3).copy()
+            data = bytes(blob[view.byteOffset:view.byteOffset + view.byteLength])
+            arr = np.frombuffer(data, "f4").reshape(-1, 3).copy()
             arr[:, [0, 2]] *= -1
             blob[view.byteOffset:view.byteOffset + view.byteLength] = arr.tobytes()
             if acc.min:
@@ -219,8 +220,8 @@ def test_vrm_humanoid_mapping(tmp_path, version, kind, avatar):
     assert left[0] > 0.3 and toes > 0.1
     # and pose the same as the default avatar
     rots = random_pose(7)
-    np.testing.assert_allclose(a.skin(a.skinning_matrices(rots))[:, 1], avatar.skin(avatar.skinning_matrices(rots))[:, 1],
-                               atol=1e-4)
+    np.testing.assert_allclose(a.skin(a.skinning_matrices(rots))[:, 1],
+                               avatar.skin(avatar.skinning_matrices(rots))[:, 1], atol=1e-4)
 
 
 def test_bad_inputs_each_give_one_line(tmp_path):
@@ -232,13 +233,15 @@ def test_bad_inputs_each_give_one_line(tmp_path):
     g.save_binary(str(tmp_path / "noskin.glb"))
     with pytest.raises(AvatarError, match=r"noskin\.glb: the model has no skin \(it is not rigged\)"):
         load_avatar(tmp_path / "noskin.glb")
-    with pytest.raises(AvatarError, match=r"test_0\.vrm: VRM 0\.x avatar is missing required humanoid bones: leftHand$"):
+    with pytest.raises(AvatarError,
+                       match=r"test_0\.vrm: VRM 0\.x avatar is missing required humanoid bones: leftHand$"):
         load_avatar(vrm_file(tmp_path, "0", drop="leftHand"))
     g = pygltflib.GLTF2().load(str(DEFAULT_AVATAR))
     g.extensionsRequired = ["KHR_draco_mesh_compression"]
     g.extensionsUsed = ["KHR_draco_mesh_compression"]
     g.save_binary(str(tmp_path / "draco.glb"))
-    with pytest.raises(AvatarError, match=r"draco\.glb: needs the unsupported glTF extension KHR_draco_mesh_compression"):
+    with pytest.raises(AvatarError,
+                       match=r"draco\.glb: needs the unsupported glTF extension KHR_draco_mesh_compression"):
         load_avatar(tmp_path / "draco.glb")
     (tmp_path / "junk.glb").write_bytes(b"glTF garbage")
     with pytest.raises(AvatarError, match=r"junk\.glb: not a readable glTF/GLB/VRM file"):

@@ -14,15 +14,16 @@ import cv2
 import numpy as np
 import pytest
 
-from animation.gltf import DEFAULT_AVATAR, load_avatar_or_default
 from animation.bvh import read_bvh
+from animation.gltf import DEFAULT_AVATAR, load_avatar_or_default
 from app.bvh import BVHRecorder
 from app.recording import Recording
 from engine import rotations as R
 from tests.app.conftest import REPO, WALK, mocap
 
 CMU = Path("/usr/share/assimp/models/BVH/01_01.bvh")
-needs_display = pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (make test runs under xvfb-run)")
+needs_display = pytest.mark.skipif(not os.environ.get("DISPLAY"),
+                                   reason="needs a display (make test runs under xvfb-run)")
 
 
 def snapshot(*folders) -> dict:
@@ -100,7 +101,8 @@ def test_a_missing_or_broken_motion_model_is_one_line_and_changes_no_output(mode
               "--out", str(keep))
     line = one_line_error(r)
     assert line.startswith(f"mocap: {path}: ") and line.endswith("(or set model.motion: off)"), line
-    assert {"missing": "motion model not found", "junk": "cannot load", "pose model": "not a motion model"}[what] in line
+    said = {"missing": "motion model not found", "junk": "cannot load", "pose model": "not a motion model"}
+    assert said[what] in line
     assert snapshot(tmp_path) == before
 
 
@@ -298,7 +300,8 @@ def bvh_with(tmp_path, name, edit) -> Path:
 
 def test_play_rejects_bad_frame_times_and_reads_other_bytes(tmp_path):
     for value in (b"0", b"-0.0333", b"nan", b"abc"):
-        clip = bvh_with(tmp_path, f"ft{value.decode()}.bvh", lambda d: d.replace(b"Frame Time: 0.03333333", b"Frame Time: " + value))
+        clip = bvh_with(tmp_path, f"ft{value.decode()}.bvh",
+                        lambda d: d.replace(b"Frame Time: 0.03333333", b"Frame Time: " + value))
         r = mocap("play", str(clip), "--no-window", "--vmc", "127.0.0.1:9")
         line = one_line_error(r)
         assert line.startswith(f"mocap: {clip}: 'Frame Time: {value.decode()}'"), line

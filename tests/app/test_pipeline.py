@@ -10,8 +10,7 @@ import pytest
 from app.capture import CaptureError, LatestFrame, Source, open_source
 from engine import rotations as R
 from engine.filters import OneEuroFilter, RotationFilter
-
-from tests.app.conftest import REPO, WALK, mocap  # the fixtures model and short_clip come from conftest.py
+from tests.app.conftest import WALK, mocap  # the fixtures model and short_clip come from conftest.py
 
 
 def test_process_writes_one_record_per_frame(model, short_clip, tmp_path):
@@ -49,7 +48,7 @@ def test_filters_lower_jitter_and_lag_at_most_two_frames():
     pos, rot = Config().filter.position, Config().filter.rotation  # the shipped defaults
     f = OneEuroFilter(pos.min_cutoff, pos.beta, pos.d_cutoff)
     out = np.array([f(x, tt) for x, tt in zip(noisy, t)])
-    jitter = lambda a: np.abs(np.diff(a, 2, axis=0)).mean()  # noqa: E731
+    jitter = lambda a: np.abs(np.diff(a, 2, axis=0)).mean()
     assert jitter(out) < 0.5 * jitter(noisy)
     assert np.abs(out - clean)[30:].mean() < np.abs(noisy - clean)[30:].mean()
     # a 0.5 m step (a fast move): the output passes half way within 2 frames
@@ -64,7 +63,7 @@ def test_filters_lower_jitter_and_lag_at_most_two_frames():
     err_raw = np.mean([np.rad2deg(R.geodesic_angle(m, R.axis_rotation(1, a))) for m, a in zip(noisy_r[30:], ang[30:])])
     err_f = np.mean([np.rad2deg(R.geodesic_angle(m, R.axis_rotation(1, a))) for m, a in zip(filt[30:], ang[30:])])
     assert err_f < err_raw
-    jit_r = lambda ms: np.mean([R.geodesic_angle(ms[i - 1].T @ ms[i], ms[i - 2].T @ ms[i - 1])  # noqa: E731
+    jit_r = lambda ms: np.mean([R.geodesic_angle(ms[i - 1].T @ ms[i], ms[i - 2].T @ ms[i - 1])
                                 for i in range(2, len(ms))])
     assert jit_r(filt) < 0.8 * jit_r(noisy_r)
     fr.reset()

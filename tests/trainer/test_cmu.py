@@ -31,7 +31,8 @@ def quat_matrix(q):
     x, y, z, w = np.moveaxis(q, -1, 0)
     return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
                      2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1).reshape(q.shape[:-1] + (3, 3))
+                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+                    -1).reshape(q.shape[:-1] + (3, 3))
 
 
 def their_fk(q, root):
@@ -161,7 +162,7 @@ def test_whole_subjects_are_held_out(fixture_root, tmp_path):
     train = C.load_split("train", fixture_root, cache=tmp_path)
     val = C.load_split("val", fixture_root, cache=tmp_path)
     test = C.load_split("test", fixture_root, cache=tmp_path)
-    subj = lambda split: {int(n.split()[1].split("_")[0]) for n in split}  # noqa: E731
+    subj = lambda split: {int(n.split()[1].split("_")[0]) for n in split}
     assert subj(train) == {2, 5} and subj(val) == {60} and subj(test) == {13}
     assert 1 not in subj(train) | subj(val) | subj(test)              # subject 01 (01_03's) is nowhere
     assert {len(v) for v in test.values()} == {90}

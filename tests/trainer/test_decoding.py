@@ -1,6 +1,7 @@
 """Perspective-correct decoding of the cross heatmaps (issue 15): exact labels built by
-``make_targets`` from skeletons placed in camera space (handed over in world axes) decode back to the ``joints`` target (Eq. 1 scaled,
-world axes) within 1 mm, for crops anywhere in the frame, people 1-4 m away, mirrored or not."""
+``make_targets`` from skeletons placed in camera space (handed over in world axes) decode back to the
+``joints`` target (Eq. 1 scaled, world axes) within 1 mm, for crops anywhere in the frame, people 1-4 m
+away, mirrored or not."""
 import numpy as np
 import pytest
 import torch

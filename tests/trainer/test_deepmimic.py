@@ -92,7 +92,7 @@ def test_left_and_right_are_not_swapped(cache, character):
         ours = SK.forward_kinematics(rotations)
         theirs = theirs - theirs[:, J["pelvis"]][:, None]
         # the hip line points the same way (right hip to left hip) in every frame
-        hips = lambda j: j[:, J["l_hip"]] - j[:, J["r_hip"]]  # noqa: E731
+        hips = lambda j: j[:, J["l_hip"]] - j[:, J["r_hip"]]
         cos = np.sum(hips(ours) * hips(theirs), -1) / np.linalg.norm(hips(ours), axis=-1) \
             / np.linalg.norm(hips(theirs), axis=-1)
         assert cos.min() > 0.8, (name, cos.min())  # our hips droop 34 degrees, DeepMimic's are level

@@ -202,9 +202,8 @@ def test_default_model_exports_with_metadata(tmp_path):
 
     import onnx
 
-    from trainer.export import export_onnx, onnx_parity, tensorrt_problems
-
     from engine.backends import MODEL_CONTRACT
+    from trainer.export import export_onnx, onnx_parity, tensorrt_problems
 
     torch.manual_seed(0)
     net = SkeletonNet(SkeletonNetConfig()).eval()

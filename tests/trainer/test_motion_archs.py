@@ -69,7 +69,7 @@ def test_the_last_frames_of_a_long_window_are_the_short_window():
     real = np.ones((2, 27))
     real[1, :20] = 0  # tracking started 7 frames ago: the window is padded with its first real frame
     sel = np.stack([np.arange(27), np.maximum(np.arange(27), 20)])  # padding: copies of the first real frame
-    take = lambda a: np.take_along_axis(a[:, -27:], sel.reshape(sel.shape + (1,) * (a.ndim - 2)), 1)  # noqa: E731
+    take = lambda a: np.take_along_axis(a[:, -27:], sel.reshape(sel.shape + (1,) * (a.ndim - 2)), 1)
     x27, v27 = M.window_features(take(obs.rays), take(obs.inside), take(obs.twist), real)
     x9, v9 = M.window_features(take(obs.rays)[:, -9:], take(obs.inside)[:, -9:], take(obs.twist)[:, -9:], real[:, -9:])
     np.testing.assert_allclose(x27[:, -9:], x9, atol=1e-6)

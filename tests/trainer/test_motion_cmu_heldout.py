@@ -4,7 +4,6 @@ within the exact-2D level measured for it on the whole held-out test (python -m 
 docs/motion.md), and the same test fails for a model that returns the mean pose."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

@@ -13,7 +13,6 @@ from engine.errors import UserError
 from trainer.data import realsets as RS
 
 
-
 def h36m_fixture(root, rng):
     cam = "54138969"
     k = {"f": [1145.0, 1144.0], "c": [512.0, 515.0]}
@@ -25,7 +24,8 @@ def h36m_fixture(root, rng):
         poses = []
         for fr in range(1, 12):
             rots = R.axis_angle_to_matrix(rng.normal(scale=0.3, size=(15, 3)))
-            ours = frames.world_to_camera(S.Skeleton.default().forward_kinematics(rots)) + np.array([0.1, 0.2, 4.5])  # camera, m
+            ours = (frames.world_to_camera(S.Skeleton.default().forward_kinematics(rots))
+                    + np.array([0.1, 0.2, 4.5]))  # camera, m
             full = np.zeros((32, 3))
             full[RS.H36M_TO_MPII] = ours * 1000.0
             poses.append(full)

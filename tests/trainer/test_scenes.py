@@ -153,7 +153,7 @@ def test_a_room_scene_that_is_all_floor_at_the_default_size(monkeypatch):
     cam, k = _floor_view(size)
     floors = []
     shadow = Z._shadow
-    monkeypatch.setattr(Z, "_shadow", lambda j, l, fx, fz: floors.append(len(fx)) or shadow(j, l, fx, fz))
+    monkeypatch.setattr(Z, "_shadow", lambda j, light, fx, fz: floors.append(len(fx)) or shadow(j, light, fx, fz))
     for seed in range(6):
         scene = Z.render_scene(np.random.default_rng(seed), Z.Rooms(), cam, k, size, joints, [], Y._background)
         assert scene.background.shape == (size, size, 3) and scene.background.dtype == np.uint8

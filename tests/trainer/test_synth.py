@@ -39,7 +39,7 @@ def all_labels(root, split):
 def test_labels_are_consistent(dataset):
     for split in ("train", "val", "test"):
         _, lab = all_labels(dataset, split)
-        j3, j2, k = lab["joints_3d"].astype(np.float64), lab["joints_2d"].astype(np.float64), lab["K"].astype(np.float64)
+        j3, j2, k = (lab[key].astype(np.float64) for key in ("joints_3d", "joints_2d", "K"))
         proj = np.einsum("nij,nkj->nki", k, frames.world_to_camera(j3))  # labels are in world axes
         proj = proj[..., :2] / proj[..., 2:]
         assert np.abs(proj - j2).max() < 0.5  # pixels
@@ -69,7 +69,8 @@ def test_one_gl_context_per_process(dataset, tmp_path, monkeypatch):
 def test_splits_do_not_share_bodies_or_clips(dataset):
     ids = {s: all_labels(dataset, s)[1] for s in ("train", "val", "test")}
     bodies = {s: set(v["body_id"].tolist()) for s, v in ids.items()}
-    assert not (bodies["train"] & bodies["val"]) and not (bodies["train"] & bodies["test"]) and not (bodies["val"] & bodies["test"])
+    assert not (bodies["train"] & bodies["val"]) and not (bodies["train"] & bodies["test"])
+    assert not (bodies["val"] & bodies["test"])
     allowed = {"train": {0, 1}, "val": {0, 2}, "test": {0, 3}}
     for s, v in ids.items():
         assert set(v["clip_id"].tolist()) <= allowed[s]

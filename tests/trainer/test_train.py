@@ -92,9 +92,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, data):
 def test_ddp_with_two_cpu_processes(tmp_path, data):
     cfg = write_cfg(tmp_path, data, "ddp", steps=3, val=None, export=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                        "-m", "trainer", "train", str(cfg)], cwd=REPO, capture_output=True, text=True, env=env,
-                       timeout=300)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                        "--master_port", "29517", "-m", "trainer", "train", str(cfg)], cwd=REPO, capture_output=True,
+                       text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert ck["step"] == 3

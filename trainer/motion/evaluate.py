@@ -52,7 +52,7 @@ def test_sequences(noise: D.NoiseModel | None, n_draws: int = 4, seed: int = 7, 
 
 def accel_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean |second difference| error (mm / frame^2) of root-relative joints (B, F, 16, 3) metres."""
-    a = lambda j: j[:, 2:] - 2 * j[:, 1:-1] + j[:, :-2]  # noqa: E731
+    a = lambda j: j[:, 2:] - 2 * j[:, 1:-1] + j[:, :-2]
     return float(np.linalg.norm(a(pred) - a(gt), axis=-1).mean() * 1000)
 
 
@@ -60,14 +60,14 @@ def scores(rotations: np.ndarray, obs: D.Observation) -> dict:
     """Metrics of predicted world-axis rotations (B, F, 16, 3, 3) (15 bones + pelvis) against the truth."""
     b, f = rotations.shape[:2]
     joints = D.SKELETON.forward_kinematics(rotations[:, :, :S.NUM_BONES])
-    flat = lambda a: a.reshape((b * f,) + a.shape[2:])  # noqa: E731
+    flat = lambda a: a.reshape((b * f,) + a.shape[2:])
     gt = obs.joints
     return {"pa_mpjpe_mm": float(pa_mpjpe(flat(joints), flat(gt)).mean()),
             "mpjpe_mm": float(mpjpe(flat(joints), flat(gt)).mean()),
             "accel_mm_f2": accel_error(joints, gt),
-            "bone_rotation_deg": float(bone_rotation_error(flat(rotations[:, :, :S.NUM_BONES]), flat(rotations[:, :, -1]),
-                                                           flat(obs.rotations[:, :, :S.NUM_BONES]),
-                                                           flat(obs.rotations[:, :, -1])).mean()),
+            "bone_rotation_deg": float(bone_rotation_error(
+                flat(rotations[:, :, :S.NUM_BONES]), flat(rotations[:, :, -1]),
+                flat(obs.rotations[:, :, :S.NUM_BONES]), flat(obs.rotations[:, :, -1])).mean()),
             "frames": int(b * f)}
 
 
@@ -75,7 +75,7 @@ def joint_scores(joints: np.ndarray, obs: D.Observation) -> dict:
     """PA-MPJPE, MPJPE and acceleration error of predicted joints (B, F, 16, 3) (world axes, root-relative)."""
     b, f = joints.shape[:2]
     j = joints - joints[:, :, S.ROOT:S.ROOT + 1]
-    flat = lambda a: a.reshape((b * f,) + a.shape[2:])  # noqa: E731
+    flat = lambda a: a.reshape((b * f,) + a.shape[2:])
     return {"pa_mpjpe_mm": float(pa_mpjpe(flat(j), flat(obs.joints)).mean()),
             "mpjpe_mm": float(mpjpe(flat(j), flat(obs.joints)).mean()),
             "accel_mm_f2": accel_error(j, obs.joints), "frames": int(b * f)}

@@ -94,7 +94,8 @@ class TemporalConvNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         h, depth = cfg.hidden, tcn_depth(cfg.window)
-        self.inp = nn.Sequential(nn.Conv1d(M.FEATURES, h, 3, stride=3), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout))
+        self.inp = nn.Sequential(nn.Conv1d(M.FEATURES, h, 3, stride=3), nn.BatchNorm1d(h), nn.ReLU(),
+                                 nn.Dropout(cfg.dropout))
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(h, h, 3, stride=3), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout),
                           nn.Conv1d(h, h, 1), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout))

@@ -95,7 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--arch", choices=tuple(ARCHS), default="mlp")
     ap.add_argument("--heads", type=int, default=4, help="attention heads (transformer)")
-    ap.add_argument("--cmu", default=None, help="CMU motion-capture folder (default $MOTION_CMU_DIR or ../shared/mocap)")
+    ap.add_argument("--cmu", default=None,
+                    help="CMU motion-capture folder (default $MOTION_CMU_DIR or ../shared/mocap)")
     ap.add_argument("--no-cmu", action="store_true", help="the old bank: CMU 01_01, DeepMimic, sampler")
     ap.add_argument("--mirror-share", type=float, default=0.5, help="share of CMU windows mirrored on the fly")
     ap.add_argument("--minutes", type=float, default=None,
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sampler-frames", type=int, default=30000)
     ap.add_argument("--no-deepmimic", action="store_true")
     ap.add_argument("--exact-share", type=float, default=0.1, help="share of batches with exact 2D")
-    ap.add_argument("--noise-scale", type=float, nargs=2, default=(0.5, 1.5), help="the measured noise times this range")
+    ap.add_argument("--noise-scale", type=float, nargs=2, default=(0.5, 1.5),
+                    help="the measured noise times this range")
     ap.add_argument("--mocap-share", type=float, default=None,
                     help="share of windows from mocap clips, else the sampler (default 0.8 with CMU, 0.6 without)")
     ap.add_argument("--dropout", type=float, default=0.1)
@@ -156,7 +158,8 @@ def main(argv=None) -> int:
         batches = (tuple(map(torch.from_numpy, pool.batch(rng, a.batch, a.window))) for _ in iter(int, 1))
         about = f"pool {a.pool}: {len(pool):,} windows of {pool.window} frames"
     else:
-        bank = D.motion_bank("train", seed=a.seed, sampler_frames=a.sampler_frames, deepmimic=not a.no_deepmimic, cmu=cmu)
+        bank = D.motion_bank("train", seed=a.seed, sampler_frames=a.sampler_frames, deepmimic=not a.no_deepmimic,
+                             cmu=cmu)
         # batches are made in a worker process beside the training thread (a resumed run draws fresh ones)
         batches = iter(torch.utils.data.DataLoader(
             Batches(bank, a.window, noise, a.batch, a.seed + step,
@@ -189,7 +192,7 @@ def main(argv=None) -> int:
             done = max(done, (time.time() - t_start) / (a.minutes * 60))
         return min(done, 1.0)
 
-    sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * progress(s)))  # noqa: E731
+    sched = lambda s: a.lr * 0.5 * (1 + math.cos(math.pi * progress(s)))
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=a.steps, initial=step, desc="motion", unit="step", mininterval=10)
     stop = a.cpu_minutes is not None and cpu_done >= a.cpu_minutes * 60
@@ -211,8 +214,9 @@ def main(argv=None) -> int:
         budget_spent = a.cpu_minutes is not None and cpu_done >= a.cpu_minutes * 60
         out_of_time = a.minutes is not None and time.time() - t_start > a.minutes * 60
         stop = budget_spent or out_of_time
-        state = lambda b: {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,  # noqa: E731
-                           "config": cfg.to_dict(), "best": b, "noise": noise.source, "args": vars(a), "cpu_s": cpu_done}
+        state = lambda b: {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                           "config": cfg.to_dict(), "best": b, "noise": noise.source, "args": vars(a),
+                           "cpu_s": cpu_done}
         if step % a.every == 0 or step == a.steps or budget_spent:
             v = validate(net, val_obs())
             rec = {"step": step, "joints_l1_mm": parts["joints"].item() * 1000, "rot_frob": parts["rotations"].item(),
@@ -226,7 +230,8 @@ def main(argv=None) -> int:
             save_atomic(state(best), last)
             tqdm.write(f"step {step}: val " + "; ".join(
                 f"{k}: PA-MPJPE {r['pa_mpjpe_mm']:.1f} mm, MPJPE {r['mpjpe_mm']:.1f}, accel {r['accel_mm_f2']:.1f}, "
-                f"bone rot {r['bone_rotation_deg']:.1f} deg" for k, r in v.items() if k != "score") + f" (best score {best:.1f})")
+                f"bone rot {r['bone_rotation_deg']:.1f} deg" for k, r in v.items() if k != "score")
+                + f" (best score {best:.1f})")
         elif out_of_time:  # this call's wall time is up: saved for the next call, validated later
             save_atomic(state(best), last)
             tqdm.write(f"step {step}: out of wall time ({cpu_done:.0f} CPU s of training done); saved {last}")

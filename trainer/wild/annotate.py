@@ -191,7 +191,8 @@ class Annotator:
 
 def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 4, tile_h: int = 240) -> int:
     """Render every fit (offscreen): the photo crop with keypoints (green) and fit (yellow), the avatar over
-    the crop, and the avatar from the side; numbered in review order. (Keypoints: red right, blue left.) Returns the number of tiles."""
+    the crop, and the avatar from the side; numbered in review order. (Keypoints: red right, blue left.)
+    Returns the number of tiles."""
 
     root = Path(root)
     labels = read_labels(root)

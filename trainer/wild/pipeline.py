@@ -100,7 +100,8 @@ def default_basis():
     return basis
 
 
-def reprojection(joints_world: np.ndarray, joints_2d: np.ndarray, weights: np.ndarray) -> tuple[float, float, np.ndarray]:
+def reprojection(joints_world: np.ndarray, joints_2d: np.ndarray,
+                 weights: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Best scaled-orthographic fit (scale, 2D offset) of 3D joints to 2D keypoints.
 
     Returns the RMS error (pixels), the scale (pixels per metre) and the

@@ -84,7 +84,7 @@ def mediapipe_to_joints(points: np.ndarray, visibility: np.ndarray | None = None
     j[S.JOINT_INDEX["thorax"]] = thorax
     j[S.JOINT_INDEX["upper_neck"]] = thorax + NECK_A * (ears - thorax)
     j[S.JOINT_INDEX["head_top"]] = thorax + HEAD_B * (ears - thorax)
-    v = lambda *names: min(vis[MP[n]] for n in names)  # noqa: E731
+    v = lambda *names: min(vis[MP[n]] for n in names)
     c[S.JOINT_INDEX["pelvis"]] = v("l_hip", "r_hip", "l_shoulder", "r_shoulder")
     c[S.JOINT_INDEX["thorax"]] = v("l_hip", "r_hip", "l_shoulder", "r_shoulder")
     c[S.JOINT_INDEX["upper_neck"]] = c[S.JOINT_INDEX["head_top"]] = v("l_shoulder", "r_shoulder", "l_ear", "r_ear")
