@@ -35,6 +35,7 @@ import numpy as np
 
 from engine import skeleton as S
 from engine.errors import UserError
+from engine.backend_base import turn_back
 from engine.preprocess import Box
 from trainer.data.videos import HELDOUT, Splits, Video, fetch, load_splits, video_frames
 from trainer.wild.teacher import NPM_POSE
@@ -244,10 +245,11 @@ def network_records(model: str | Path, labels: Labels, paths: dict[str, Path], t
             if lab is None:
                 continue
             j2, conf = lab
-            box = oracle_box(j2, conf)
-            out = backend.infer(frame, box, box.camera(size, w, h, est.settings.fov_deg))
+            box = oracle_box(j2, conf)          # axis aligned: the baseline's placement and the crop unit
+            crop_box = oracle_box(j2, conf, upright=est.settings.upright)   # the network's crop, as the app turns it
+            out = backend.infer(frame, crop_box, crop_box.camera(size, w, h, est.settings.fov_deg))
             rec = {"frame": k, "teacher": j2, "conf": conf, "box": (box.left, box.top, box.side),
-                   "oracle": box.to_frame(np.asarray(out.joints_2d, np.float64), size)}
+                   "oracle": turn_back(out, crop_box, size)[1]}
             if pose is not None:
                 rec["found"] = bool(pose.detected)
                 rec["app"] = pose.joints_2d if pose.detected else np.full((S.NUM_JOINTS, 2), np.nan)
@@ -262,9 +264,17 @@ def network_records(model: str | Path, labels: Labels, paths: dict[str, Path], t
 
 # --------------------------------------------------------------------------- scoring
 
-def oracle_box(j2: np.ndarray, conf: np.ndarray) -> Box:
+def oracle_box(j2: np.ndarray, conf: np.ndarray, upright: bool = False) -> Box:
+    """``Box.around`` the teacher joints it sees (all when fewer than 2), ``CROP_SCALE``; with ``upright``
+    turned as the app turns its crops (``engine.estimator.body_angle``) when the teacher sees both hips and
+    both shoulders."""
     vis = conf > VISIBLE
-    return Box.around(j2[vis] if vis.sum() >= 2 else j2, CROP_SCALE)
+    angle = 0.0
+    if upright and vis[[S.JOINT_INDEX[n] for n in ("r_hip", "l_hip", "r_shoulder", "l_shoulder")]].all():
+        from engine.estimator import body_angle
+
+        angle = float(body_angle(j2))
+    return Box.around(j2[vis] if vis.sum() >= 2 else j2, CROP_SCALE, angle=angle)
 
 
 def pck_scores(pred: np.ndarray, gt: np.ndarray, vis: np.ndarray) -> dict:
