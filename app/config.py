@@ -71,7 +71,8 @@ class ModelConfig:
 
 @dataclass
 class TrackingConfig:
-    min_confidence: float = knob(0.5, range=(0.0, 1.0), doc="presence probability below which the person is re-acquired")
+    min_confidence: float = knob(0.5, range=(0.0, 1.0),
+                                 doc="presence probability below which the person is re-acquired")
     crop_scale: float = knob(1.25, range=(1.0, 3.0), doc="crop box size relative to the tight box")
     rest_ease_s: float = knob(1.0, range=(0.0, 10.0), doc="seconds to ease back to rest when nobody is seen")
     box_size: str = knob("body", choices=("body", "tight"), doc="the tracked crop: tight = crop_scale x the tight "

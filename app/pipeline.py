@@ -370,7 +370,7 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                            f"VMC {vmc.target}: {vmc.state}   filter {'on' if est.filter_enabled else 'off'}"
                            f"{'  PAUSED' if state['paused'] else ''}",
                            f"{rec.hud()}   conf {pose.confidence:.2f}{'' if pose.detected else ' (nobody)'}",
-                           f"{frames.status if frames.status != 'running' else 'F filter  M mirror  Space pause  Esc quit'}"]
+                           frames.status if frames.status != "running" else "F filter  M mirror  Space pause  Esc quit"]
                     window.show(pose.rotations, root if cfg.vmc.root_motion != "off" else None,
                                 frame=frame, joints_2d=pose.joints_2d if pose.detected else None,
                                 joints_3d_world=world_joints(pose, floor, root) if pose.detected else None, hud=hud,
@@ -414,8 +414,8 @@ def demo(cfg, args) -> int:
         raise UserError(f"{model}: model not found, so the demo cannot run; train one "
                         "(python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")
     if has_display() and not args.no_window:
-        return run_live(cfg, args, source=str(getattr(args, 'clip', None) or DEMO_CLIP), max_frames=args.max_frames, screenshot=args.screenshot,
-                        loop=True)
+        return run_live(cfg, args, source=str(getattr(args, 'clip', None) or DEMO_CLIP), max_frames=args.max_frames,
+                        screenshot=args.screenshot, loop=True)
     folder = resolve(getattr(args, "out_dir", None) or "demo_output")
 
     class A:

@@ -29,7 +29,6 @@ import numpy as np
 
 from engine import skeleton as S
 from engine.errors import UserError, reports_user_errors
-from engine.estimator import body_angle
 from engine.preprocess import Box, crop, to_input
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,9 +184,11 @@ def main(argv=None) -> int:
     if args.model:
         m = res["model"] = model_2d(frames, args.model)
         print(f"{args.model} ({m['size']} px), upright oracle crops, 16 joints: PCK@0.2 against BlazePose heavy "
-              f"{m['oracle_pck@0.2']:.3f}; the original BlazePose full on the same crops {m['original_full_pck@0.2']:.3f}; "
+              f"{m['oracle_pck@0.2']:.3f}; the original BlazePose full on the same crops "
+              f"{m['original_full_pck@0.2']:.3f}; "
               f"the model against the original {m['agreement_with_original_pck@0.2']:.3f}")
-    print(f"\n| input px | ORT ms, 1 thread | ORT ms, 2 threads | BlazePose's own heatmap 2D, PCK@0.2 ({len(frames)} held-out frames) |")
+    print(f"\n| input px | ORT ms, 1 thread | ORT ms, 2 threads | BlazePose's own heatmap 2D, PCK@0.2 "
+          f"({len(frames)} held-out frames) |")
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['ms_1_thread']:.1f} | {r['ms_2_thread']:.1f} | {r['backbone_pck@0.2']:.3f} |")

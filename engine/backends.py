@@ -24,8 +24,19 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine.backend_base import (INPUTS, MODEL_CONTRACT, OUTPUT_NAMES, Backend, BackendError, Outputs,
-                                 check_contract, model_metadata, ort_session, outputs_from, turn_back)
+from engine.backend_base import (
+    INPUTS,
+    MODEL_CONTRACT,
+    OUTPUT_NAMES,
+    Backend,
+    BackendError,
+    Outputs,
+    check_contract,
+    model_metadata,
+    ort_session,
+    outputs_from,
+    turn_back,
+)
 from engine.tensorrt_backend import TensorRTBackend
 
 __all__ = ["INPUTS", "MODEL_CONTRACT", "OUTPUT_NAMES", "Backend", "BackendError", "Outputs", "check_contract",
@@ -40,7 +51,8 @@ class OnnxRuntimeBackend(Backend):
         wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if gpu and p in available]
         self.sess = ort_session(path, threads, tuple(wanted))
         used = self.sess.get_providers()[0]
-        self.name = "onnxruntime" + ("" if used == "CPUExecutionProvider" else f" ({used.replace('ExecutionProvider', '')})")
+        short = used.replace("ExecutionProvider", "")
+        self.name = "onnxruntime" + ("" if used == "CPUExecutionProvider" else f" ({short})")
         meta = self.sess.get_modelmeta().custom_metadata_map
         check_contract(path, meta, [i.name for i in self.sess.get_inputs()], [o.name for o in self.sess.get_outputs()])
         self.input_size = int(meta.get("skeletonnet.input_size", self.sess.get_inputs()[0].shape[-1]))

@@ -15,7 +15,8 @@
    the tracked box when the detector finds nobody. Presence below ``min_confidence`` on a
    tracked crop means the person is lost: the next frame acquires again.
    Upright crops (``upright``, the default; issue 29): every crop is turned so the body stands
-   upright in it, as a network trained on upright crops (MediaPipe's way) expects: on acquisition by the detection's rotation
+   upright in it, as a network trained on upright crops (MediaPipe's way) expects: on acquisition by the
+   detection's rotation
    (``Detection.upright_crop``), while tracking by ``upright_angle`` of the last 2D joints (hip
    centre = mean of r_hip and l_hip, shoulder centre = mean of r_shoulder and l_shoulder), the
    tight box measured in the turned axes. ``upright`` False: every crop axis aligned (angle 0), as

@@ -59,7 +59,9 @@ def _cuda():
         from cuda.bindings import driver, nvrtc, runtime  # cuda-python >= 12.6
     except ImportError:
         try:
-            from cuda import cuda as driver, cudart as runtime, nvrtc  # older cuda-python
+            from cuda import cuda as driver  # older cuda-python
+            from cuda import cudart as runtime
+            from cuda import nvrtc
         except ImportError:
             raise BackendError("backend tensorrt needs NVIDIA's cuda-python: pip install -e '.[gpu]'") from None
     return driver, runtime, nvrtc

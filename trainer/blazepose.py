@@ -31,7 +31,6 @@ the file, and with ``--verify`` compares the torch module with the TFLite interp
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tarfile
 import zipfile
@@ -120,9 +119,9 @@ class _Conv(nn.Module):
 
     def forward(self, x):
         if self.same:
-            t, l, b, r = same_pads(x.shape[-2:], self.weight.shape[-2:], self.stride, self.dil)
-            if t or l or b or r:
-                x = F.pad(x, (l, r, t, b))
+            top, left, bottom, right = same_pads(x.shape[-2:], self.weight.shape[-2:], self.stride, self.dil)
+            if top or left or bottom or right:
+                x = F.pad(x, (left, right, top, bottom))
         y = F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dil, self.groups)
         return _act(y, self.act)
 
@@ -209,8 +208,8 @@ class TFLiteModule(nn.Module):
             elif kind == "pool":
                 k, s, same, act = arg
                 if same:
-                    t, l, b, r = same_pads(a.shape[-2:], k, s, (1, 1))
-                    a = F.pad(a, (l, r, t, b), value=float("-inf"))
+                    top, left, bottom, right = same_pads(a.shape[-2:], k, s, (1, 1))
+                    a = F.pad(a, (left, right, top, bottom), value=float("-inf"))
                 y = _act(F.max_pool2d(a, k, s), act)
             elif kind == "sigmoid":
                 y = torch.sigmoid(a)
@@ -321,7 +320,8 @@ def verify(variant: str, image: Path) -> dict:
         ref_flag = float(interp.get_tensor(det["Identity_1"]).reshape(-1)[0])
         with torch.no_grad():
             o = net(torch.tensor(x.transpose(2, 0, 1)[None].copy(), dtype=torch.float32))
-        worst["landmarks_px"] = max(worst["landmarks_px"], float(np.abs(o["landmarks"][0, :, :2].numpy() - ref_lm[:, :2]).max()))
+        lm_err = float(np.abs(o["landmarks"][0, :, :2].numpy() - ref_lm[:, :2]).max())
+        worst["landmarks_px"] = max(worst["landmarks_px"], lm_err)
         worst["heatmaps"] = max(worst["heatmaps"], float(np.abs(o["heatmaps"][0].numpy() - ref_hm).max()))
         worst["pose_flag"] = max(worst["pose_flag"], abs(float(o["pose_flag"][0]) - ref_flag))
     return worst

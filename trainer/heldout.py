@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 
 from engine import skeleton as S
-from engine.errors import UserError
 from engine.backend_base import turn_back
+from engine.errors import UserError
 from engine.preprocess import Box
 from trainer.data.videos import HELDOUT, Splits, Video, fetch, load_splits, video_frames
 from trainer.wild.teacher import NPM_POSE

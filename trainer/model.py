@@ -51,7 +51,9 @@ ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
 
 @dataclass
 class SkeletonNetConfig:
-    backbone: str = "lite0"          # blazepose_full | blazepose_lite | blazepose_heavy (BlazePose's landmark network, trainer/blazepose.py) | lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
+    # blazepose_full | blazepose_lite | blazepose_heavy (BlazePose's landmark network, trainer/blazepose.py) |
+    # lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
+    backbone: str = "lite0"
     input_size: int = 192            # 256 in the paper
     hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
     hg_depth: int = 4
@@ -115,7 +117,8 @@ class Hourglass(nn.Module):
 
 
 def _deconv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
 
 
 class SkeletonNet(nn.Module):
@@ -159,8 +162,9 @@ class SkeletonNet(nn.Module):
                 # (measured: the global class stayed at chance): the head reads a reduced stride-32 grid of the
                 # encoder and of the heatmap logits (which joint is where: left/right, front/back) instead
                 grid = cfg.input_size // 32
-                self.rot_reduce = nn.Sequential(nn.Conv2d(c + self.backbone.channels["heatmaps"], ROT_GRID_CHANNELS, 1,
-                                                          bias=False), nn.BatchNorm2d(ROT_GRID_CHANNELS), nn.ReLU(inplace=True))
+                grid_in = c + self.backbone.channels["heatmaps"]
+                self.rot_reduce = nn.Sequential(nn.Conv2d(grid_in, ROT_GRID_CHANNELS, 1, bias=False),
+                                                nn.BatchNorm2d(ROT_GRID_CHANNELS), nn.ReLU(inplace=True))
                 self.rot_head = nn.Sequential(nn.Flatten(), nn.Linear(ROT_GRID_CHANNELS * grid * grid, cfg.head_hidden),
                                               nn.ReLU(inplace=True))
             else:
@@ -172,7 +176,8 @@ class SkeletonNet(nn.Module):
         if cfg.uses_heatmaps and cfg.blazepose:
             d = cfg.hg_channels
             n_dec, n_hm = self.backbone.channels["decoder"], self.backbone.channels["heatmaps"]
-            self.bp_in = nn.Sequential(nn.Conv2d(n_dec + n_hm, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
+            self.bp_in = nn.Sequential(nn.Conv2d(n_dec + n_hm, d, 1, bias=False), nn.BatchNorm2d(d),
+                                       nn.ReLU(inplace=True))
             self.bp_xy = nn.Conv2d(n_hm, S.NUM_JOINTS, 1)
             if cfg.mode == "both":
                 self.gauss_conv = nn.Sequential(nn.Conv2d(S.NUM_JOINTS, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d))
@@ -292,7 +297,8 @@ class SkeletonNet(nn.Module):
             out["presence_logit"] = self.presence_out(F.adaptive_avg_pool2d(feat, 1))[:, 0]
         if cfg.uses_rotations:
             if cfg.blazepose:
-                hm_grid = F.avg_pool2d(taps["heatmaps"], 8)  # stride 4 -> the encoder's stride 32 (a fixed kernel exports)
+                # stride 4 -> the encoder's stride 32 (a fixed kernel exports; adaptive pooling does not)
+                hm_grid = F.avg_pool2d(taps["heatmaps"], 8)
                 out.update(self._rotation_branch(torch.cat([feat, hm_grid], 1)))
             else:
                 out.update(self._rotation_branch(feat))

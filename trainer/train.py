@@ -86,7 +86,7 @@ class TrainConfig:
     upright: bool = False                              # crops turned so the body stands upright (the engine's rule)
     freeze_backbone_steps: int = 0                     # the backbone's weights stay fixed for this many steps
     backbone_lr: float = 1.0                           # the backbone's learning rate, times the heads'
-    distill_on: str = "all"                            # crops the original network labels (loss.distill): all | real (no 3D labels)
+    distill_on: str = "all"                            # crops the original labels (loss.distill): all | real (no 3D)
 
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -256,7 +256,8 @@ def train(cfg: TrainConfig) -> Path:
             raise UserError(f"clusters file {cfg.clusters} not found")
         centres = np.asarray(load_clusters(cfg.clusters), dtype=np.float64)
         if len(centres) != mcfg.num_clusters:
-            raise UserError(f"{cfg.clusters}: {len(centres)} centres, the model wants num_clusters = {mcfg.num_clusters}")
+            raise UserError(f"{cfg.clusters}: {len(centres)} centres, the model wants "
+                            f"num_clusters = {mcfg.num_clusters}")
         if rank == 0:
             save_clusters(out / "clusters.npz", centres)
     else:
@@ -311,7 +312,8 @@ def train(cfg: TrainConfig) -> Path:
         while step < end:
             batch = pending.pop(step).result()
             if step + 2 < cfg.steps:
-                pending[step + 2] = pool.submit(batch_for_step, sources, source_weights, cfg.batch_size, cfg.seed, rank, step + 2)
+                pending[step + 2] = pool.submit(batch_for_step, sources, source_weights, cfg.batch_size, cfg.seed,
+                                                rank, step + 2)
             frozen = step < cfg.freeze_backbone_steps
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step) * g.get("lr_mult", 1.0)

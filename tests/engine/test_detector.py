@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.detector import (DEFAULT_MODEL, PersonDetector, ssd_anchor_centres, tile_regions, weighted_nms)
+from engine.detector import DEFAULT_MODEL, PersonDetector, ssd_anchor_centres, tile_regions, weighted_nms
 from engine.preprocess import Box, crop
 
 ROOT = Path(__file__).resolve().parents[2]

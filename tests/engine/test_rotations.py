@@ -1,7 +1,8 @@
 """Property tests for engine.rotations (hypothesis) and hand-worked cases."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from engine import rotations as R

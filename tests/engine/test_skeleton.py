@@ -1,7 +1,8 @@
 """Skeleton definition, forward kinematics, local/absolute conversions, Eq. 1."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import rotations as R
 from engine import skeleton as S

@@ -90,7 +90,8 @@ def make_targets(img_bgr: np.ndarray, joints_2d, joints_3d, rotations, k, input_
     """Resize a crop to the input size and build the loss targets (see module doc).
 
     joints_2d (16, 2) crop pixels; joints_3d (16, 3) metres relative to the camera centre, world axes
-    (the frame the network predicts); rotations (15, 3, 3) world axes; k (3, 3) the crop's intrinsics in crop pixels. ``person = 0`` marks a background crop
+    (the frame the network predicts); rotations (15, 3, 3) world axes; k (3, 3) the crop's intrinsics in crop
+    pixels. ``person = 0`` marks a background crop
     (its joints are placeholders that only the presence term ignores correctly).
     """
     h = img_bgr.shape[0]
