@@ -80,6 +80,40 @@ def export_onnx(net: SkeletonNet, path: str | Path, opset: int = 17, batch: int 
     return path
 
 
+def half_weights(path: str | Path, min_size: int = 1024) -> Path:
+    """Store the float32 initializers of an ONNX file that have at least ``min_size`` elements as float16,
+    each read through a Cast back to float32 (ONNX Runtime folds the casts when it loads the model, so the
+    graph computes in float32 as before); about halves the file. Rewrites ``path`` in place."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    g = model.graph
+    inputs = {i.name for i in g.input}
+    casts, keep = [], []
+    for init in g.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or init.name in inputs:
+            keep.append(init)
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.size < min_size:
+            keep.append(init)
+            continue
+        half = numpy_helper.from_array(arr.astype(np.float16), init.name + "__fp16")
+        keep.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                      name=init.name + "__cast"))
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
 def export_torchscript(net: SkeletonNet, path: str | Path) -> Path:
     """TorchScript of the exported graph (the engine's ``torch`` backend loads it without the trainer)."""
     path = Path(path)
@@ -134,11 +168,15 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=None, metavar="PT",
                     help="also write a slim checkpoint (weights in float16, no optimizer state) that "
                          "training configs can start from (init:) and eval/export can read")
+    ap.add_argument("--fp16-weights", action="store_true",
+                    help="store the weights in float16 (read through casts to float32): about half the file")
     args = ap.parse_args(argv)
     ck = read_checkpoint(args.checkpoint)
     net = load_checkpoint(ck)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_name("model.onnx")
     export_onnx(net, out)
+    if args.fp16_weights:
+        half_weights(out)
     par = onnx_parity(net, out)
     probs = tensorrt_problems(out)
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB; max |torch - ONNX Runtime| per output: "
