@@ -187,4 +187,9 @@ def main(argv=None) -> int:
     if args.weights:
         w = write_slim_checkpoint(ck, args.weights)
         print(f"{w}: {w.stat().st_size / 1e6:.1f} MB (float16 weights; use as init: in a training config)")
+    if args.fp16_weights:  # against the float32 torch model on random images: float16 rounding of every weight
+        print("float16 weights: the differences above are the weights' rounding on random images; measure the file "
+              "on held-out video (python -m benchmarks.heldout_video --model FILE)")
+        ok = par["joints_2d"] / net.cfg.input_size < 0.05 and max(v for k, v in par.items() if k != "joints_2d") < 0.5
+        return 0 if ok else 1
     return 0 if max(par.values()) < 1e-2 else 1  # float32 differences, amplified near degenerate GS inputs
