@@ -420,3 +420,15 @@ def sequence_windows(obs: Observation, window: int):
     idx = np.maximum(idx, 0)
     real = np.broadcast_to(real, (obs.rays.shape[0], f, window))
     return M.window_features(obs.rays[:, idx], obs.inside[:, idx], obs.twist[:, idx], real)
+
+
+def load_noise(path: str | None) -> NoiseModel:
+    """The 2D noise statistics in ``path`` (``python -m benchmarks.heldout_video`` writes them), or the default
+    noise model when ``path`` is empty; a missing file is one ``UserError`` line."""
+    from engine.errors import UserError
+
+    if not path:
+        return NoiseModel.default()
+    if not Path(path).exists():
+        raise UserError(f"{path}: noise statistics not found (python -m benchmarks.heldout_video writes them)")
+    return NoiseModel.load(path)

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--part", default="0/1", help="I/N: make only shards k with k %% N == I (parallel makers)")
     a = ap.parse_args(argv)
     from trainer.motion.cmu import resolve_root
-    from trainer.motion.train import load_noise
+    from trainer.motion.data import load_noise
 
     cmu = str(resolve_root(a.cmu))
     rec = {**recipe(a), "cmu": cmu}

@@ -31,6 +31,7 @@ from trainer.checkpoint import save_atomic
 from trainer.layers import forward_kinematics
 from trainer.motion import data as D
 from trainer.motion import evaluate as E
+from trainer.motion.data import load_noise  # noqa: F401 - re-exported: cli and benchmarks.motion import it here
 from trainer.motion.model import ARCHS, MotionNetConfig, build_net
 
 BONES = torch.tensor(S.Skeleton.default().bone_vectors, dtype=torch.float32)
@@ -42,14 +43,6 @@ def losses(pred: torch.Tensor, target: torch.Tensor) -> dict:
     jt = forward_kinematics(target[:, :S.NUM_BONES], BONES)
     return {"joints": (jp - jt).abs().mean(),
             "rotations": torch.sqrt(((pred - target) ** 2).sum((-1, -2)) + 1e-8).mean()}
-
-
-def load_noise(path: str | None) -> D.NoiseModel:
-    if not path:
-        return D.NoiseModel.default()
-    if not Path(path).exists():
-        raise UserError(f"{path}: noise statistics not found (python -m benchmarks.heldout_video writes them)")
-    return D.NoiseModel.load(path)
 
 
 def predictor(net: torch.nn.Module):
