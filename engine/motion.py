@@ -75,7 +75,8 @@ def in_frame(joints_2d: np.ndarray, width, height) -> np.ndarray:
     """1.0 where a joint (..., 16, 2) lies inside the ``width`` x ``height`` frame, else 0.0."""
     uv = np.asarray(joints_2d, np.float64)
     w, h = np.asarray(width, np.float64)[..., None], np.asarray(height, np.float64)[..., None]
-    return ((uv[..., 0] >= -0.5) & (uv[..., 0] <= w - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] <= h - 0.5)).astype(np.float64)
+    inside_x = (uv[..., 0] >= -0.5) & (uv[..., 0] <= w - 0.5)
+    return (inside_x & (uv[..., 1] >= -0.5) & (uv[..., 1] <= h - 0.5)).astype(np.float64)
 
 
 def window_features(rays: np.ndarray, inside: np.ndarray, twist: np.ndarray, real: np.ndarray):

@@ -53,7 +53,8 @@ def test_features_do_not_change_when_the_camera_turns():
         x1, view = M.window_features(turned / turned[..., 2:], inside, twist, real)
         np.testing.assert_allclose(x1, x0, atol=2e-5)
         np.testing.assert_allclose(view @ R.axis_rotation(1, -yaw), np.eye(3), atol=1e-9)  # world axes
-    other = SK.forward_kinematics(R.axis_angle_to_matrix(rng.normal(0, 0.5, (9, S.NUM_BONES, 3)))) * [1, -1, -1] + [0, 0, 3.0]
+    other = (SK.forward_kinematics(R.axis_angle_to_matrix(rng.normal(0, 0.5, (9, S.NUM_BONES, 3)))) * [1, -1, -1]
+             + [0, 0, 3.0])
     assert np.abs(M.window_features(other / other[..., 2:], inside, twist, real)[0] - x0).max() > 0.1
 
 
