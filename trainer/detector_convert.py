@@ -224,7 +224,7 @@ class Converter(TFLiteGraph):
         self.layout[inp] = "nchw"
         name_of_input = "input_nchw"
         orig_name = self.name
-        self.name = lambda i: name_of_input if int(i) == inp else orig_name(i)  # noqa: E731
+        self.name = lambda i: name_of_input if int(i) == inp else orig_name(i)
         for op in self.ops():
             self.convert_op(op)
         outputs = [int(i) for i in self.g.OutputsAsNumpy()]
@@ -299,7 +299,7 @@ def verify(src: Path, dst: Path, images: list[Path]) -> dict:
         for k in ("regressors", "scores"):
             worst[k] = max(worst[k], float(np.abs(ref[k] - got[k]).max()))
             scale[k] = max(scale[k], float(np.abs(ref[k]).max()))
-        sig = lambda z: 1 / (1 + np.exp(-np.clip(z.astype(np.float64), -100, 100)))  # noqa: E731
+        sig = lambda z: 1 / (1 + np.exp(-np.clip(z.astype(np.float64), -100, 100)))
         worst["score_prob"] = max(worst["score_prob"], float(np.abs(sig(ref["scores"]) - sig(got["scores"])).max()))
     return {"inputs": len(inputs), "max_abs_diff": worst, "max_abs_value": scale}
 

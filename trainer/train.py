@@ -230,7 +230,7 @@ def train(cfg: TrainConfig) -> Path:
     if last.exists():
         try:
             ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a damaged file
             raise UserError(f"{last}: checkpoint unreadable ({type(e).__name__}); delete it to start over") from None
         if saved_config(ckpt) != dataclasses.asdict(mcfg):
             raise UserError(f"{last}: checkpoint is for another architecture ({ckpt.get('model_config')}); "

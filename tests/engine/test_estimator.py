@@ -300,7 +300,7 @@ def test_the_body_size_keeps_a_crouched_person_in_a_whole_body_crop():
 
 def test_a_detector_recheck_recentres_a_box_that_drifted():
     person = person_at((640, 360), 400)
-    centre = lambda b: np.array([b.left + b.side / 2, b.top + b.side / 2])  # noqa: E731
+    centre = lambda b: np.array([b.left + b.side / 2, b.top + b.side / 2])
     truth = detection_of(person).crop
     # without re-checks the crop walks off the person and never comes back (presence is not checked)
     net, det, est = make_with(DriftingNetwork, [person], min_confidence=0.0, recheck_every=0)
