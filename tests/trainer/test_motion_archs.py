@@ -1,5 +1,5 @@
 """The motion model's architectures (trainer/motion/model.py): each exports to ONNX with the same
-numbers as torch, sees only its window's past frames (causal, no delay: the output moves with the
+numbers as torch and only operators TensorRT takes, sees only its window's past frames (causal, no delay: the output moves with the
 newest frame), and the stored window pool (trainer/motion/pool.py) gives exactly the features of
 shorter windows."""
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from engine import motion as M
+from trainer.export import tensorrt_problems
 from trainer.motion import data as D
 from trainer.motion.cli import export_onnx, onnx_runner, parity
 from trainer.motion.model import MotionNetConfig, build_net, tcn_depth
@@ -33,6 +34,7 @@ def test_onnx_equals_torch(tmp_path, cfg):
     net = scrambled(cfg)
     path = export_onnx(net, tmp_path / f"{cfg.arch}.onnx")
     assert parity(net, path) < 1e-4
+    assert tensorrt_problems(path) == []  # only operators TensorRT 10 takes
     run, window = onnx_runner(path)
     assert window == cfg.window
     x = np.random.default_rng(1).normal(size=(3, cfg.window, M.FEATURES)).astype(np.float32)

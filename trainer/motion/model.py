@@ -14,7 +14,7 @@ only past frames, so the output (the newest frame's pose) has no delay.
 - ``transformer`` (``MotionTransformer``): a small transformer over the window's frames
   (MotionBERT-like, much smaller): a linear embedding per frame plus a learned embedding of its
   place in the window, pre-norm self-attention blocks, the newest frame's token to the output.
-  MatMul, Softmax, LayerNormalization, Gemm.
+  MatMul, Softmax, Gemm, Erf (GELU) and layer norm as plain arithmetic.
 """
 from __future__ import annotations
 
@@ -110,13 +110,23 @@ class TemporalConvNet(nn.Module):
         return _six_to_rotations(self.out(h[..., -1]))
 
 
+class _LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` (the same parameters and numbers) written out, so that the exported graph has
+    ReduceMean, Sub, Mul, Sqrt and Div instead of LayerNormalization (the TensorRT operator list
+    of ``trainer.export``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x - x.mean(-1, keepdim=True)
+        return c / torch.sqrt((c * c).mean(-1, keepdim=True) + self.eps) * self.weight + self.bias
+
+
 class _Block(nn.Module):
     """Pre-norm self-attention and MLP, written out (plain MatMul/Softmax in ONNX)."""
 
     def __init__(self, d: int, heads: int, dropout: float):
         super().__init__()
         self.heads = heads
-        self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.n1, self.n2 = _LayerNorm(d), _LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(dropout)
@@ -140,7 +150,7 @@ class MotionTransformer(nn.Module):
         self.place = nn.Parameter(torch.zeros(1, cfg.window, d))
         nn.init.normal_(self.place, std=0.02)
         self.blocks = nn.ModuleList(_Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks))
-        self.norm = nn.LayerNorm(d)
+        self.norm = _LayerNorm(d)
         self.out = nn.Linear(d, M.OUTPUTS * 6)
         _rest_start(self.out)
 
