@@ -7,6 +7,9 @@ rotations (gravity world axes, rigid torso as in ``trainer.data.poses``), and th
 * train: CMU 01_01 (assimp-testmodels), the DeepMimic humanoid clips (``trainer.motion.deepmimic``)
   and smooth sequences of the joint-limit sampler (``sampler_sequence``);
 * val: CMU Boxing_Toes; test: CMU 01_03 (the whole clip, never trained on).
+* with ``cmu`` (the trainer's default): the CMU database's training subjects
+  (``trainer.motion.cmu``, whole subjects held out for val and test) as float32 quaternions,
+  mirrored on the fly by the ``Sampler``, with the DeepMimic clips and the sampler's sequences.
 
 Observation (``simulate``): a random body (proportions varied), heading and webcam (distance 1-4 m,
 field of view 50-90 degrees across the larger side, pitch -20 to 45 degrees, roll within 10, the
