@@ -1,7 +1,7 @@
 """The motion model's architectures (trainer/motion/model.py): each exports to ONNX with the same
-numbers as torch and only operators TensorRT takes, sees only its window's past frames (causal, no delay: the output moves with the
-newest frame), and the stored window pool (trainer/motion/pool.py) gives exactly the features of
-shorter windows."""
+numbers as torch and only operators TensorRT takes, sees only its window's past frames (causal, no
+delay: the output moves with the newest frame), and the stored window pool (trainer/motion/pool.py)
+gives exactly the features of shorter windows."""
 import numpy as np
 import pytest
 import torch
