@@ -18,12 +18,10 @@ SUBJECT = 143
 #: model -> PA-MPJPE bound (mm) from exact 2D on this test's observations: the level measured on the
 #: whole held-out test (python -m benchmarks.motion) plus a margin for this smaller sample
 MODELS = {
-    # shipped model (issue 25, trained without the CMU database): 63.3 mm on the whole held-out CMU
-    # test, 51.4 mm on this test's observations (subject 143); the mean-pose model 278 mm
-    REPO / "assets" / "motion.onnx": 56.0,
-    # the transformer trained on the CMU training subjects (issue 30, docs/motion.md): 49.1 mm on the
-    # whole held-out CMU test, 42.6 mm on this test's observations
-    REPO / "trainer" / "motion" / "weights" / "motion_cmu.onnx": 46.0,
+    # the shipped model, the transformer trained on the CMU training subjects (issue 30, docs/motion.md):
+    # 49.1 mm on the whole held-out CMU test, 42.6 mm on this test's observations (subject 143); the
+    # previous model (issue 25, without the CMU database) 51.4 mm here, the mean-pose model 278 mm
+    REPO / "assets" / "motion.onnx": 46.0,
 }
 needs_cmu = pytest.mark.skipif(not (C.DEFAULT_ROOT / "skeleton.npz").is_file(),
                                reason="the CMU database (../shared/mocap) is not here")
