@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import skeleton as S
-from engine.errors import UserError
+from engine.errors import UserError, reports_user_errors
 from trainer.fetch import CACHE, npm_pack, pip_wheel, sha256_of
 from trainer.tflite_graph import ACT_NONE, ACT_RELU, ACT_RELU6, PAD_SAME, TFLiteGraph, same_pads
 
@@ -132,7 +132,7 @@ class TFLiteModule(nn.Module):
 
     def __init__(self, graph: TFLiteGraph, outputs: list[int]):
         super().__init__()
-        ops = list(graph.ops())
+        ops = graph.ops()
         producer = {o: op for op in ops for o in op.outputs}
         need, stack = set(), list(outputs)
         while stack:  # the operators the outputs depend on
@@ -224,7 +224,7 @@ def _find_taps(g: TFLiteGraph) -> dict[str, int]:
     the widest channel count before the decoder starts) and the decoder (the input of the heatmap conv)."""
     by_name = {g.tensor_name(i): i for i in g.outputs}
     taps = {k: by_name[v] for k, v in OUTPUT_TAPS.items()}
-    ops = list(g.ops())
+    ops = g.ops()
     heat = next(op for op in ops if op.outputs[0] == taps["heatmaps"])
     taps["decoder"] = heat.inputs[0]
     first_resize = next(k for k, op in enumerate(ops) if op.kind == "RESIZE_BILINEAR")
@@ -327,6 +327,7 @@ def verify(variant: str, image: Path) -> dict:
     return worst
 
 
+@reports_user_errors("trainer")
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer blazepose", description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default="full", choices=VARIANTS)

@@ -122,6 +122,7 @@ class TFLiteGraph:
         self.g = self.model.Subgraphs(0)
         self.opname = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
         self.const: dict[int, np.ndarray] = {}   # tensor index -> numpy value (constant-folded)
+        self._ops: list[Op] | None = None         # the computing operators, once folded
 
     # --- tensors -------------------------------------------------------------------------
     def tensor(self, i: int):
@@ -197,10 +198,14 @@ class TFLiteGraph:
             kind = self.opname[max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())]
             yield Op(kind, [int(i) for i in op.InputsAsNumpy()], [int(i) for i in op.OutputsAsNumpy()], op)
 
-    def ops(self):
-        """The computing operators in execution order; constant ones are folded on the way."""
-        for op in self.all_ops():
-            if op.kind in CONSTANT_OPS:
-                self.fold(op)
-            else:
-                yield op
+    def ops(self) -> list[Op]:
+        """The computing operators in execution order; the constant ones are folded the first time (densifying
+        the sparse weights is the slow part of reading a file)."""
+        if self._ops is None:
+            self._ops = []
+            for op in self.all_ops():
+                if op.kind in CONSTANT_OPS:
+                    self.fold(op)
+                else:
+                    self._ops.append(op)
+        return self._ops
