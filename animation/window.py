@@ -69,7 +69,8 @@ class Window:
     def open(self) -> bool:
         return not self.glfw.window_should_close(self.win)
 
-    def close(self) -> None:
+    def request_close(self) -> None:
+        """Ask the window to close (as its close button does); ``open`` turns False."""
         self.glfw.set_window_should_close(self.win, True)
 
     def show(self, rotations=None, root_position=None, frame=None, joints_2d=None, joints_3d_world=None,
@@ -86,8 +87,9 @@ class Window:
     def screenshot(self) -> np.ndarray:
         return self.renderer.read()
 
-    def destroy(self) -> None:
-        self.renderer.release()
+    def close(self) -> None:
+        """Destroy the window and its renderer."""
+        self.renderer.close()
         self.glfw.destroy_window(self.win)
         self.glfw.terminate()
 

@@ -66,7 +66,7 @@ class Source:
     def read(self):
         raise NotImplementedError
 
-    def release(self) -> None:
+    def close(self) -> None:
         pass
 
 
@@ -88,7 +88,7 @@ class VideoSource(Source):
         self.index += 1
         return True, frame, t
 
-    def release(self):
+    def close(self):
         self.cap.release()
 
 
@@ -144,7 +144,7 @@ class CameraSource(Source):
         self.cap = self._open()
         return self.cap is not None
 
-    def release(self):
+    def close(self):
         if self.cap is not None:
             self.cap.release()
 
@@ -222,7 +222,7 @@ class LatestFrame:
             item, self._frame = self._frame, None
             return item
 
-    def stop(self):
+    def close(self):
         self._stop = True
         self._thread.join(timeout=2.0)
-        self.source.release()
+        self.source.close()

@@ -17,94 +17,20 @@ from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from engine.errors import UserError
-from engine.estimator import Estimator, EstimatorSettings
-from engine.motion import MotionModel
+from engine.estimator import Estimator
 from engine.pose import Pose
+from engine.settings import repo_path
 
 
 def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def resolve(path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
-def make_estimator(cfg, log=say) -> Estimator:
-    """The estimator for ``model.*``, checked by one inference on a blank image.
-
-    Any failure to load or run the model (missing file, not an ONNX model, a
-    model that is not SkeletonNet) is a UserError with one line naming the
-    model; callers build the estimator before they open any output."""
-    from engine.backends import BackendError, create_backend
-
-    model = resolve(cfg.model.path)
-    if not model.exists() and cfg.model.backend != "torch":
-        raise UserError(f"{model}: model not found (train one with python -m trainer train, "
-                        "or point model.path at an exported .onnx)")
-    if model.is_dir():
-        raise UserError(f"{model}: is a folder; model.path must name a model file (.onnx)")
-    t = cfg.model.tensorrt
-    try:
-        backend = create_backend(cfg.model.backend, model, cfg.model.threads,
-                                 {"fp16": t.fp16, "cache_dir": t.cache_dir, "workspace_mb": t.workspace_mb}, log=log)
-    except BackendError as e:
-        raise UserError(str(e)) from None
-    except Exception as e:  # noqa: BLE001 - a runtime's own error on a file it cannot use
-        raise UserError(f"{model}: the model cannot be loaded ({type(e).__name__}: {str(e)[:120]})") from None
-    _apply_input_size(cfg, backend, log)
-    f = cfg.filter
-    settings = dict(min_confidence=cfg.tracking.min_confidence, crop_scale=cfg.tracking.crop_scale,
-                    rest_ease_s=cfg.tracking.rest_ease_s, box_size=cfg.tracking.box_size,
-                    shrink_per_s=cfg.tracking.shrink_per_s, recheck_every=cfg.tracking.recheck_every,
-                    recheck_below=cfg.tracking.recheck_below, upright=cfg.tracking.upright, filter_enabled=f.enabled,
-                    position=(f.position.min_cutoff, f.position.beta, f.position.d_cutoff),
-                    rotation=(f.rotation.min_cutoff, f.rotation.beta, f.rotation.d_cutoff))
-    try:  # one pass on a blank frame: a model with other outputs fails here, before any output is opened
-        size = int(backend.input_size)
-        # Estimator.probe: one network pass (the tracked path would stop at the detector on a blank frame)
-        probe = Estimator(backend, EstimatorSettings(**settings)).probe(np.zeros((size, size, 3), np.uint8))
-        shapes = (probe.rotations.shape, probe.joints_3d.shape, probe.joints_2d.shape)
-        if shapes != ((S.NUM_BONES, 3, 3), (S.NUM_JOINTS, 3), (S.NUM_JOINTS, 2)):
-            raise ValueError(f"output shapes {shapes}")
-    except Exception as e:  # noqa: BLE001 - whatever the runtime raises on a model of another kind
-        raise UserError(f"{model}: not a SkeletonNet model this app can run ({type(e).__name__}: "
-                        f"{' '.join(str(e).split())[:120]})") from None
-    from engine.detector import PersonDetector
-
-    try:  # made at start, not on the first frame that needs it: a missing or broken file is one line here
-        detector = PersonDetector(crop_scale=cfg.tracking.crop_scale)
-    except (OSError, ValueError, BackendError) as e:
-        raise UserError(f"person detector: {' '.join(str(e).split())[:160]}") from None
-    motion = None
-    if cfg.model.motion:
-        path = resolve(cfg.model.motion_path)
-        try:
-            motion = MotionModel(path)
-        except BackendError as e:
-            raise UserError(f"{e} (or set model.motion: off)") from None
-        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error on a file it cannot run
-            raise UserError(f"{path}: the motion model cannot be loaded ({type(e).__name__}: {str(e)[:120]})") from None
-    motion_line = f"; motion model {motion.path.name} ({motion.window} frames)" if motion else "; motion model off"
-    log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px){motion_line}")
-    return Estimator(backend, EstimatorSettings(**settings), detector=detector, motion=motion)
-
-
-def _apply_input_size(cfg, backend, log) -> None:
-    """``model.input_size``: 0 keeps the model's own size; another value is the network input
-    for a model exported with a free image size, while a model with a fixed size keeps its own
-    and the setting is reported as unused."""
-    want = cfg.model.input_size
-    if not want:
-        return
-    sess = getattr(backend, "sess", None)
-    dims = sess.get_inputs()[0].shape[-2:] if sess is not None else None
-    if dims is not None and not all(isinstance(d, int) for d in dims):
-        backend.input_size = want
-    elif want != backend.input_size:
-        log(f"model.input_size = {want} is not used: {backend.model} takes a fixed {backend.input_size} px "
-            "input, set when it was exported")
+def open_estimator(cfg) -> Estimator:
+    """The engine for ``cfg`` (``Estimator.open`` with config.yaml's ``model``, ``tracking`` and ``filter``), which
+    says on stderr which backend and models run. Use it in a ``with`` block; callers open it before any output,
+    so a broken model changes no file."""
+    return Estimator.open(cfg.engine, log=say)
 
 
 ROOT_LIMIT = np.array([3.0, 1.0, 3.0])  # metres: how far root motion may take the body (x, y, z)
@@ -186,11 +112,15 @@ def process(cfg, args) -> int:
 
     Order: model, input (its first frame), VMC target, then every output at
     once (app/outputs.py), so a mistake in any of them changes no file."""
+    with open_estimator(cfg) as est:
+        return _process(cfg, args, est)
+
+
+def _process(cfg, args, est: Estimator) -> int:
     from app.bvh import BVHRecorder
     from app.outputs import OutputError, open_outputs
     from app.vmc import VMCSender, parse_target
 
-    est = make_estimator(cfg)
     src = open_source(args.input)
     vmc = video = None
     try:
@@ -203,7 +133,7 @@ def process(cfg, args) -> int:
         out, bvh_out, video_out = open_outputs((args.out, "poses"), (args.bvh, "BVH clip"),
                                                (args.video, "overlay video"))
     except BaseException:
-        src.release()
+        src.close()
         if vmc:
             vmc.close()
         raise
@@ -241,7 +171,7 @@ def process(cfg, args) -> int:
         raise
     finally:
         bar.close()
-        src.release()
+        src.close()
         if video is not None:
             video.release()
         if vmc:
@@ -291,14 +221,18 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
     A recording (R, ``--record``, ``--bvh``) that fails stops alone: the HUD
     and the terminal say so and the frames written are kept; the session goes
     on, and the exit code is 1 at the end."""
+    with open_estimator(cfg) as est:
+        return _run_live(cfg, args, est, source, max_frames, screenshot, loop)
+
+
+def _run_live(cfg, args, est: Estimator, source, max_frames: int, screenshot: str | None, loop: bool | None) -> int:
     from app.outputs import open_outputs
     from app.recording import Recording
     from app.vmc import VMCSender
 
     source = cfg.camera.source if source is None else source
-    est = make_estimator(cfg)
     src = open_source(source, cfg.camera.width, cfg.camera.height, cfg.camera.fps)
-    rec = Recording(resolve(cfg.bvh.folder), cfg.bvh.fps, cfg.bvh.units, log=say)
+    rec = Recording(repo_path(cfg.bvh.folder), cfg.bvh.fps, cfg.bvh.units, log=say)
     window = shot = None
     try:
         vmc = VMCSender(cfg.vmc.host, cfg.vmc.port, cfg.vmc.rate, cfg.vmc.root_motion)
@@ -307,7 +241,7 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
         if bvh_path or getattr(args, "record", False):
             rec.start(Path(bvh_path) if bvh_path else None, strict=True)  # asked for on the command line
     except BaseException:
-        src.release()
+        src.close()
         if shot is not None:
             shot.discard()
         raise
@@ -392,11 +326,11 @@ def run_live(cfg, args, source=None, max_frames: int = 0, screenshot: str | None
                 shot.discard()
                 say(f"no screenshot: there is no window ({screenshot} not written)")
     finally:
-        frames.stop()
-        rec.stop()
+        frames.close()
+        rec.close()
         vmc.close()
         if window is not None:
-            window.destroy()
+            window.close()
         if shot is not None and shot.final is None:
             shot.discard()
     return 1 if rec.failures else 0
@@ -409,14 +343,14 @@ DEMO_CLIP = REPO_ROOT / "assets" / "demo.mp4"
 
 def demo(cfg, args) -> int:
     """The bundled clip: in a window, looped until the user quits; headless, processed to demo_output/."""
-    model = resolve(cfg.model.path)
+    model = repo_path(cfg.model.path)
     if not model.exists():
         raise UserError(f"{model}: model not found, so the demo cannot run; train one "
                         "(python -m trainer train trainer/configs/default.yaml) or pass --set model.path=MODEL.onnx")
     if has_display() and not args.no_window:
         return run_live(cfg, args, source=str(getattr(args, 'clip', None) or DEMO_CLIP), max_frames=args.max_frames,
                         screenshot=args.screenshot, loop=True)
-    folder = resolve(getattr(args, "out_dir", None) or "demo_output")
+    folder = repo_path(getattr(args, "out_dir", None) or "demo_output")
 
     class A:
         input = str(getattr(args, 'clip', None) or DEMO_CLIP)
@@ -433,15 +367,19 @@ def demo(cfg, args) -> int:
 
 def bench(cfg, args) -> int:
     """End-to-end frames/s and per-stage latency on a video, headless."""
+    with open_estimator(cfg) as est:
+        return _bench(cfg, args, est)
+
+
+def _bench(cfg, args, est: Estimator) -> int:
     from app.outputs import open_outputs
     from app.vmc import VMCSender
 
-    est = make_estimator(cfg)
     src = open_source(args.input)
     try:
         (json_out,) = open_outputs((args.json, "bench results"))
     except BaseException:
-        src.release()
+        src.close()
         raise
     vmc = VMCSender("127.0.0.1", 9, rate=10_000.0)  # loopback discard port: measures building and sending
     stages = {k: [] for k in ("decode", "preprocess", "inference", "motion", "filter", "sinks", "total")}
@@ -472,7 +410,7 @@ def bench(cfg, args) -> int:
         raise
     finally:
         vmc.close()
-        src.release()
+        src.close()
     wall = time.perf_counter() - t_all
     if not stages["total"]:
         if json_out is not None:

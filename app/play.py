@@ -120,7 +120,7 @@ def _play(cfg, args, clip, poses, sender, shot) -> int:
         elif shot is not None:
             _say(f"no screenshot: there is no window ({shot.target} not written)")
         if window is not None:
-            window.destroy()
+            window.close()
     if sender:
         sender.close()
         _say(f"sent {sender.sent} frames ({sender.datagrams_sent} bundles) to {sender.target} ({sender.state})")

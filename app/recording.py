@@ -88,6 +88,10 @@ class Recording:
         self.log(f"saved {path} ({rec.frames} frames, {rec.duration:.1f} s)")
         return path
 
+    def close(self) -> None:
+        """The session's cleanup: the running recording (if any) is stopped and completed."""
+        self.stop()
+
     def toggle(self) -> None:
         if self.rec is None:
             self.start()

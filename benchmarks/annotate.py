@@ -32,7 +32,7 @@ def main(argv=None):
         a.win.glfw.swap_buffers(a.win.win)
         a.win.glfw.poll_events()
     ms = (time.perf_counter() - t) / max(n, 1) * 1000
-    a.win.destroy()
+    a.win.close()
     print(f"{n} fits, {ms:.0f} ms per fit (image load + draw + swap)")
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/results/annotate.json").write_text(json.dumps({"fits": n, "ms_per_fit": round(ms, 1)}))

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from app.config import load_config
-from engine.backends import OnnxRuntimeBackend
-from engine.estimator import Box, Estimator, EstimatorSettings
+from engine.estimator import Box, Estimator
+from engine.settings import EngineSettings
 from trainer.data.realsets import read_labels
 from trainer.evaluate import roc_auc
 
@@ -38,7 +38,10 @@ def main(argv=None):
     if not labels:
         raise SystemExit(f"{root}: no labels (python -m trainer wild {root})")
     threshold = load_config(None).tracking.min_confidence
-    est = Estimator(OnnxRuntimeBackend(Path(args.model)), EstimatorSettings(filter_enabled=False, min_confidence=0.0))
+    settings = EngineSettings().replaced({"model.path": str(Path(args.model).resolve()), "model.backend": "onnxruntime",
+                                          "model.motion": False, "filter.enabled": False,
+                                          "tracking.min_confidence": 0.0})
+    est = Estimator.open(settings, log=lambda *_: None)
     kinds: dict[str, list[float]] = {"person crop": [], "background crop": [], "whole frame": []}
     for key, lab in sorted(labels.items()):
         if "joints_2d" not in lab:
@@ -48,11 +51,11 @@ def main(argv=None):
             raise SystemExit(f"{root / key}: missing or unreadable image")
         h, w = img.shape[:2]
         j2 = np.asarray(lab["joints_2d"], np.float64)
-        person = Box.around(j2, est.settings.crop_scale)
-        mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.settings.crop_scale)
+        person = Box.around(j2, est.settings.tracking.crop_scale)
+        mirrored = Box.around(np.stack([w - 1 - j2[:, 0], j2[:, 1]], 1), est.settings.tracking.crop_scale)
         for kind, box in (("person crop", person), ("background crop", mirrored),
                           ("whole frame", Box.full_frame(w, h))):
-            out, _ = est._infer(img, box)
+            out, _ = est.infer_crop(img, box)
             kinds[kind].append(float(out.confidence))
     rows = {k: dict(zip(("p5", "p50", "p95"), np.percentile(v, [5, 50, 95]).round(3).tolist()), n=len(v))
             for k, v in kinds.items()}

@@ -27,7 +27,7 @@ testing"). The test videos (Pose2Sim's demo, 8 lab views) are fetched with pip i
 2. **Oracle crop.** The crop is ``Box.around(teacher joints with confidence > 0.5, 1.25)`` (all 16 when
    fewer than 2 are seen), the engine's tracking crop rule; the ONNX model runs through
    ``engine.backends`` with the crop's camera (``Box.camera``, 65 degrees, as the estimator).
-3. **End to end.** The estimator ``mocap process`` builds (``app.pipeline.make_estimator``, config.yaml:
+3. **End to end.** The estimator ``mocap process`` builds (``Estimator.open``, config.yaml:
    detector, presence, One-Euro filter) runs over every frame of each test video; the frames with a
    teacher person are scored, a frame where it reports nobody counting as every joint missed.
 4. **Baseline.** ``trainer.evaluate.mean_pose_2d`` of all the test crops (in crop units), placed in each
@@ -203,19 +203,17 @@ def run(args) -> int:
 
     # the network: oracle crops everywhere, the app's tracking over every frame of the test videos
     from app.config import load_config
-    from app.pipeline import make_estimator
-    from engine.detector import PersonDetector
+    from engine.estimator import Estimator
 
     # the motion model changes the 3D only; the 2D scored here is the network's
-    over = {"model.path": str(model.resolve()), "model.threads": 1, "model.backend": "onnxruntime",
-            "model.motion": False}
+    over = {"model.path": str(model.resolve()), "model.threads": 1, "model.detector_threads": 1,
+            "model.backend": "onnxruntime", "model.motion": False}
     cfg = load_config(ROOT / "config.yaml", over)
 
     def app_estimator(_model):
-        """The estimator mocap process builds from config.yaml, its person detector on one thread."""
-        est = make_estimator(cfg, log=lambda *_: None)
-        est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)  # as built, on one thread
-        return est
+        """The estimator mocap process builds from config.yaml, the network and the person detector on one
+        thread."""
+        return Estimator.open(cfg.engine, log=lambda *_: None)
 
     picks = {}
     for name, pos in PICTURE_PICKS:

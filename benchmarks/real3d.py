@@ -44,7 +44,7 @@ errors and are favoured.
 
 **Contenders**, per view video, in that view's world axes (``engine.frames``: camera-aligned, Y up):
 
-* the app end to end: ``app.pipeline.make_estimator`` with config.yaml (``--min-confidence`` sets
+* the app end to end: ``Estimator.open`` with config.yaml (``--min-confidence`` sets
   ``tracking.min_confidence``; at 0 the tracking crop drifts off the person within a second on these
   videos and never comes back, so the default keeps config.yaml's 0.5, which acquires again), every
   frame in order, with ``model.motion`` on (``--motion``; default assets/motion.onnx) and off
@@ -52,7 +52,7 @@ errors and are favoured.
 * the optimisation lifter (``trainer.wild.lifting.lift``, ``PoseBasis.default()``) on the scored frames
   k % ``--lift-every`` == 0 (at most ``--lift-max``, evenly spread), on the app's 2D (motion off,
   ``Pose.joints_2d``) and on the teacher's 2D of that view (visible: confidence > 0.5), both with the
-  app's assumed camera (``frame_intrinsics(w, h, EstimatorSettings.fov_deg)``);
+  app's assumed camera (``frame_intrinsics(w, h, tracking.fov_deg)``);
 * BlazePose's own 3D: the teacher's ``pose_world_landmarks`` (the worker stores them) through
   ``mediapipe_to_joints`` (MediaPipe's world axes are camera-like: x right, y down, z away);
 * constant poses: the T-pose (``Skeleton.default().rest_joints``) and the same skeleton standing with
@@ -463,18 +463,18 @@ def arms_down_pose() -> np.ndarray:
 def run_app(cfg, path: Path, fps: float, bar) -> tuple[list[dict], float]:
     """The estimator over every frame of a video: per frame detected, joints_3d (world), joints_2d; and
     the field of view it assumes."""
-    from app.pipeline import make_estimator
-    from engine.detector import PersonDetector
+    from engine.estimator import Estimator
 
-    est = make_estimator(cfg, log=lambda *_: None)
-    est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)  # as heldout_video: one thread
+    # the person detector on one thread, as heldout_video
+    est = Estimator.open(cfg.engine.replaced({"model.detector_threads": 1}), log=lambda *_: None)
     out = []
     for k, frame in video_frames(path):
         pose = est(frame, k / fps)
         out.append({"detected": bool(pose.detected and pose.state == "tracking"),
                     "j3": np.array(pose.joints_3d, np.float64), "j2": np.array(pose.joints_2d, np.float64)})
         bar.update(1)
-    return out, float(est.settings.fov_deg)
+    est.close()
+    return out, float(est.settings.tracking.fov_deg)
 
 
 def umeyama(pred: np.ndarray, gt: np.ndarray):

@@ -53,7 +53,7 @@ def run(case: str, frames: int) -> dict:
             times["read_s"] += t3 - t2
     total = sum(times.values())
     gl = f"{r.ctx.info['GL_RENDERER']} ({r.ctx.info['GL_VERSION']})"
-    r.release()
+    r.close()
     return {"case": case, "gl": gl, "frames": frames, "fps": round(frames / total, 1),
             **{k.replace("_s", "_ms"): round(v / frames * 1000, 2) for k, v in times.items()}}
 

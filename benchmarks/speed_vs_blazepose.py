@@ -10,7 +10,7 @@ window of 2D + the filters) is at least 1.5x faster than BlazePose full.
   ``tests/data/sports2d_walk.mp4``, the bundled clip until issue 24: training footage, a person
   walking) are decoded once into memory before anything is timed; BlazePose gets the same frames as
   RGB through a temporary ``.npy`` file.
-* **Ours.** The estimator ``mocap`` builds: ``app.pipeline.make_estimator(cfg)`` with the
+* **Ours.** The estimator ``mocap`` builds: ``Estimator.open(cfg.engine)`` with the
   repository's config (``app.config.load_config``: ``config.yaml``, person detector on acquisition,
   presence, One-Euro filters) and ``model.motion: true``, ``model.motion_path = --motion`` (default
   ``assets/motion.onnx``; when that file does not exist yet, ``runs/motion_a/motion.onnx``, and the
@@ -113,7 +113,7 @@ def decode(path: Path, n: int) -> tuple[list[np.ndarray], float]:
             frames.append(np.ascontiguousarray(frame))
         fps = float(getattr(src, "fps", 0) or 0) or 30.0
     finally:
-        src.release()
+        src.close()
     if not frames:
         raise UserError(f"{path}: no frame could be read")
     if len(frames) < n:
@@ -156,9 +156,9 @@ class Ours:
     """The app's estimator over the frames, each call timed."""
 
     def __init__(self, cfg, frames: list[np.ndarray], fps: float, log):
-        from app.pipeline import make_estimator
+        from engine.estimator import Estimator
 
-        self.est = make_estimator(cfg, log=log)
+        self.est = Estimator.open(cfg.engine, log=log)
         self.frames, self.fps = frames, fps
         self.t = 0.0  # the clock handed to the estimator: increasing across blocks, as a live session's
 

@@ -3,7 +3,7 @@
 ``python -m benchmarks.tracking [--every 2] [--json benchmarks/results/tracking.json]``: about 10 min on the
 2-core CPU with the held-out caches in place (``python -m benchmarks.heldout_video`` makes them).
 
-The app is the estimator ``mocap process`` builds (``app.pipeline.make_estimator`` with ``config.yaml``:
+The app is the estimator ``mocap process`` builds (``Estimator.open`` with ``config.yaml``:
 person detector, tracked crop, presence, filters, motion model as configured), a fresh one per video, run
 over every frame; a frame is *reported* when its pose has ``detected``.
 
@@ -222,9 +222,9 @@ def teacher_labels(splits: Splits, names: list[str], every: int):
 # --------------------------------------------------------------------------- the run
 
 def _app(cfg):
-    from app.pipeline import make_estimator
+    from engine.estimator import Estimator
 
-    return make_estimator(cfg, log=lambda *_: None)
+    return Estimator.open(cfg.engine, log=lambda *_: None)
 
 
 def _detector_reports(det, frame) -> list:
@@ -241,7 +241,7 @@ def score_people(cfg, labels, paths, fps) -> dict:
     bar = tqdm(total=total, desc="held-out videos", unit="frame", file=sys.stderr, leave=False)
     for n, lab in labels.items():
         est = _app(cfg)
-        det = est._detector
+        det = est.detector
         r = {"teacher_frames": 0, "tracked": 0, "same": 0, "det_reported": 0, "det_same": 0, "frames": 0}
         for k, frame in video_frames(paths[n]):
             pose = est(frame, k / fps[n])
@@ -307,7 +307,7 @@ def score_nobody(cfg, clips) -> dict:
                file=sys.stderr, leave=False)
     for name, frames in clips.items():
         est = _app(cfg)
-        det = est._detector
+        det = est.detector
 
         def app(f, t):
             bar.update(1)
@@ -390,7 +390,7 @@ def run(args) -> int:
                "detector_false": na["detector_reports"] / max(na["frames"], 1),
                "targets": {"tracked": TARGET_TRACKED, "false_reports": TARGET_FALSE}}
     res = {"doc": __doc__.split("\n\n", 1)[1].strip(), "command": "python -m benchmarks.tracking" +
-           (f" --every {args.every}" if args.every != 2 else ""), "app": "make_estimator(config.yaml)",
+           (f" --every {args.every}" if args.every != 2 else ""), "app": "Estimator.open(config.yaml)",
            "model": cfg.model.path, "teacher": teacher.split(" (")[0], "every": args.every, "margin": MARGIN,
            "people": people, "people_all": pa, "nobody": nobody, "nobody_all": na, "summary": summary,
            "skipped": skipped, "wall_s": round(time.perf_counter() - t0, 1)}

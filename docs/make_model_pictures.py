@@ -28,7 +28,8 @@ from animation.gltf import DEFAULT_AVATAR, load_avatar
 from animation.overlay import draw_skeleton
 from animation.render import Renderer
 from engine.backends import OnnxRuntimeBackend
-from engine.estimator import Estimator, EstimatorSettings
+from engine.estimator import Estimator
+from engine.settings import EngineSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = [Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
@@ -57,7 +58,7 @@ def photo_figure(model: Path):
     r.camera.distance = 3.0
     tiles = []
     for name, img in frames():
-        est = Estimator(backend, EstimatorSettings(filter_enabled=False, min_confidence=0.0))
+        est = Estimator(backend, EngineSettings().replaced({"filter.enabled": False, "tracking.min_confidence": 0.0}))
         pose = est(img, 0.0)
         pose = est(img, 0.1)  # second pass on the tracked crop
         h = 300
@@ -129,11 +130,11 @@ def video_figure(model: Path, picks=(165, 178, 191, 204, 217, 229)):
     ``mocap process`` builds (default config, this model), fed every frame from the start so that
     tracking is as it is in the app; six frames in a 3x2 grid."""
     from app.config import load_config
-    from app.pipeline import draw_overlay, make_estimator
+    from app.pipeline import draw_overlay
 
     if not HELD_OUT_VIDEO.exists():
         return
-    est = make_estimator(load_config(overrides={"model.path": str(model)}), log=lambda m: None)
+    est = Estimator.open(load_config(overrides={"model.path": str(model)}).engine, log=lambda m: None)
     cap = cv2.VideoCapture(str(HELD_OUT_VIDEO))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     tiles = []

@@ -31,7 +31,7 @@ def main():
     joints = S.Skeleton.default().forward_kinematics(rots, [0, 0.99, 0])
     r.render(frame=frame, joints_3d_world=joints)
     cv2.imwrite(str(OUT / "render_live.png"), r.read()[..., ::-1])
-    r.release()
+    r.close()
     r = Renderer(320, 480, avatar=avatar)
     r.set_pose(None)
     views = []
@@ -40,7 +40,7 @@ def main():
         r.render()
         views.append(r.read())
     cv2.imwrite(str(OUT / "avatar_turntable.png"), np.concatenate(views, 1)[..., ::-1])
-    r.release()
+    r.close()
     print(f"wrote {OUT / 'render_live.png'} and {OUT / 'avatar_turntable.png'}")
 
 

@@ -12,7 +12,7 @@ Upright crops (issue 29): for a turned box (``Box.angle != 0``) the network sees
 by a camera rolled about its optical axis (``Box.intrinsics``), so ``backend.infer`` gives its
 outputs in that rolled camera: ``joints_2d`` in crop pixels, ``joints_3d`` / ``rotations`` /
 ``pelvis_rotation`` in the rolled world axes. ``turn_back`` brings them to frame pixels and the
-frame's world axes; the estimator's ``_infer`` is the one place the app calls it (every backend,
+frame's world axes; the estimator's ``infer_crop`` is the one place the app calls it (every backend,
 whichever way it crops, returns the network's own outputs).
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def check_contract(path: Path, meta: dict, inputs: list[str], outputs: list[str]
 
 
 class Backend:
-    """What every backend offers: ``input_size``, ``name``, ``model``, and ``infer``."""
+    """What every backend offers: ``input_size``, ``name``, ``model``, ``infer`` and ``close``."""
 
     input_size: int = 192
     name: str = ""
@@ -98,6 +98,9 @@ class Backend:
 
     def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the runtime's resources (its session, device buffers); the backend cannot run after it."""
 
 
 def outputs_from(values: dict) -> Outputs:

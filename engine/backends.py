@@ -45,7 +45,10 @@ __all__ = ["INPUTS", "MODEL_CONTRACT", "OUTPUT_NAMES", "Backend", "BackendError"
 
 
 class OnnxRuntimeBackend(Backend):
-    def __init__(self, path: str | Path, threads: int = 0, gpu: bool = True):
+    """An exported model on ONNX Runtime. ``input_size`` (0: the model's own) is the network input for a model
+    exported with a free image size; a model with a fixed size keeps its own (``input_size_unused`` says so)."""
+
+    def __init__(self, path: str | Path, threads: int = 0, gpu: bool = True, input_size: int = 0):
         path = Path(path)
         available = ort.get_available_providers()
         wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if gpu and p in available]
@@ -56,8 +59,14 @@ class OnnxRuntimeBackend(Backend):
         meta = self.sess.get_modelmeta().custom_metadata_map
         check_contract(path, meta, [i.name for i in self.sess.get_inputs()], [o.name for o in self.sess.get_outputs()])
         self.input_size = int(meta.get("skeletonnet.input_size", self.sess.get_inputs()[0].shape[-1]))
+        free = not all(isinstance(d, int) for d in self.sess.get_inputs()[0].shape[-2:])
+        if input_size and free:
+            self.input_size = int(input_size)
         self.model = path.name
         self._names = [o.name for o in self.sess.get_outputs()]
+
+    def close(self) -> None:
+        self.sess = None
 
     def __call__(self, x: np.ndarray, camera: np.ndarray) -> Outputs:
         cam = np.asarray(camera, np.float32).reshape(1, 3)
@@ -97,9 +106,18 @@ class TorchBackend(Backend):
 
 
 def create_backend(kind: str, model_path: str | Path, threads: int = 0, trt_settings: dict | None = None,
-                   log=print):
-    """The backend of ``kind`` (``auto`` picks the fastest available); says which one runs."""
-    model_path = Path(model_path)
+                   log=print, input_size: int = 0):
+    """The backend of ``kind`` (``auto`` picks the fastest available); says which one runs. ``input_size``
+    (``model.input_size``; 0: the model's own) is the network input of an ONNX model exported with a free
+    image size; for any other model ``log`` says the setting is not used."""
+    backend = _create(kind, Path(model_path), threads, trt_settings, log, input_size)
+    if input_size and input_size != backend.input_size:
+        log(f"model.input_size = {input_size} is not used: {backend.model} takes a fixed {backend.input_size} px "
+            "input, set when it was exported")
+    return backend
+
+
+def _create(kind: str, model_path: Path, threads: int, trt_settings: dict | None, log, input_size: int):
     if kind in ("auto", "tensorrt"):
         try:
             return TensorRTBackend(model_path, log=log, **(trt_settings or {}))
@@ -111,5 +129,5 @@ def create_backend(kind: str, model_path: str | Path, threads: int = 0, trt_sett
     if kind == "torch":
         return TorchBackend(model_path, threads)
     if kind in ("auto", "onnxruntime"):
-        return OnnxRuntimeBackend(model_path, threads)
+        return OnnxRuntimeBackend(model_path, threads, input_size=input_size)
     raise BackendError(f"unknown backend {kind!r}; allowed: auto, onnxruntime, tensorrt, torch")

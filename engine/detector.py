@@ -31,7 +31,7 @@ square ``crop_scale`` times that size around the hip centre, in the
 ``Detection.upright_crop`` is the body square itself, ``crop_scale`` times its
 side, turned by ``rotation`` (``Box.angle``, the same sign): the crop in which
 the body stands upright (issue 29; the estimator's acquisition crop with
-``EstimatorSettings.upright``).
+``tracking.upright``).
 """
 from __future__ import annotations
 
@@ -173,6 +173,10 @@ class PersonDetector:
         self.crop_scale = float(crop_scale)
         self.max_people = int(max_people)
         self.timings = {"preprocess": 0.0, "inference": 0.0, "decode": 0.0}
+
+    def close(self) -> None:
+        """Release the ONNX Runtime session; the detector cannot run after it."""
+        self.sess = None
 
     # --- steps ---------------------------------------------------------------------------
     @staticmethod

@@ -24,7 +24,7 @@
 3. Backend inference (``backend.infer(frame, box, camera)``): the crop box and its pinhole
    intrinsics (``Box.camera``, the frame's field of view ``fov_deg`` across its larger side)
    in (for a turned crop the intrinsics of the camera rolled by its angle); 2D joints, 3D joints, 15
-   absolute rotations and the pelvis rotation, presence out. ``_infer`` is the one place they are
+   absolute rotations and the pelvis rotation, presence out. ``infer_crop`` is the one place they are
    turned back (``engine.backend_base.turn_back``): 2D to frame pixels, 3D and rotations from the
    rolled crop camera's world axes to the frame's (as ``Pose`` keeps them). Everything after it
    (tracking, the motion model's rays, filters, root motion, outputs) is in frame pixels and the
@@ -50,7 +50,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -59,12 +59,12 @@ from engine import rotations as R
 from engine import skeleton as S
 from engine.backend_base import Backend, turn_back
 from engine.detector import PersonDetector
+from engine.errors import UserError
 from engine.filters import OneEuroFilter, RotationFilter
 from engine.pose import Pose
 from engine.preprocess import Box, frame_intrinsics, upright_angle
+from engine.settings import PICKS, EngineSettings, repo_path
 
-PICKS = ("largest_central", "largest", "central")
-BOX_SIZES = ("body", "tight")
 _REST = S.Skeleton.default()
 _REST_HEIGHT = float(np.ptp(_REST.rest_joints[:, 1]))      # metres, ankles to head top standing
 #: the share of the estimated standing height the crop keeps at least: the estimate (``body_extent``) is 1.24x
@@ -81,29 +81,6 @@ class Person(NamedTuple):
     detector found when the person was acquired."""
     index: int | None
     count: int
-
-
-@dataclass
-class EstimatorSettings:
-    min_confidence: float = 0.5          # presence probability needed to report a person
-    crop_scale: float = 1.25
-    rest_ease_s: float = 1.0
-    filter_enabled: bool = True
-    position: tuple = (1.0, 10.0, 1.0)  # One-Euro min_cutoff (Hz), beta (per m/s), d_cutoff (Hz)
-    rotation: tuple = (1.5, 10.0, 1.0)  # the same per rad/s
-    fov_deg: float = 65.0                # the camera's field of view across the frame's larger side
-    pick: str = "largest_central"        # which detection to acquire: largest_central | largest | central
-    box_size: str = "body"               # tracked crop's side from: body (bone lengths, at least) | tight
-    shrink_per_s: float = 0.0            # the side shrinks at most by exp(-this x seconds) a frame; 0: no limit
-    recheck_every: int = 15              # tracked frames between person-detector re-checks; 0: never
-    recheck_below: float = 0.0           # presence below which the next frame re-checks too
-    upright: bool = True                 # turn crops so the body is upright (hips below shoulders); False: axis aligned
-
-    def __post_init__(self):
-        if self.pick not in PICKS:
-            raise ValueError(f"EstimatorSettings.pick = {self.pick!r}; allowed: {', '.join(PICKS)}")
-        if self.box_size not in BOX_SIZES:
-            raise ValueError(f"EstimatorSettings.box_size = {self.box_size!r}; allowed: {', '.join(BOX_SIZES)}")
 
 
 def body_extent(joints_2d: np.ndarray) -> float:
@@ -158,24 +135,34 @@ def pick_person(detections, width: int, height: int, how: str = "largest_central
 
 
 class Estimator:
-    """``Estimator(backend, settings, detector=None, motion=None)``: ``detector`` is anything with
-    ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``, and ``upright_crop``, the turned
-    crop ``upright`` uses, when it has one); by default an
-    ``engine.detector.PersonDetector`` created on the first acquisition. ``motion``: an
-    ``engine.motion.MotionModel`` that gives the 3D (None: the network's own)."""
+    """``Estimator.open(settings)``: the engine's front door. It builds everything from ``EngineSettings``
+    (``engine/settings.py``: config.yaml's ``model``, ``tracking`` and ``filter`` sections): the backend, the
+    person detector and the motion model, each checked at once, so a missing or broken file is one
+    ``UserError`` line before any output is opened. Use it as a context manager, or call ``close()``::
 
-    def __init__(self, backend, settings: EstimatorSettings | None = None, detector=None, motion=None):
+        with Estimator.open(EngineSettings()) as est:
+            pose = est(frame)
+
+    ``Estimator(backend, settings, detector=None, motion=None)`` wires parts made elsewhere (tests, fakes):
+    ``backend`` is anything with ``infer(frame, box, camera)`` and ``input_size``; ``detector`` anything with
+    ``detect(frame) -> [Detection]`` (each with ``box`` and ``crop``, and ``upright_crop``, the turned crop
+    ``upright`` uses, when it has one), by default an ``engine.detector.PersonDetector`` created on the
+    first acquisition; ``motion`` an ``engine.motion.MotionModel`` that gives the 3D (None: the network's
+    own)."""
+
+    def __init__(self, backend, settings: EngineSettings | None = None, detector=None, motion=None):
         self.backend = backend
-        self.settings = settings or EstimatorSettings()
+        self.settings = settings or EngineSettings()
         self.size = backend.input_size
         self._detector = detector
         self.motion = motion
         self._split_timings = isinstance(backend, Backend)  # backends that time their own crop
         self.box: Box | None = None
         self.person: Person | None = None  # the detection being tracked
-        self.filter_2d = OneEuroFilter(*self.settings.position)
-        self.filter_3d = OneEuroFilter(*self.settings.position)
-        self.filter_rotations = RotationFilter(*self.settings.rotation)
+        f = self.settings.filter
+        self.filter_2d = OneEuroFilter(*f.position.args())
+        self.filter_3d = OneEuroFilter(*f.position.args())
+        self.filter_rotations = RotationFilter(*f.rotation.args())
         self.last: Pose | None = None
         self.lost_at: float | None = None
         self._origin = None
@@ -184,19 +171,97 @@ class Estimator:
         self._check_next = False           # presence fell below recheck_below: re-check on the next frame
         self.timings = {"detector": 0.0, "preprocess": 0.0, "inference": 0.0, "motion": 0.0, "filter": 0.0}
 
+    @classmethod
+    def open(cls, settings: EngineSettings | None = None, log=print) -> Estimator:
+        """The estimator for ``settings`` (default: ``EngineSettings()``, config.yaml's defaults), checked by
+        one network pass on a blank image; ``log`` gets one line saying which backend, model and motion
+        model run. Any failure to load or run a file (missing, a folder, not an ONNX model, not a
+        SkeletonNet or motion model) is a ``UserError`` with one line naming the file; whatever was
+        opened before it is closed."""
+        from engine.backends import BackendError, create_backend
+        from engine.motion import MotionModel
+
+        settings = settings or EngineSettings()
+        m = settings.model
+        model = repo_path(m.path)
+        if not model.exists() and m.backend != "torch":
+            raise UserError(f"{model}: model not found (train one with python -m trainer train, "
+                            "or point model.path at an exported .onnx)")
+        if model.is_dir():
+            raise UserError(f"{model}: is a folder; model.path must name a model file (.onnx)")
+        t = m.tensorrt
+        try:
+            backend = create_backend(m.backend, model, m.threads, {"fp16": t.fp16, "cache_dir": t.cache_dir,
+                                     "workspace_mb": t.workspace_mb}, log=log, input_size=m.input_size)
+        except BackendError as e:
+            raise UserError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - a runtime's own error on a file it cannot use
+            raise UserError(f"{model}: the model cannot be loaded ({type(e).__name__}: {str(e)[:120]})") from None
+        est = cls(backend, settings)
+        try:
+            est._check_model(model)
+            try:  # made at start, not on the first frame that needs it: a missing or broken file is one line
+                est._detector = PersonDetector(threads=m.detector_threads, crop_scale=settings.tracking.crop_scale)
+            except (OSError, ValueError, BackendError) as e:
+                raise UserError(f"person detector: {' '.join(str(e).split())[:160]}") from None
+            if m.motion:
+                path = repo_path(m.motion_path)
+                try:
+                    est.motion = MotionModel(path)
+                except BackendError as e:
+                    raise UserError(f"{e} (or set model.motion: off)") from None
+                except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error on a file it cannot run
+                    raise UserError(f"{path}: the motion model cannot be loaded ({type(e).__name__}: "
+                                    f"{str(e)[:120]})") from None
+        except BaseException:
+            est.close()
+            raise
+        mo = est.motion
+        motion_line = f"; motion model {mo.path.name} ({mo.window} frames)" if mo else "; motion model off"
+        log(f"backend: {backend.name}, model {backend.model} ({backend.input_size} px){motion_line}")
+        return est
+
+    def _check_model(self, model: Path) -> None:
+        """One network pass on a blank frame (``probe``: the tracked path would stop at the detector): a model
+        with other outputs fails here, before any output is opened."""
+        try:
+            probe = self.probe(np.zeros((self.size, self.size, 3), np.uint8))
+            shapes = (probe.rotations.shape, probe.joints_3d.shape, probe.joints_2d.shape)
+            if shapes != ((S.NUM_BONES, 3, 3), (S.NUM_JOINTS, 3), (S.NUM_JOINTS, 2)):
+                raise ValueError(f"output shapes {shapes}")
+        except Exception as e:  # noqa: BLE001 - whatever the runtime raises on a model of another kind
+            raise UserError(f"{model}: not a SkeletonNet model this app can run ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())[:120]})") from None
+
+    def close(self) -> None:
+        """Release the backend, the person detector and the motion model (their runtime sessions and, for
+        TensorRT, the GPU buffers). Safe to call twice; the estimator cannot run after it."""
+        for part in (self.backend, self._detector, self.motion):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
+        self._detector, self.motion = None, None
+
+    def __enter__(self) -> Estimator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def detector(self):
         if self._detector is None:
-            self._detector = PersonDetector(crop_scale=self.settings.crop_scale)
+            self._detector = PersonDetector(threads=self.settings.model.detector_threads,
+                                            crop_scale=self.settings.tracking.crop_scale)
         return self._detector
 
     @property
     def filter_enabled(self) -> bool:
-        return self.settings.filter_enabled
+        return self.settings.filter.enabled
 
     @filter_enabled.setter
     def filter_enabled(self, on: bool) -> None:
-        self.settings.filter_enabled = bool(on)
+        self.settings.filter.enabled = bool(on)
         self.reset_filters()
 
     def reset_filters(self) -> None:
@@ -204,12 +269,12 @@ class Estimator:
         self.filter_3d.reset()
         self.filter_rotations.reset()
 
-    def _infer(self, frame: np.ndarray, box: Box):
+    def infer_crop(self, frame: np.ndarray, box: Box):
         """The network on the crop ``box`` of ``frame``: (Outputs with 3D joints and rotations in the
         frame's world axes, 2D joints in frame pixels). The one place a turned crop's outputs are
         turned back (``turn_back``)."""
         h, w = frame.shape[:2]
-        camera = box.camera(self.size, w, h, self.settings.fov_deg)
+        camera = box.camera(self.size, w, h, self.settings.tracking.fov_deg)
         t0 = time.perf_counter()
         out = self.backend.infer(frame, box, camera)
         dt = time.perf_counter() - t0
@@ -221,7 +286,7 @@ class Estimator:
     def _crop_of(self, detection) -> Box:
         """The crop the network runs on for a detection: its ``upright_crop`` with ``upright`` (when it
         has one), else its axis-aligned ``crop``."""
-        turned = getattr(detection, "upright_crop", None) if self.settings.upright else None
+        turned = getattr(detection, "upright_crop", None) if self.settings.tracking.upright else None
         return detection.crop if turned is None else turned
 
     def _acquire(self, frame: np.ndarray):
@@ -233,9 +298,9 @@ class Estimator:
         self.timings["detector"] += time.perf_counter() - t0
         if not dets:
             return None, None, Person(None, 0), None
-        i = pick_person(dets, w, h, self.settings.pick)
+        i = pick_person(dets, w, h, self.settings.tracking.pick)
         box = self._crop_of(dets[i])
-        out, j2 = self._infer(frame, box)
+        out, j2 = self.infer_crop(frame, box)
         return out, j2, Person(i, len(dets)), box
 
     def _recheck(self, frame: np.ndarray):
@@ -250,13 +315,14 @@ class Estimator:
         self.timings["detector"] += time.perf_counter() - t0
         self._since_check, self._check_next = 0, False
         if not dets:
-            out, j2 = self._infer(frame, self.box)
+            out, j2 = self.infer_crop(frame, self.box)
             return out, j2, self.person, self.box
         ov = np.array([overlap(self.box, d.crop) for d in dets])
         ok = ov[:, 1] >= 0.5
-        i = int(np.argmax(np.where(ok, ov[:, 0], -1.0))) if ok.any() else pick_person(dets, w, h, self.settings.pick)
+        pick = self.settings.tracking.pick
+        i = int(np.argmax(np.where(ok, ov[:, 0], -1.0))) if ok.any() else pick_person(dets, w, h, pick)
         box = self._crop_of(dets[i])
-        out, j2 = self._infer(frame, box)
+        out, j2 = self.infer_crop(frame, box)
         return out, j2, Person(i, len(dets)), box
 
     def _next_box(self, j2: np.ndarray, used: Box, t: float) -> Box:
@@ -265,7 +331,7 @@ class Estimator:
         ``BODY_FRACTION`` of the standing height from the bone lengths, its side shrinking at most by
         exp(-``shrink_per_s`` x seconds) from ``used``. With ``upright`` the box is turned by
         ``body_angle(j2)`` and its tight box measured in the turned axes."""
-        st = self.settings
+        st = self.settings.tracking
         angle = body_angle(j2) if st.upright else 0.0
         tight = Box.around(j2, st.crop_scale, angle=angle)
         side = tight.side
@@ -282,7 +348,7 @@ class Estimator:
         """One network pass on the whole frame letterboxed, no detector, no state: for checking
         that a model runs and gives the expected shapes."""
         h, w = frame.shape[:2]
-        out, j2 = self._infer(frame, Box.full_frame(w, h))
+        out, j2 = self.infer_crop(frame, Box.full_frame(w, h))
         return Pose(rotations=np.asarray(out.rotations, np.float64), joints_3d=np.asarray(out.joints_3d, np.float64),
                     joints_2d=j2, confidence=float(out.confidence), detected=False, state="searching",
                     pelvis_rotation=np.asarray(out.pelvis_rotation, np.float64))
@@ -291,7 +357,7 @@ class Estimator:
         t = time.monotonic() if t is None else t
         for k in self.timings:
             self.timings[k] = 0.0
-        st = self.settings
+        st = self.settings.tracking
         if self.box is None:
             out, j2, person, used = self._acquire(frame)
             if out is None:
@@ -303,7 +369,7 @@ class Estimator:
             count = person.count
         else:
             used = self.box
-            out, j2 = self._infer(frame, used)
+            out, j2 = self.infer_crop(frame, used)
             person, count = self.person, 0
         conf = float(out.confidence)
         if conf < st.min_confidence or not np.isfinite(j2).all():
@@ -318,11 +384,11 @@ class Estimator:
         if self.motion is not None:
             t0 = time.perf_counter()
             h, w = frame.shape[:2]
-            m = self.motion(j2, frame_intrinsics(w, h, self.settings.fov_deg), w, h, rot)
+            m = self.motion(j2, frame_intrinsics(w, h, self.settings.tracking.fov_deg), w, h, rot)
             j3, rot, pelvis = m.joints_3d, m.rotations, m.pelvis_rotation
             self.timings["motion"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if self.settings.filter_enabled:
+        if self.settings.filter.enabled:
             ppm = self.box.side / 2.2  # pixels per metre: the crop spans about 2.2 m of a standing person
             j2 = self.filter_2d(j2 / ppm, t) * ppm
             both = self.filter_rotations(np.concatenate([rot, pelvis[None]]), t)  # per rotation: the 15 as alone
@@ -361,8 +427,8 @@ class Estimator:
             return Pose(rotations=rest.copy(), confidence=confidence, detected=False, time=t, state="searching",
                         people=people)
         since = t - self.lost_at
-        a = 1.0 if self.settings.rest_ease_s <= 0 else min(1.0, since / self.settings.rest_ease_s)
-        state = "lost" if since <= 0 or since < self.settings.rest_ease_s else "searching"
+        a = 1.0 if self.settings.tracking.rest_ease_s <= 0 else min(1.0, since / self.settings.tracking.rest_ease_s)
+        state = "lost" if since <= 0 or since < self.settings.tracking.rest_ease_s else "searching"
         held = np.concatenate([self.last.rotations, self.last.pelvis_rotation[None]])
         eased = R.quat_to_matrix(R.quat_slerp(R.matrix_to_quat(held), np.array([0.0, 0.0, 0.0, 1.0]), a))
         return Pose(rotations=eased[:-1], joints_3d=self.last.joints_3d, joints_2d=self.last.joints_2d,

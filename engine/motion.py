@@ -141,6 +141,10 @@ class MotionModel:
     def reset(self) -> None:
         self._frames.clear()
 
+    def close(self) -> None:
+        """Release the ONNX Runtime session; the model cannot run after it."""
+        self.session = None
+
     def __call__(self, joints_2d: np.ndarray, intrinsics: np.ndarray, width: int, height: int,
                  rotations: np.ndarray) -> MotionOutput:
         """One tracked frame: 2D joints (16, 2) frame pixels, the frame's intrinsics (3, 3) and size,

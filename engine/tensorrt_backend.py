@@ -178,13 +178,20 @@ class TensorRTBackend(Backend):
         _check(rt.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
         return outputs_from({k: v[0] for k, v in self.outputs.items()})
 
+    def close(self) -> None:
+        """Free the device buffers (once; ``Estimator.close`` calls it)."""
+        outputs, self.outputs = getattr(self, "outputs", {}), {}
+        buffers = [getattr(self, k, None) for k in ("d_input", "d_frame", "d_camera")]
+        self.d_input = self.d_frame = self.d_camera = None
+        for _, dev in outputs.values():
+            self.rt.cudaFree(dev)
+        for d in buffers:
+            if d is not None:
+                self.rt.cudaFree(d)
+
     def __del__(self):
         try:
-            for _, dev in getattr(self, "outputs", {}).values():
-                self.rt.cudaFree(dev)
-            for d in (getattr(self, "d_input", None), getattr(self, "d_frame", None), getattr(self, "d_camera", None)):
-                if d is not None:
-                    self.rt.cudaFree(d)
+            self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 

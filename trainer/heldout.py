@@ -204,16 +204,15 @@ def teacher_labels(splits: Splits, paths: dict[str, Path], tests: list[str], noi
 
 def open_estimator(model: str | Path):
     """The estimator ``mocap process`` runs, opened from the engine alone: ``model`` on ONNX Runtime with one
-    thread, the engine's tracking and filter settings (``EstimatorSettings()``; config.yaml holds the same,
-    which tests/trainer/test_heldout.py checks), the person detector on one thread, no motion model (it
-    changes the 3D only; the 2D scored here is the network's)."""
-    from engine.backends import create_backend
-    from engine.detector import PersonDetector
-    from engine.estimator import Estimator, EstimatorSettings
+    thread, the engine's tracking and filter settings (``EngineSettings()``, whose defaults config.yaml's
+    sections are), the person detector on one thread, no motion model (it changes the 3D only; the 2D scored
+    here is the network's)."""
+    from engine.estimator import Estimator
+    from engine.settings import EngineSettings
 
-    settings = EstimatorSettings()
-    backend = create_backend("onnxruntime", Path(model), 1, log=lambda *_: None)
-    return Estimator(backend, settings, detector=PersonDetector(threads=1, crop_scale=settings.crop_scale))
+    settings = EngineSettings().replaced({"model.path": str(Path(model).resolve()), "model.backend": "onnxruntime",
+                                          "model.threads": 1, "model.detector_threads": 1, "model.motion": False})
+    return Estimator.open(settings, log=lambda *_: None)
 
 
 def network_records(model: str | Path, labels: Labels, paths: dict[str, Path], tests: list[str],
@@ -228,35 +227,36 @@ def network_records(model: str | Path, labels: Labels, paths: dict[str, Path], t
     t_net = time.perf_counter()
     n_app_frames = 0
     for n in list(tests) + list(noise):
-        est = opener(model)
-        backend, size = est.backend, est.size
-        count, fps, w, h = labels.info[n]
-        last = max(labels.wanted[n]) if labels.wanted[n] else -1
-        recs[n] = []
-        say(f"\rnetwork: {n} ...{' ' * 20}", end="")
-        for k, frame in video_frames(paths[n]):
-            pose = None
-            if n in tests:
-                pose = est(frame, k / fps)
-                n_app_frames += 1
-            elif k > last:
-                break
-            lab = labels.joints[n].get(k)
-            if lab is None:
-                continue
-            j2, conf = lab
-            box = oracle_box(j2, conf)          # axis aligned: the baseline's placement and the crop unit
-            crop_box = oracle_box(j2, conf, upright=est.settings.upright)   # the network's crop, as the app turns it
-            out = backend.infer(frame, crop_box, crop_box.camera(size, w, h, est.settings.fov_deg))
-            rec = {"frame": k, "teacher": j2, "conf": conf, "box": (box.left, box.top, box.side),
-                   "oracle": turn_back(out, crop_box, size)[1]}
-            if pose is not None:
-                rec["found"] = bool(pose.detected)
-                rec["app"] = pose.joints_2d if pose.detected else np.full((S.NUM_JOINTS, 2), np.nan)
-                rec["app_confidence"] = float(pose.confidence)
-            recs[n].append(rec)
-            if on_record is not None:
-                on_record(n, k, frame, rec)
+        with opener(model) as est:
+            backend, size = est.backend, est.size
+            count, fps, w, h = labels.info[n]
+            last = max(labels.wanted[n]) if labels.wanted[n] else -1
+            recs[n] = []
+            say(f"\rnetwork: {n} ...{' ' * 20}", end="")
+            for k, frame in video_frames(paths[n]):
+                pose = None
+                if n in tests:
+                    pose = est(frame, k / fps)
+                    n_app_frames += 1
+                elif k > last:
+                    break
+                lab = labels.joints[n].get(k)
+                if lab is None:
+                    continue
+                j2, conf = lab
+                box = oracle_box(j2, conf)          # axis aligned: the baseline's placement and the crop unit
+                # the network's crop, as the app turns it
+                crop_box = oracle_box(j2, conf, upright=est.settings.tracking.upright)
+                out = backend.infer(frame, crop_box, crop_box.camera(size, w, h, est.settings.tracking.fov_deg))
+                rec = {"frame": k, "teacher": j2, "conf": conf, "box": (box.left, box.top, box.side),
+                       "oracle": turn_back(out, crop_box, size)[1]}
+                if pose is not None:
+                    rec["found"] = bool(pose.detected)
+                    rec["app"] = pose.joints_2d if pose.detected else np.full((S.NUM_JOINTS, 2), np.nan)
+                    rec["app_confidence"] = float(pose.confidence)
+                recs[n].append(rec)
+                if on_record is not None:
+                    on_record(n, k, frame, rec)
     t_net = time.perf_counter() - t_net
     say(f"\rnetwork: done ({t_net:.0f} s){' ' * 40}")
     return recs, n_app_frames, t_net

@@ -343,5 +343,6 @@ class Renderer:
         out.release()
         return res
 
-    def release(self) -> None:
+    def close(self) -> None:
+        """Release the OpenGL context and everything made in it."""
         self.ctx.release()

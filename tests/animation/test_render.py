@@ -29,7 +29,7 @@ def avatar():
 def renderer(avatar):
     r = Renderer(256, 256, avatar=avatar)
     yield r
-    r.release()
+    r.close()
 
 
 def random_pose(seed):
@@ -55,7 +55,7 @@ def test_a_new_avatar_frees_the_old_ones_gl_objects(avatar):
         k = avatar.skinning_matrices(random_pose(1))
         assert np.abs(r.skin_on_gpu(k) - avatar.skin(k)).max() < 1e-5  # the new upload draws
     finally:
-        r.release()
+        r.close()
 
 
 def camera(width, height):
@@ -105,7 +105,7 @@ def test_offscreen_silhouette_matches_projection(avatar):
         ref = numpy_silhouette(avatar, mats, k, rot, t, w, h)
         iou = (gl & ref).sum() / (gl | ref).sum()
         assert ref.sum() > 5000 and iou >= 0.98, iou
-    r.release()
+    r.close()
 
 
 WINDOW_SCRIPT = r"""
@@ -295,7 +295,7 @@ def test_the_live_view_keeps_the_walking_avatar_framed(avatar, source):
     r.follow_tau = None  # a fixed view, as before: the avatar walks out of it
     r.camera.target = (0.0, 0.95, 0.0)
     lost = [silhouette_box(r, rots[k], roots[k]) for k in range(len(rots))]
-    r.release()
+    r.close()
     if source == "walk":
         assert lost[-1] is None or lost[-1][1] >= h - 3 or lost[-1][0] <= 2
 
@@ -322,6 +322,6 @@ def test_follow_is_smooth_and_the_floor_grid_is_drawn(avatar):
     r.show_floor = True
     r.render()
     grid = r.read()
-    r.release()
+    r.close()
     changed = np.abs(grid.astype(int) - plain.astype(int)).sum(axis=2) > 0
     assert changed[160:].mean() > 0.02 and changed[:60].mean() == 0  # lines on the floor, none in the sky

@@ -24,6 +24,18 @@ def test_shipped_config_loads_and_matches_defaults():
     assert cfg.filter.rotation.min_cutoff == 1.5
 
 
+def test_the_engine_sections_are_the_engines_settings():
+    """config.yaml's model, tracking and filter sections are the engine's own settings (one set of defaults):
+    ``cfg.engine`` holds those very objects, and the shipped file gives the engine's defaults."""
+    from engine.settings import EngineSettings
+
+    cfg = load_config(REPO / "config.yaml", {"tracking.fov_deg": 80, "model.detector_threads": 1})
+    eng = cfg.engine
+    assert eng.model is cfg.model and eng.tracking is cfg.tracking and eng.filter is cfg.filter
+    assert eng.tracking.fov_deg == 80.0 and eng.model.detector_threads == 1
+    assert load_config(REPO / "config.yaml").engine == EngineSettings()
+
+
 def test_partial_file_keeps_other_defaults(tmp_path):
     cfg = load_config(write(tmp_path, "vmc:\n  port: 40000\nfilter:\n  rotation:\n    beta: 0.9\n"))
     assert cfg.vmc.port == 40000 and cfg.vmc.host == "127.0.0.1"
@@ -98,8 +110,8 @@ def test_cli_reports_one_line_and_exits_nonzero():
 
 
 def test_tracking_upright_is_passed_to_the_estimator():
-    """tracking.upright (default true, config.yaml) reaches EstimatorSettings.upright through make_estimator."""
-    from app.pipeline import make_estimator
+    """tracking.upright (default true, config.yaml) reaches the estimator's settings through Estimator.open."""
+    from engine.estimator import Estimator
 
     assert load_config(REPO / "config.yaml").tracking.upright is True
     for text, want in (("true", True), ("false", False)):
@@ -107,6 +119,7 @@ def test_tracking_upright_is_passed_to_the_estimator():
                                                       parse_override("model.backend=onnxruntime"),
                                                       parse_override("model.threads=1"),
                                                       parse_override("model.motion=false")]))
-        assert make_estimator(cfg, log=lambda _msg: None).settings.upright is want
+        with Estimator.open(cfg.engine, log=lambda _msg: None) as est:
+            assert est.settings.tracking.upright is want
     with pytest.raises(ConfigError, match="tracking.upright"):
         load_config(REPO / "config.yaml", dict([parse_override("tracking.upright=3")]))

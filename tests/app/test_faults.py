@@ -515,23 +515,21 @@ def test_default_input_size_is_the_models_own(model, short_clip, tmp_path):
     assert f"model {model.name} (192 px)" in r.stderr
 
 
-class _FreeSizeSession:
-    """An ONNX Runtime session stand-in whose image input has symbolic height and width."""
-
-    def get_inputs(self):
-        return [type("Input", (), {"shape": ["batch", 3, "height", "width"]})()]
-
-
 @pytest.mark.parametrize("setting, expected", [(0, 224), (256, 256)])
-def test_input_size_applies_to_a_free_size_model(setting, expected):
-    from types import SimpleNamespace
+def test_input_size_applies_to_a_free_size_model(setting, expected, tmp_path):
+    """model.input_size sets the network input of a model exported with a free image size: the shipped model
+    with its image height and width made symbolic."""
+    import onnx
 
-    from app.pipeline import _apply_input_size
+    from engine.backends import create_backend
 
-    backend = SimpleNamespace(sess=_FreeSizeSession(), input_size=224, model="free.onnx")
-    cfg = SimpleNamespace(model=SimpleNamespace(input_size=setting))
+    m = onnx.load(str(REPO / "assets" / "skeletonnet.onnx"))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    free = tmp_path / "free.onnx"
+    onnx.save(m, str(free))
     said = []
-    _apply_input_size(cfg, backend, said.append)
+    backend = create_backend("onnxruntime", free, 1, log=said.append, input_size=setting)
     assert backend.input_size == expected and said == []
 
 

@@ -102,7 +102,7 @@ def test_latest_frame_drops_stale_frames_and_survives_a_lost_camera():
         if item:
             seen.append(item[2])
         time.sleep(0.02)
-    lf.stop()
+    lf.close()
     assert cam.reopened >= 1 and cam.n >= 40
     assert seen == sorted(seen) and lf.dropped > 0  # newest first, stale ones dropped
 

@@ -11,8 +11,10 @@ from engine import frames
 from engine import rotations as R
 from engine import skeleton as S
 from engine.backends import Backend, Outputs
-from engine.estimator import Estimator, EstimatorSettings, pick_person
+from engine.errors import UserError
+from engine.estimator import Estimator, pick_person
 from engine.preprocess import Box
+from engine.settings import EngineSettings, SettingsError, TrackingSettings
 
 SK = S.Skeleton.default()
 W, H = 1280, 720
@@ -79,10 +81,16 @@ class ScriptedNetwork(Backend):
 FRAME = np.zeros((H, W, 3), np.uint8)
 
 
+def settings_of(filter_enabled: bool = False, **tracking) -> EngineSettings:
+    """The engine's settings with the filters on or off and ``tracking.*`` keys changed."""
+    changes = {"filter.enabled": filter_enabled, **{f"tracking.{k}": v for k, v in tracking.items()}}
+    return EngineSettings().replaced(changes)
+
+
 def make(subjects, detector_people=None, **settings):
     net = ScriptedNetwork(subjects)
     det = FakeDetector(subjects if detector_people is None else detector_people)
-    return net, det, Estimator(net, EstimatorSettings(**{"filter_enabled": False, **settings}), detector=det)
+    return net, det, Estimator(net, settings_of(**settings), detector=det)
 
 
 def test_acquires_from_the_detection_then_tracks_without_the_detector():
@@ -179,8 +187,8 @@ def test_pick_person_rules():
     assert pick_person(d2, W, H, "largest_central") == 1
     with pytest.raises(ValueError):
         pick_person(d, W, H, "nearest")
-    with pytest.raises(ValueError):
-        EstimatorSettings(pick="nearest")
+    with pytest.raises(SettingsError, match="TrackingSettings.pick = 'nearest' is not allowed"):
+        TrackingSettings(pick="nearest")
 
 
 def test_lost_on_low_presence_holds_then_eases_to_rest_and_reacquires():
@@ -207,7 +215,7 @@ def test_the_default_detector_is_created_on_the_first_acquisition():
     from engine.detector import PersonDetector
 
     net = ScriptedNetwork([person_at((640, 360), 400)])
-    est = Estimator(net, EstimatorSettings(crop_scale=1.4))
+    est = Estimator(net, settings_of(crop_scale=1.4))
     assert est._detector is None
     pose = est(FRAME, 0.0)  # a black frame: the real detector finds nobody
     assert not pose.detected and pose.state == "searching" and net.boxes == []
@@ -217,7 +225,7 @@ def test_the_default_detector_is_created_on_the_first_acquisition():
 
 def test_probe_runs_the_network_once_on_the_whole_frame():
     net = ScriptedNetwork([person_at((640, 360), 400)])
-    est = Estimator(net, EstimatorSettings(), detector=FakeDetector())
+    est = Estimator(net, EngineSettings(), detector=FakeDetector())
     p = est.probe(FRAME)
     assert net.boxes == [Box.full_frame(W, H)] and est.detector.calls == 0
     assert p.joints_3d.shape == (16, 3) and p.rotations.shape == (15, 3, 3) and p.joints_2d.shape == (16, 2)
@@ -249,7 +257,7 @@ class DriftingNetwork(ScriptedNetwork):
 def make_with(network_cls, subjects, **settings):
     net = network_cls(subjects)
     det = FakeDetector(subjects)
-    return net, det, Estimator(net, EstimatorSettings(**{"filter_enabled": False, **settings}), detector=det)
+    return net, det, Estimator(net, settings_of(**settings), detector=det)
 
 
 def test_a_skeleton_predicted_too_small_does_not_shrink_the_crop_for_good():
@@ -346,15 +354,39 @@ def test_low_presence_asks_for_a_recheck_on_the_next_frame():
 
 
 def test_bad_tracking_settings_are_refused():
-    with pytest.raises(ValueError, match="box_size"):
-        EstimatorSettings(box_size="huge")
+    with pytest.raises(SettingsError, match="box_size = 'huge' is not allowed; allowed: body, tight"):
+        TrackingSettings(box_size="huge")
+    with pytest.raises(UserError, match="tracking.min_confidence = 1.5 is out of range"):
+        EngineSettings().replaced({"tracking.min_confidence": 1.5})
+    with pytest.raises(UserError, match="model.input_size = 100 is not allowed"):
+        EngineSettings().replaced({"model.input_size": 100})
 
 
-def test_the_tracking_defaults_are_config_yaml_defaults():
-    """app.pipeline.make_estimator passes tracking.* to EstimatorSettings; the defaults agree."""
-    from app.config import TrackingConfig
+def test_open_builds_the_engine_and_close_releases_it():
+    """Estimator.open makes backend, person detector and motion model from the settings alone; as a context
+    manager it closes them all (their ONNX Runtime sessions are gone after the block)."""
+    settings = EngineSettings().replaced({"model.backend": "onnxruntime", "model.threads": 1,
+                                          "model.detector_threads": 1, "tracking.crop_scale": 1.4})
+    lines = []
+    with Estimator.open(settings, log=lines.append) as est:
+        assert est.backend.sess is not None and est.detector.sess is not None and est.motion is not None
+        assert est.detector.crop_scale == 1.4 and est.settings is settings
+        pose = est(FRAME, 0.0)
+        assert pose.state == "searching"
+        backend, detector, motion = est.backend, est.detector, est.motion
+    assert backend.sess is None and detector.sess is None and motion.session is None
+    assert len(lines) == 1 and lines[0].startswith("backend: onnxruntime, model skeletonnet.onnx")
+    est.close()  # twice is harmless
 
-    cfg, st = TrackingConfig(), EstimatorSettings()
-    for key in ("min_confidence", "crop_scale", "rest_ease_s", "box_size", "shrink_per_s", "recheck_every",
-                "recheck_below", "upright"):
-        assert getattr(cfg, key) == getattr(st, key), key
+
+@pytest.mark.parametrize("key, value, message", [
+    ("model.path", "no/such/model.onnx", "no/such/model.onnx: model not found"),
+    ("model.path", "assets", "assets: is a folder"),
+    ("model.path", "assets/person_detector.onnx", "not a SkeletonNet model"),
+    ("model.motion_path", "no/such/motion.onnx", "motion.onnx: motion model not found (or set model.motion: off)"),
+])
+def test_open_reports_a_bad_file_in_one_line(key, value, message):
+    settings = EngineSettings().replaced({"model.backend": "onnxruntime", "model.threads": 1, key: value})
+    with pytest.raises(UserError) as e:
+        Estimator.open(settings, log=lambda _m: None)
+    assert message in str(e.value) and "\n" not in str(e.value)

@@ -10,8 +10,9 @@ from engine import motion as M
 from engine import rotations as R
 from engine import skeleton as S
 from engine.backend_base import BackendError
-from engine.estimator import Estimator, EstimatorSettings
+from engine.estimator import Estimator
 from engine.preprocess import frame_intrinsics
+from engine.settings import EngineSettings
 
 REPO_MODEL = Path(__file__).resolve().parents[2] / "assets" / "motion.onnx"
 SK = S.Skeleton.default()
@@ -118,7 +119,7 @@ def test_estimator_with_the_motion_model_gives_rotations_that_rebuild_its_joints
             return [type("D", (), {"box": (*uv.min(0), *uv.max(0)), "crop": Box.around(uv)})()]
 
     motion = M.MotionModel(REPO_MODEL)
-    est = Estimator(net, EstimatorSettings(filter_enabled=filtered), detector=Detector(), motion=motion)
+    est = Estimator(net, EngineSettings().replaced({"filter.enabled": filtered}), detector=Detector(), motion=motion)
     frame = np.zeros((h, w, 3), np.uint8)
     for i in range(40):
         pose = est(frame, i / 30)

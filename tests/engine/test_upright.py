@@ -1,6 +1,6 @@
 """Upright crops (issue 29 point 3): turned boxes (``engine.preprocess.Box.angle``), the crop camera's
 roll and its inverse (``engine.frames``), the turn-back of the network's outputs
-(``engine.backend_base.turn_back``, called by ``Estimator._infer``), the estimator's choice of angle, and
+(``engine.backend_base.turn_back``, called by ``Estimator.infer_crop``), the estimator's choice of angle, and
 the issue's check with the shipped network: a rotated copy of a photograph gives the same joints, turned
 back, within tolerance."""
 import json
@@ -17,8 +17,9 @@ from engine import frames as F
 from engine import rotations as R
 from engine import skeleton as S
 from engine.backend_base import Backend, Outputs, turn_back
-from engine.estimator import Estimator, EstimatorSettings, body_angle
+from engine.estimator import Estimator, body_angle
 from engine.preprocess import Box, crop, frame_intrinsics, upright_angle
+from engine.settings import EngineSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).with_name("data")
@@ -294,8 +295,9 @@ def test_turned_crops_give_the_pose_in_frame_pixels_and_world_axes(lean_deg):
                        Box.around(truth_2d, 1.25, angle=lean))
     frame = np.zeros((h, w, 3), np.uint8)
     for upright in (True, False):
-        est = Estimator(net, EstimatorSettings(filter_enabled=False, upright=upright, recheck_every=0,
-                                               box_size="tight"), detector=Finds(det))
+        settings = EngineSettings().replaced({"filter.enabled": False, "tracking.upright": upright,
+                                              "tracking.recheck_every": 0, "tracking.box_size": "tight"})
+        est = Estimator(net, settings, detector=Finds(det))
         net.boxes.clear()
         for t in range(3):
             pose = est(frame, t / 30)
@@ -352,8 +354,9 @@ def photo(name, blur):
 def pose_on(network, frame, box, upright=True):
     """One acquisition frame of the estimator on ``box`` (the detection's upright crop)."""
     det = OneDetection((0, 0, 1, 1), Box(box.left, box.top, box.side), box)
-    est = Estimator(network, EstimatorSettings(filter_enabled=False, min_confidence=0.0, recheck_every=0,
-                                               upright=upright), detector=Finds(det))
+    settings = EngineSettings().replaced({"filter.enabled": False, "tracking.min_confidence": 0.0,
+                                          "tracking.recheck_every": 0, "tracking.upright": upright})
+    est = Estimator(network, settings, detector=Finds(det))
     pose = est(frame, 0.0)
     assert pose.detected
     return pose, est

@@ -15,18 +15,12 @@ def app_estimator():
     """The estimator benchmarks.heldout_video scores: what mocap process builds from config.yaml, on ONNX
     Runtime with one thread, no motion model, its person detector on one thread."""
     from app.config import load_config
-    from app.pipeline import make_estimator
-    from engine.detector import PersonDetector
+    from engine.estimator import Estimator
 
     cfg = load_config(ROOT / "config.yaml", {"model.path": str(MODEL), "model.threads": 1,
-                                            "model.backend": "onnxruntime", "model.motion": False})
-
-    def make():
-        est = make_estimator(cfg, log=lambda *_: None)
-        est._detector = PersonDetector(threads=1, crop_scale=cfg.tracking.crop_scale)
-        return est
-
-    return make
+                                            "model.detector_threads": 1, "model.backend": "onnxruntime",
+                                            "model.motion": False})
+    return lambda: Estimator.open(cfg.engine, log=lambda *_: None)
 
 
 def test_the_trainer_opens_the_estimator_the_app_builds(app_estimator):

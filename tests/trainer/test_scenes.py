@@ -89,7 +89,7 @@ def test_clothes_change_the_render_only_inside_the_silhouette(anny_model):
         r.set_body(bare)
         b = r.render(g, k, cam.rot, cam.t, rng, light=light)
     finally:
-        r.r.release()
+        r.r.close()
     assert (a[..., 3] > 0).sum() > 500  # the body is in view
     np.testing.assert_array_equal(a[..., 3], b[..., 3])  # the same silhouette
     diff = np.abs(a[..., :3].astype(int) - b[..., :3].astype(int)).max(-1) > 0

@@ -120,13 +120,13 @@ class Annotator:
             self.log.write(self.keys[self.index], d)
             self.index += 1
             if self.index >= len(self.keys):
-                self.win.close()
+                self.win.request_close()
 
     def back(self):
         self.index = max(0, self.index - 1)
 
     def quit(self):
-        self.win.close()
+        self.win.request_close()
 
     # ------------------------------------------------------------------ drawing
 
@@ -185,7 +185,7 @@ class Annotator:
             self.win.glfw.swap_buffers(self.win.win)
             self.win.glfw.wait_events_timeout(0.05)
         self.log.close()
-        self.win.destroy()
+        self.win.close()
         return {k: self.log.decisions.get(k) for k in self.keys}
 
 
@@ -231,8 +231,8 @@ def contact_sheet(root: Path, out: Path, show_all: bool = False, columns: int = 
         tile = np.concatenate(crops + [side.read()[..., ::-1]], 1)
         cv2.putText(tile, f"{n + 1} {Path(key).name}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2)
         tiles.append(tile)
-    side.release()
-    r.release()
+    side.close()
+    r.close()
     if not tiles:
         return 0
     w = max(t.shape[1] for t in tiles)
