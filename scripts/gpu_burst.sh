@@ -7,12 +7,14 @@
 # The burst, in one command that must end inside the device call's 10 minutes:
 #   1. installs carried wheels (.whl/*.whl -> /tmp/site on PYTHONPATH) and, on a GPU machine only,
 #      the carried GL loader .debs (.gl/*.deb, unpacked to / as the device README says);
-#   2. data: renders synthetic shards with `python -m trainer synth --style webcam --workers $(nproc)`
+#   2. data: renders synthetic shards with `python -m trainer synth --size 256 --workers $(nproc)`
 #      into a scratch folder when the renderer can run there (Anny + warp + moderngl importable and the
 #      CMU clips present), else uses the pre-rendered shards carried in .burst_data/ (it says which);
-#   3. trains with `python -m trainer train` (trainer/configs/default.yaml's model) from the shipped
-#      float16 weights (trainer/weights/skeletonnet_lite0.pt, `init:`), time_limit_s = what is left of
-#      BURST_BUDGET_S minus a reserve for step 4; bf16 autocast on the GPU (the trainer's default);
+#   3. trains with `python -m trainer train trainer/configs/blazepose.yaml` (the shipped model: SkeletonNet on
+#      BlazePose's landmark network, which needs data/packages/blazepose/pose_landmark_full.tflite carried)
+#      from the shipped float16 weights (trainer/weights/skeletonnet_blazepose.pt, `init:`), the backbone
+#      at a tenth of the heads' rate and its 2D held by distillation on every crop, time_limit_s = what is
+#      left of BURST_BUDGET_S minus a reserve for step 4; bf16 autocast on the GPU (the trainer's default);
 #   4. writes into $OUT (what comes back: at most 8 files, 16 MB each): skeletonnet_burst.pt (slim
 #      float16 weights, trainer.checkpoint.write_slim_checkpoint), train.csv, val.csv, curves.png,
 #      config.yaml, burst.json (what ran, steps, timings) and burst.log.
@@ -22,7 +24,9 @@
 # BURST_BATCH (default 64 on a GPU, 16 on a CPU), BURST_TINY=1 (rehearsal: 64 images, 20 steps, batch 4),
 # BURST_DATA (use this dataset folder and render nothing), BURST_NO_RENDER=1 (use .burst_data even where
 # Anny is: rehearses the carried-shards path), PYTHON (default: .venv/bin/python if present,
-# else python3). `prepare` takes BURST_PREPARE_N (images to pre-render into .burst_data/, default 2000).
+# else python3). `prepare` takes BURST_PREPARE_N (images to pre-render into .burst_data/, default 2000; it
+# stops at what fits) and copies the BlazePose landmark network the model is built from into
+# data/packages/blazepose (carry that folder too).
 # docs/gpu.md, "Training burst", has the device call and the sizes measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +62,10 @@ if [ "${1:-}" = "prepare" ]; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   (apt-get $o update -qq >/dev/null 2>&1 && cd "$GLD" && apt-get $o download -qq libegl1 libglvnd0 libopengl0 libgl1 \
      libglx0 libgles2 assimp-testmodels >/dev/null 2>&1) || echo "prepare: apt-get download failed"
-  tree=$(tree_gz_bytes); whl=$(dir_bytes "$WHL"); gl=$(dir_bytes "$GLD")
+  # the landmark network the model is built from (6.1 MiB; fetched and sha256-checked once)
+  $PY -c "from trainer.blazepose import tflite_path; print('prepare: BlazePose landmark network', tflite_path('full'))"
+  TFL=$(dir_bytes data/packages/blazepose/pose_landmark_full.tflite)
+  tree=$(( $(tree_gz_bytes) + TFL )); whl=$(dir_bytes "$WHL"); gl=$(dir_bytes "$GLD")
   echo "prepare: working tree $(mib "$(tree_bytes)") MiB raw, $(mib "$tree") MiB gzipped (counted below); render-there wheels $(mib "$whl") MiB" \
        "($(cd "$WHL" && ls -S | head -2 | tr '\n' ' ')largest); GL + CMU-clip debs $(mib "$gl") MiB; limit $LIMIT_MIB MiB"
   if [ $((tree + whl + gl)) -lt $((LIMIT_MIB * 1048576 - 4194304)) ]; then
@@ -67,8 +74,12 @@ if [ "${1:-}" = "prepare" ]; then
   else
     echo "prepare: tree + wheels + debs do not fit in $LIMIT_MIB MiB: carrying pre-rendered shards instead"
     rm -rf .whl .gl .burst_data
+    # 256 px renders, as the shipped model's data (trainer/configs/blazepose.yaml); about 14.5 KB an image (16 counted)
+    ROOM=$(( (LIMIT_MIB * 1048576 - tree - 2097152) / 16384 ))
+    if [ "$N" -gt "$ROOM" ]; then echo "prepare: $N images do not fit; rendering $ROOM"; N=$ROOM; fi
+    if [ "$N" -lt 32 ]; then echo "prepare: no room for shards ($(mib "$tree") MiB before any)" >&2; exit 2; fi
     nice -n 10 $PY -m trainer synth --out .burst_data --train "$N" --val $((N / 10 > 16 ? N / 10 : 16)) --test 0 \
-      --size 160 --style webcam --workers "${BURST_PREPARE_WORKERS:-1}" --no-card 2>&1 | tr '\r' '\n' | grep -v "^rendering" | tail -2
+      --size 256 --workers "${BURST_PREPARE_WORKERS:-1}" --no-card 2>&1 | tr '\r' '\n' | grep -v "^rendering" | tail -2
     data=$(dir_bytes .burst_data)
     total=$((tree + data))
     echo "prepare: .burst_data $(mib "$data") MiB for $N + val images; tree + carried = $(mib "$total") MiB of $LIMIT_MIB"
@@ -77,7 +88,7 @@ if [ "${1:-}" = "prepare" ]; then
            "refused (the tree alone: $(mib "$tree") MiB gzipped, $(mib "$(tree_bytes)") MiB raw); see docs/gpu.md, Training burst"
       exit 2
     fi
-    echo "prepare: carry .burst_data"
+    echo "prepare: carry .burst_data and data/packages/blazepose"
   fi
   exit 0
 fi
@@ -116,7 +127,7 @@ elif [ "${BURST_NO_RENDER:-0}" != 1 ] && $PY -c "import anny, warp, roma, modern
   NV=$((N / 10 > 16 ? N / 10 : 16))
   echo "burst: rendering $N + $NV images with $(nproc) workers (Anny is here)"
   t=$(date +%s)
-  $PY -m trainer synth --out "$SCRATCH/data" --train "$N" --val "$NV" --test 0 --size 160 --style webcam \
+  $PY -m trainer synth --out "$SCRATCH/data" --train "$N" --val "$NV" --test 0 --size 256 \
     --workers "$(nproc)" --no-card 2>&1 | tr '\r' '\n' | grep -v "^rendering" | tail -3
   DATA=$SCRATCH/data; SOURCE="rendered here: $N train + $NV val in $(( $(date +%s) - t )) s"
 elif [ -d .burst_data/train ]; then
@@ -135,13 +146,16 @@ STEPS=200000; VAL_EVERY=500; VAL_N=400; LOG=20
 if [ "$TINY" = 1 ]; then BATCH=${BURST_BATCH:-4}; STEPS=20; VAL_EVERY=10; VAL_N=16; LOG=5; fi
 echo "burst: training ${LEFT}s at most (batch $BATCH, $STEPS steps at most)"
 set +e
-# the phase-5 Lite0 weights left the tree (issue 31 point 9); make them once with
-#   git show 566f0ce:trainer/weights/skeletonnet_lite0.pt > data/skeletonnet_lite0.pt
-# (the burst still trains the Lite0 model: moving it to trainer/configs/blazepose.yaml is open work)
-LITE0_INIT=${LITE0_INIT:-data/skeletonnet_lite0.pt}
-if [ ! -f "$LITE0_INIT" ]; then echo "burst: $LITE0_INIT not found (git show 566f0ce:trainer/weights/skeletonnet_lite0.pt > $LITE0_INIT)" >&2; exit 2; fi
-$PY -m trainer train trainer/configs/default.yaml --set out="$SCRATCH/run" --set init="$LITE0_INIT" \
+if [ ! -f data/packages/blazepose/pose_landmark_full.tflite ]; then
+  echo "burst: data/packages/blazepose/pose_landmark_full.tflite not carried (run prepare here; carry data/packages/blazepose)" >&2
+  exit 2
+fi
+# the shipped model's recipe (trainer/configs/blazepose.yaml), fine-tuned: no frozen phase, a constant rate,
+# distillation on every crop (the carried data has no real frames)
+$PY -m trainer train trainer/configs/blazepose.yaml --set out="$SCRATCH/run" \
+  --set init=trainer/weights/skeletonnet_blazepose.pt \
   --set "data=[{kind: synth, root: $DATA, weight: 1.0}]" --set "val={kind: synth, root: $DATA, split: val, max_samples: $VAL_N}" \
+  --set freeze_backbone_steps=0 --set distill_on=all \
   --set batch_size=$BATCH --set steps=$STEPS --set lr=2.0e-4 --set schedule=const --set val_every=$VAL_EVERY \
   --set ckpt_every=$VAL_EVERY --set log_every=$LOG --set time_limit_s=$LEFT --set export=false 2>&1 \
   | tr '\r' '\n' | grep -v "^training:" | tail -15
