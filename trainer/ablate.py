@@ -24,13 +24,14 @@ import time
 from pathlib import Path
 
 from engine.errors import UserError, reports_user_errors
+from engine.settings import build
 from engine.yamlfile import read_yaml
 from trainer.checkpoint import load_checkpoint
 from trainer.clusters import kmeans_rotations, save_clusters
+from trainer.config import TrainConfig
 from trainer.data.sources import make_source
 from trainer.evaluate import evaluate
-from trainer.model import SkeletonNetConfig
-from trainer.train import TrainConfig, train
+from trainer.train import train
 
 PAPER = {  # the paper's MPJPE (mm) on Human3.6M, Tables 3 and 4, for the reader's side-by-side
     "rot": 112.43, "hm": 128.55, "both": 87.05, "aa": 175.06, "fkaa": 197.44, "absolute": 114.70,
@@ -39,6 +40,9 @@ PAPER = {  # the paper's MPJPE (mm) on Human3.6M, Tables 3 and 4, for the reader
 
 
 def load_ablation_config(path: str | Path) -> dict:
+    """The ablation config in ``path``: ``out``, ``base`` (a training config's keys, ``trainer.config``) and
+    ``variants`` (name -> ``model`` keys); every variant's training config is checked here, a mistake is one
+    line naming the file and the key."""
     p = Path(path)
     data = read_yaml(p, "ablation config")
     for key in ("out", "base", "variants"):
@@ -46,19 +50,30 @@ def load_ablation_config(path: str | Path) -> dict:
             raise UserError(f"{p}: missing key '{key}'")
     if not isinstance(data["variants"], dict) or not data["variants"]:
         raise UserError(f"{p}: 'variants' must map names to model overrides")
+    if not isinstance(data["base"], dict):
+        raise UserError(f"{p}: 'base' must be a mapping of training config keys")
+    for name in data["variants"]:
+        variant_config(data, name, None, str(p))
     return data
 
 
-def variant_config(abl: dict, name: str, steps: int | None):
-    base = copy.deepcopy(abl["base"])
-    base["model"] = {**base.get("model", {}), **(abl["variants"][name] or {})}
-    base["out"] = str(Path(abl["out"]) / name)
-    base["clusters"] = str(Path(abl["out"]) / "clusters.npz")
-    base["val"] = {}
-    base["export"] = False
+def variant_model(abl: dict, name: str) -> dict:
+    """The ``model`` keys of variant ``name``: the base's, then the variant's (what ``results.json`` records)."""
+    base, variant = abl["base"].get("model") or {}, abl["variants"][name] or {}
+    for where, keys in (("base.model", base), (f"variants.{name}", variant)):
+        if not isinstance(keys, dict):
+            raise UserError(f"{where} must map model keys to values, got {keys!r}")
+    return {**base, **variant}
+
+
+def variant_config(abl: dict, name: str, steps: int | None, src: str = "ablation config") -> TrainConfig:
+    """The training config of variant ``name``: the base with the variant's model keys, its own run folder, the
+    shared k-means classes, no validation and no export (``src`` names the file in errors)."""
+    base = {**copy.deepcopy(abl["base"]), "model": variant_model(abl, name), "out": str(Path(abl["out"]) / name),
+            "clusters": str(Path(abl["out"]) / "clusters.npz"), "val": {"root": ""}, "export": False}
     if steps:
         base["steps"] = steps
-    return TrainConfig(**base)
+    return build(TrainConfig, base, "base", f"{src} (variant {name})", UserError)
 
 
 def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_samples: int = 500,
@@ -70,7 +85,7 @@ def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_
     if unknown:
         raise UserError(f"unknown variant {unknown[0]!r}; the config has: {', '.join(abl['variants'])}")
     first = variant_config(abl, names[0], steps)
-    mcfg = SkeletonNetConfig(**first.model)
+    mcfg = first.model
     if not (out / "clusters.npz").exists():
         src = make_source(first.data[0], "train", mcfg.input_size, None, False)
         print(f"k-means of {len(src)} global rotations into {mcfg.num_clusters} classes ...", file=sys.stderr)
@@ -81,23 +96,24 @@ def run(abl: dict, only: list[str], steps: int | None, test_samples: int, train_
     for name in names:
         cfg = variant_config(abl, name, steps)
         done = results.get(name)
-        same = bool(done) and done.get("steps") == cfg.steps and done.get("model") == cfg.model
+        model = variant_model(abl, name)
+        same = bool(done) and done.get("steps") == cfg.steps and done.get("model") == model
         if same and not (reeval and "train_fit" not in done):
             print(f"{name}: done already ({done['overall']['mpjpe_mm']:.1f} mm)", file=sys.stderr)
             continue
         wall = done.get("train_wall_s_this_call", 0.0) if same else 0.0
         if not same:
-            print(f"== {name}: {cfg.model} for {cfg.steps} steps", file=sys.stderr)
+            print(f"== {name}: {model} for {cfg.steps} steps", file=sys.stderr)
             t0 = time.time()
             train(cfg)
             wall = time.time() - t0
         net = load_checkpoint(Path(cfg.out) / "last.pt")
-        test = make_source({"kind": "synth", "root": cfg.data[0]["root"]}, "test", net.cfg.input_size, None, False)
+        test = make_source({"kind": "synth", "root": cfg.data[0].root}, "test", net.cfg.input_size, None, False)
         ev = evaluate(net, test, net.reference_length, test_samples)
         # how well the same steps fit images the variant was trained on (learnability, Table 4's argument)
-        tr = make_source({"kind": "synth", "root": cfg.data[0]["root"]}, "train", net.cfg.input_size, None, False)
+        tr = make_source({"kind": "synth", "root": cfg.data[0].root}, "train", net.cfg.input_size, None, False)
         fit = evaluate(net, tr, net.reference_length, train_samples)["overall"] if train_samples else None
-        results[name] = {"model": cfg.model, "steps": cfg.steps, "batch_size": cfg.batch_size,
+        results[name] = {"model": model, "steps": cfg.steps, "batch_size": cfg.batch_size,
                          "train_wall_s_this_call": round(wall, 1), "paper_mpjpe_mm": PAPER.get(name),
                          "train_fit": fit, **ev}
         latest = json.loads(res_path.read_text()) if res_path.exists() else {}  # another process may have

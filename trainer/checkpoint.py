@@ -3,8 +3,10 @@ and fine-tuning (``init:``) read.
 
 A checkpoint is a ``torch.save`` dict: ``model`` (state dict), ``model_config`` (the
 ``SkeletonNetConfig`` fields, so the network can be rebuilt with nothing else), ``cluster_centres``
-(the k-means classes, which belong to the weights), ``train_config``, ``step``, ``best``, and in a
-full training checkpoint ``optimizer``. Files are written atomically (beside, then renamed).
+(the k-means classes, which belong to the weights), ``train_config`` (the ``TrainConfig``, as a dict:
+a record, never read back), ``step``, ``best``, and in a full training checkpoint ``optimizer``.
+``model_config`` is read with the settings loader, as a training config's ``model`` section is. Files are
+written atomically (beside, then renamed).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
+from engine.settings import build
 from trainer.model import SkeletonNet, SkeletonNetConfig
 
 
@@ -32,12 +35,21 @@ def training_state(net, opt, step: int, best: float, mcfg: SkeletonNetConfig, ce
             "train_config": dataclasses.asdict(cfg)}
 
 
+def model_config(ckpt: dict, src: str = "checkpoint") -> SkeletonNetConfig:
+    """A checkpoint's ``SkeletonNetConfig``, read by the settings loader (``engine.settings.build``) as a
+    training config's ``model`` section is: fields added since it was saved (e.g. ``presence``) take their
+    defaults; a key or value the network no longer knows is one line (``UserError``) naming ``src``."""
+    if not isinstance(ckpt, dict) or "model_config" not in ckpt:
+        raise UserError(f"{src}: not a SkeletonNet checkpoint (no model_config)")
+    return build(SkeletonNetConfig, ckpt["model_config"], "model_config", src, UserError)
+
+
 def saved_config(ckpt: dict) -> dict | None:
-    """A checkpoint's model config as ``load_checkpoint`` builds it: fields added to
-    ``SkeletonNetConfig`` since it was saved (e.g. ``presence``) take their defaults."""
+    """A checkpoint's model config as ``load_checkpoint`` builds it (``model_config``), as a dict; None when
+    it cannot be built."""
     try:
-        return dataclasses.asdict(SkeletonNetConfig(**ckpt["model_config"]))
-    except (KeyError, TypeError, ValueError):
+        return dataclasses.asdict(model_config(ckpt))
+    except UserError:
         return None
 
 
@@ -55,11 +67,11 @@ def read_checkpoint(path: str | Path) -> dict:
 def load_checkpoint(source: str | Path | dict) -> SkeletonNet:
     """A SkeletonNet from a training checkpoint, its path or its contents (eval mode, CPU)."""
     ck = source if isinstance(source, dict) else read_checkpoint(source)
-    net = SkeletonNet(SkeletonNetConfig(**ck["model_config"]), ck["cluster_centres"])
+    where = "checkpoint" if isinstance(source, dict) else source
+    net = SkeletonNet(model_config(ck, str(where)), ck["cluster_centres"])
     try:
         net.load_state_dict(ck["model"])
     except RuntimeError:
-        where = "checkpoint" if isinstance(source, dict) else source
         raise UserError(f"{where}: weights do not match the architecture recorded in the checkpoint") from None
     return net.eval()
 

@@ -39,22 +39,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.settings import check_fields, knob
 from trainer import layers as L
 from trainer.model import SkeletonNetConfig
+
+WEIGHT = (0.0, 1e6)  # the range of a loss weight
 
 
 @dataclass
 class LossWeights:
-    alpha: float = 0.1     # bone rotations R^b
-    beta: float = 0.1      # final rotations R
-    gamma: float = 0.1     # final positions x
-    lam: float = 1.0       # cross heatmaps (the paper: 0.001; docs/training.md says why not here)
-    readout: float = 0.2   # L1 of the soft-argmax read-out (x, y; depth for 3D samples), map pixels; not in the paper
-    delta: float = 0.0     # squared soft-argmax xy error of 2D-only samples, map px^2 (issue 9's term; 0 = off)
-    presence: float = 1.0  # binary cross-entropy of the presence logit (person / background crop)
-    distill: float = 0.0   # L1 of the xy read-out against the original BlazePose network's 2D, map pixels (0 = off)
-    position_scale: float = 10.0
-    heatmap_sigma: float = 1.5
+    """The loss terms' weights: a training config's ``loss`` section (``trainer.config``); ``engine.settings``
+    knobs, checked when the config is built and when an instance is made in code."""
+    alpha: float = knob(0.1, range=WEIGHT, doc="bone rotations R^b")
+    beta: float = knob(0.1, range=WEIGHT, doc="final rotations R")
+    gamma: float = knob(0.1, range=WEIGHT, doc="final positions x")
+    lam: float = knob(1.0, range=WEIGHT, doc="cross heatmaps (the paper: 0.001; docs/training.md says why not here)")
+    readout: float = knob(0.2, range=WEIGHT, doc="L1 of the soft-argmax read-out (x, y; depth for 3D samples), "
+                          "map pixels; not in the paper")
+    delta: float = knob(0.0, range=WEIGHT, doc="squared soft-argmax xy error of 2D-only samples, map px^2 "
+                        "(issue 9's term; 0 = off)")
+    presence: float = knob(1.0, range=WEIGHT, doc="binary cross-entropy of the presence logit (person / "
+                           "background crop)")
+    distill: float = knob(0.0, range=WEIGHT, doc="L1 of the xy read-out against the original BlazePose network's "
+                          "2D, map pixels (0 = off; needs a blazepose_* backbone)")
+    position_scale: float = knob(10.0, range=(1e-6, 1e6), doc="positions enter L_pos in metres times this")
+    heatmap_sigma: float = knob(1.5, range=(0.05, 100.0), doc="the Gaussian heatmap targets' sigma, map pixels")
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 def heatmap_targets(coords_map: torch.Tensor, size: int, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:

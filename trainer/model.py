@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import skeleton as S
+from engine.settings import SettingsError, check_fields, knob
 from trainer import layers as L
-from trainer.backbones import build_backbone, conv_bn, init_weights, load_pretrained
+from trainer.backbones import BACKBONES, build_backbone, conv_bn, init_weights, load_pretrained
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,32 +48,36 @@ BP_LOGIT_SCALE = 2.0
 #: channels of the reduced stride-32 grid the rotation branch reads on a BlazePose backbone
 ROT_GRID_CHANNELS = 48
 ROT_REPR = ("matrix", "aa", "fkaa", "absolute")
+#: every backbone a config may name (BlazePose's three variants: trainer/blazepose.py)
+BACKBONE_NAMES = (*(f"blazepose_{v}" for v in ("full", "lite", "heavy")), *BACKBONES)
 
 
 @dataclass
 class SkeletonNetConfig:
-    # blazepose_full | blazepose_lite | blazepose_heavy (BlazePose's landmark network, trainer/blazepose.py) |
-    # lite0 | lite1 | lite2 (EfficientNet-Lite, ImageNet weights) | resnet50 (paper) | resnet18 | mobilenet
-    backbone: str = "lite0"
-    input_size: int = 192            # 256 in the paper
-    hg_channels: int = 64            # channels of the up-sampling layers and the hourglass
-    hg_depth: int = 4
-    num_clusters: int = 200          # K, k-means centres of the global rotation
-    head_hidden: int = 1024
-    mode: str = "both"
-    gram_schmidt: bool = True
-    global_rot: str = "class"
-    rot_repr: str = "matrix"
-    gauss_sigma: float = 1.0         # Gaussian maps on the first up-sampling layer, pixels
-    gauss_fill: float = 0.9          # FK skeleton scaled to 90% of that layer's width
-    presence: bool = False           # a "person in this crop" logit trained with background crops
+    """The network's architecture: a training config's ``model`` section (``trainer.config``), saved in every
+    checkpoint (``trainer.checkpoint``). Fields are ``engine.settings`` knobs, checked when the config is built
+    and when an instance is made in code."""
+    backbone: str = knob("lite0", choices=BACKBONE_NAMES,
+                         doc="blazepose_full | _lite | _heavy: BlazePose's landmark network (trainer/blazepose.py); "
+                         "lite0-2: EfficientNet-Lite (ImageNet weights); resnet50 (the paper), resnet18, mobilenet")
+    input_size: int = knob(192, range=(32, 1024), doc="square input, pixels, a multiple of 32 (256 in the paper)")
+    hg_channels: int = knob(64, range=(2, 2048), doc="channels of the up-sampling layers and the hourglass")
+    hg_depth: int = knob(4, range=(1, 8), doc="depth of the hourglass module")
+    num_clusters: int = knob(200, range=(1, 100000), doc="K, k-means centres of the global rotation")
+    head_hidden: int = knob(1024, range=(1, 65536), doc="hidden units of the rotation heads")
+    mode: str = knob("both", choices=MODES, doc="both | rot (rotation regressor only) | hm (heatmaps only)")
+    gram_schmidt: bool = knob(True, doc="false: the paper's 'w/o GS' ablation")
+    global_rot: str = knob("class", choices=GLOBAL_ROT, doc="class (k-means classes) | regress ('GlobalReg')")
+    rot_repr: str = knob("matrix", choices=ROT_REPR, doc="the bone rotations' representation (Table 4)")
+    gauss_sigma: float = knob(1.0, range=(0.01, 100.0), doc="Gaussian maps on the first up-sampling layer, pixels")
+    gauss_fill: float = knob(0.9, range=(0.01, 1.0), doc="FK skeleton scaled to this share of that layer's width")
+    presence: bool = knob(False, doc="a 'person in this crop' logit trained with background crops")
 
     def __post_init__(self):
-        for name, allowed in (("mode", MODES), ("global_rot", GLOBAL_ROT), ("rot_repr", ROT_REPR)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"SkeletonNetConfig.{name} = {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        check_fields(self)
         if self.input_size % 32:
-            raise ValueError(f"SkeletonNetConfig.input_size = {self.input_size}; must be a multiple of 32")
+            raise SettingsError("SkeletonNetConfig", "input_size", f"= {self.input_size} is not allowed; "
+                                "allowed: a multiple of 32")
 
     @property
     def blazepose(self) -> str:

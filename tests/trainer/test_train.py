@@ -31,10 +31,10 @@ def data(tmp_path_factory):
     return out
 
 
-def write_cfg(tmp_path, data, name, **kw):
+def write_cfg(tmp_path, root, name, /, **kw):
     cfg = {"out": str(tmp_path / name), "model": SMALL,
-           "data": [{"kind": "synth", "root": str(data), "weight": 1.0}],
-           "val": {"kind": "synth", "root": str(data), "split": "val", "max_samples": 8},
+           "data": [{"kind": "synth", "root": str(root), "weight": 1.0}],
+           "val": {"kind": "synth", "root": str(root), "split": "val", "max_samples": 8},
            "batch_size": 4, "steps": 6, "val_every": 3, "ckpt_every": 2, "log_every": 1, "threads": 1, **kw}
     p = tmp_path / f"{name}.yaml"
     p.write_text(yaml.safe_dump(cfg))
@@ -154,9 +154,61 @@ def test_time_limit_stops_checkpointed_and_resumes(tmp_path, data, capsys):
 
 
 def test_video_val_settings_are_checked(tmp_path, data, capsys):
-    cfg = write_cfg(tmp_path, data, "vb", video_val={"every": 0})
+    for vv, said in (({"every": -1}, "video_val.every = -1 is out of range"),
+                     ({"every": 2, "videos": "mine"}, "video_val.videos = 'mine' is not allowed"),
+                     ({"every": 2, "chose": True}, "unknown key 'video_val.chose'")):
+        cfg = write_cfg(tmp_path, data, "vb", video_val=vv)
+        assert T.main([str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert f"{cfg}: {said}" in err and err.count("\n") == 1, err
+    assert not T.load_train_config(write_cfg(tmp_path, data, "off", video_val={"every": 0})).video_val.chooses
+
+
+@pytest.mark.parametrize("keys, said", [
+    ({"model": {**SMALL, "hg_chanels": 8}}, "unknown key 'model.hg_chanels' (allowed: backbone, input_size, "),
+    ({"loss": {"lam": "high"}}, "loss.lam = 'high' is a string; expected a number"),
+    ({"model": {**SMALL, "input_size": 100}}, "model.input_size = 100 is not allowed; allowed: a multiple of 32"),
+    ({"model": {**SMALL, "mode": "heat"}}, "model.mode = 'heat' is not allowed; allowed: both, rot, hm"),
+    ({"batch_size": 0}, "batch_size = 0 is out of range; allowed: 1 to 65536"),
+    ({"data": [{"root": "x", "weight": -1}]}, "data[0].weight = -1 is out of range"),
+    ({"data": [{"root": "x"}, {"root": "y", "kind": "photos"}]}, "data[1].kind = 'photos' is not allowed"),
+    ({"data": [{"root": "x", "shares": {"pasted": 1.0}}]}, "data[0].shares = {'pasted': 1.0} is not allowed"),
+    ({"data": [{"kind": "synth"}]}, "data[0].root is missing"),
+    ({"data": {"root": "x"}}, "data = {'root': 'x'} is a mapping; expected a list"),
+    ({"val": {"root": "x", "max_samples": 0}}, "val.max_samples = 0 is out of range"),
+    ({"loss": {"distill": 0.2}}, "loss.distill = 0.2 needs a blazepose_* model.backbone"),
+])
+def test_config_mistakes_are_one_line_naming_the_file_and_the_dotted_key(tmp_path, data, capsys, keys, said):
+    cfg = write_cfg(tmp_path, data, "bad", **keys)
     assert T.main([str(cfg)]) == 2
-    assert "video_val takes every" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"trainer: {cfg}: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "bad").exists()  # checked before anything is made
+
+
+def test_set_overrides_are_checked_like_the_file(tmp_path, data, capsys):
+    cfg = write_cfg(tmp_path, data, "ov")
+    got = T.load_train_config(cfg, ["model.hg_channels=16", "loss.lam=0.5", "val.max_samples=3", "steps=4",
+                                    "data=[{kind: synth, root: x, weight: 2}]"])
+    assert (got.model.hg_channels, got.model.hg_depth, got.loss.lam, got.val.max_samples, got.steps) == (16, 2, 0.5,
+                                                                                                        3, 4)
+    assert got.data[0].root == "x" and got.data[0].weight == 2.0 and got.data[0].split == ""
+    assert not T.load_train_config(cfg, ["val=null"]).val.root  # no validation
+    for o, said in (("model.hg_chanels=16", "--set: unknown key 'model.hg_chanels'"),
+                    ("lr=abc", "--set: lr = 'abc' is a string; expected a number"),
+                    ("steps.x=1", "--set: 'steps.x' goes below 'steps', which is not a section")):
+        assert T.main([str(cfg), "--set", o]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+
+
+def test_a_runs_config_yaml_loads_back_to_its_config(tmp_path, data):
+    """config.yaml in the run folder is every key with its value: loaded again, the same config."""
+    cfg = write_cfg(tmp_path, data, "cy", steps=2, val_every=2, export=False,
+                    data=[{"kind": "synth", "root": str(data), "weight": 0.75},
+                          {"kind": "synth", "root": str(data), "weight": 0.25, "split": "train"}])
+    assert T.main([str(cfg)]) == 0
+    assert T.load_train_config(tmp_path / "cy" / "config.yaml") == T.load_train_config(cfg)
 
 
 def test_batches_mix_sources_by_weight():
@@ -252,10 +304,50 @@ def test_shipped_configs_load_and_their_init_weights_fit(path):
     if "variants" in yaml.safe_load(path.read_text()):
         abl = ablate.load_ablation_config(path)
         for name in abl["variants"]:
-            SkeletonNetConfig(**ablate.variant_config(abl, name, None).model)
+            v = ablate.variant_config(abl, name, None)
+            assert isinstance(v.model, SkeletonNetConfig) and not v.val.root and not v.export
         return
     cfg = T.load_train_config(path)
+    assert isinstance(cfg.model, SkeletonNetConfig) and cfg.data and all(s.root for s in cfg.data)
     if cfg.init:
         ck = torch.load(REPO / cfg.init, map_location="cpu", weights_only=False)
         # as training checks it (fields added since the checkpoint, e.g. presence, take their defaults)
-        assert saved_config(ck) == dataclasses.asdict(SkeletonNetConfig(**cfg.model))
+        assert saved_config(ck) == dataclasses.asdict(cfg.model)
+
+
+def test_the_shipped_checkpoint_starts_resumes_and_exports(tmp_path, data):
+    """trainer/weights/skeletonnet_blazepose.pt, saved before the typed config: its model config is
+    blazepose.yaml's model section, a run starts from it (init:, with distillation) and resumes, and it exports."""
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from trainer.checkpoint import read_checkpoint
+    from trainer.export import export_onnx
+
+    shipped = REPO / "trainer" / "weights" / "skeletonnet_blazepose.pt"
+    ck = read_checkpoint(shipped)
+    model = T.load_train_config(REPO / "trainer" / "configs" / "blazepose.yaml").model
+    assert saved_config(ck) == dataclasses.asdict(model)
+    cfg = write_cfg(tmp_path, data, "bp", model=dataclasses.asdict(model), init=str(shipped), val=None,
+                    export=False, upright=True, loss={"distill": 0.2}, distill_on="real", batch_size=2, steps=2,
+                    ckpt_every=1)
+    assert T.main([str(cfg), "--set", "stop_at=1"]) == 0
+    assert T.main([str(cfg)]) == 0  # resumes 1 -> 2
+    last = torch.load(tmp_path / "bp" / "last.pt", weights_only=False)
+    assert last["step"] == 2 and saved_config(last) == saved_config(ck)
+    path = export_onnx(load_checkpoint(shipped), tmp_path / "bp.onnx")
+    meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    assert meta["skeletonnet.input_size"] == "224"
+
+
+def test_a_source_from_a_mapping_is_built_and_checked(data):
+    from trainer.data.sources import SourceConfig, make_source
+
+    src = make_source({"kind": "synth", "root": str(data)}, "val", 64, None, False)
+    assert len(src) == 8  # the mapping names no split: the caller's
+    assert len(make_source(SourceConfig(root=str(data), split="test"), "val", 64, None, False)) == 8
+    with pytest.raises(T.UserError, match="data source: unknown key 'rot'"):
+        make_source({"kind": "synth", "rot": str(data)}, "val", 64, None, False)
+    with pytest.raises(T.UserError, match="needs a root"):
+        make_source({"kind": "synth"}, "val", 64, None, False)
