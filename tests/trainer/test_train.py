@@ -351,3 +351,15 @@ def test_a_source_from_a_mapping_is_built_and_checked(data):
         make_source({"kind": "synth", "rot": str(data)}, "val", 64, None, False)
     with pytest.raises(T.UserError, match="needs a root"):
         make_source({"kind": "synth"}, "val", 64, None, False)
+
+
+def test_ablation_variant_mistakes_are_one_line(tmp_path, data, capsys):
+    from trainer import ablate as A
+
+    p = tmp_path / "abl.yaml"
+    p.write_text(yaml.safe_dump({"out": str(tmp_path / "abl"), "base": {"model": SMALL, "steps": 3},
+                                 "variants": {"ok": {"mode": "rot"}, "typo": {"mdoe": "rot"}}}))
+    assert A.main([str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"trainer: {p} (variant typo): unknown key 'base.model.mdoe'") and err.count("\n") == 1
+    assert not (tmp_path / "abl").exists()
