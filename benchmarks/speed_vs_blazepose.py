@@ -123,17 +123,17 @@ def decode(path: Path, n: int) -> tuple[list[np.ndarray], float]:
 
 def motion_model(arg: str | None) -> tuple[Path, str]:
     """The motion model to use and a line saying where it came from."""
-    from app.pipeline import resolve
+    from engine.settings import repo_path
 
     if arg is not None:
-        p = resolve(arg)
+        p = repo_path(arg)
         if not p.is_file():
             raise UserError(f"{p}: motion model not found (--motion; export one with python -m trainer motion export)")
         return p, f"{rel(p)} (--motion)"
-    p = resolve(DEFAULT_MOTION)
+    p = repo_path(DEFAULT_MOTION)
     if p.is_file():
         return p, f"{DEFAULT_MOTION} (the default)"
-    q = resolve(FALLBACK_MOTION)
+    q = repo_path(FALLBACK_MOTION)
     if q.is_file():
         return q, f"{FALLBACK_MOTION} ({DEFAULT_MOTION} does not exist yet)"
     raise UserError(f"no motion model: neither {DEFAULT_MOTION} nor {FALLBACK_MOTION} exists "
