@@ -344,8 +344,8 @@ def test_the_shipped_checkpoint_starts_resumes_and_exports(tmp_path, data):
 def test_a_source_from_a_mapping_is_built_and_checked(data):
     from trainer.data.sources import SourceConfig, make_source
 
-    src = make_source({"kind": "synth", "root": str(data)}, "val", 64, None, False)
-    assert len(src) == 8  # the mapping names no split: the caller's
+    src = make_source({"kind": "synth", "root": str(data), "holdout": None}, "val", 64, None, False)
+    assert len(src) == 8  # the mapping names no split: the caller's; None: a key left out
     assert len(make_source(SourceConfig(root=str(data), split="test"), "val", 64, None, False)) == 8
     with pytest.raises(T.UserError, match="data source: unknown key 'rot'"):
         make_source({"kind": "synth", "rot": str(data)}, "val", 64, None, False)

@@ -43,11 +43,13 @@ class SourceConfig:
 
 
 def make_source(spec: SourceConfig | dict, split: str, input_size: int, centres, flip: bool, upright: bool = False):
-    """A training or validation source from its config entry (a ``SourceConfig``, or a mapping of its keys);
-    ``split``: the split when the entry names none; ``upright``: crops turned so the body stands upright
-    (synthetic sources; the engine's upright crops)."""
+    """A training or validation source from its config entry (a ``SourceConfig``, or a mapping of its keys,
+    where None stands for a key left out: ``trainer eval``'s unset options); ``split``: the split when the entry
+    names none; ``upright``: crops turned so the body stands upright (synthetic sources; the engine's upright
+    crops)."""
     if not isinstance(spec, SourceConfig):
-        spec = build(SourceConfig, spec, "", "data source")
+        keys = {k: v for k, v in spec.items() if v is not None} if isinstance(spec, dict) else spec
+        spec = build(SourceConfig, keys, "", "data source")
     kind, split = spec.kind, spec.split or split
     if not spec.root:
         raise UserError(f"a data source of kind {kind} needs a root (its dataset's folder)")
