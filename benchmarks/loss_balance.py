@@ -39,7 +39,7 @@ def term_gradients(net, batch: dict, weights) -> dict:
             continue
         term_loss = parts[term] * scale
         grads = torch.autograd.grad(term_loss, [p for _, p in named], retain_graph=True, allow_unused=True)
-        row = {"value": float(term_loss)}
+        row = {"value": float(term_loss.detach())}
         for br, prefixes in BRANCHES.items():
             sq = [g.pow(2).sum() for (n, _), g in zip(named, grads) if g is not None and n.startswith(prefixes)]
             row[br] = float(torch.sqrt(sum(sq))) if sq else 0.0
@@ -58,12 +58,11 @@ def main(argv=None) -> int:
     from trainer.checkpoint import load_checkpoint
     from trainer.clusters import kmeans_rotations
     from trainer.data.sources import make_source
-    from trainer.losses import LossWeights
-    from trainer.model import SkeletonNet, SkeletonNetConfig
+    from trainer.model import SkeletonNet
     from trainer.train import batch_for_step, load_train_config
 
     cfg = load_train_config(args.config, args.overrides)
-    mcfg = SkeletonNetConfig(**cfg.model)
+    mcfg = cfg.model
     torch.manual_seed(0)
     if args.init:
         net = load_checkpoint(args.init)
@@ -74,8 +73,8 @@ def main(argv=None) -> int:
         net = SkeletonNet(mcfg, centres, pretrained=True)
     net.train()
     sources = [make_source(s, "train", mcfg.input_size, centres, cfg.flip) for s in cfg.data]
-    batch = batch_for_step(sources, [float(s.get("weight", 1.0)) for s in cfg.data], args.batch, 0, 0, 0)
-    res = term_gradients(net, batch, LossWeights(**cfg.loss))
+    batch = batch_for_step(sources, [s.weight for s in cfg.data], args.batch, 0, 0, 0)
+    res = term_gradients(net, batch, cfg.loss)
     print(f"{'term':10s} {'weighted':>10s} " + " ".join(f"{b:>10s}" for b in BRANCHES))
     for t, r in res.items():
         print(f"{t:10s} {r['value']:10.4g} " + " ".join(f"{r[b]:10.3g}" for b in BRANCHES))

@@ -102,6 +102,8 @@ def check_fields(obj) -> None:
 
 def _coerce(where: str, value: Any, f: dataclasses.Field, src: str, error):
     allowed = _allowed_types(f.type)
+    if value is None and type(None) in allowed:   # an optional field (``X | None``) left empty
+        return None
     ok = None
     for tp in allowed:
         if tp is bool:
@@ -118,7 +120,7 @@ def _coerce(where: str, value: Any, f: dataclasses.Field, src: str, error):
         if ok is not None:
             break
     if ok is None:
-        want = " or ".join(_TYPE_WORDS.get(t, getattr(t, "__name__", str(t))) for t in allowed)
+        want = " or ".join(_TYPE_WORDS.get(t, getattr(t, "__name__", str(t))) for t in allowed if t is not type(None))
         raise error(f"{src}: {where} = {value!r} is {yamlfile.type_word(value)}; expected {want}")
     why = value_problem(ok, f, value)
     if why:

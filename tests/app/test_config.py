@@ -123,3 +123,21 @@ def test_tracking_upright_is_passed_to_the_estimator():
             assert est.settings.tracking.upright is want
     with pytest.raises(ConfigError, match="tracking.upright"):
         load_config(REPO / "config.yaml", dict([parse_override("tracking.upright=3")]))
+
+
+def test_an_optional_setting_takes_empty_and_a_value():
+    """engine.settings.build: a field typed ``X | None`` takes an empty YAML value and a value of X; anything else
+    is one line naming the key."""
+    from dataclasses import dataclass
+
+    from engine.settings import build, knob
+
+    @dataclass
+    class Opt:
+        limit: float | None = knob(None, range=(0.0, 10.0))
+
+    assert build(Opt, {"limit": None}).limit is None and build(Opt, {"limit": 2}).limit == 2.0
+    with pytest.raises(ConfigError, match=r"f.yaml: limit = 'x' is a string; expected a number$"):
+        build(Opt, {"limit": "x"}, src="f.yaml", error=ConfigError)
+    with pytest.raises(ConfigError, match="limit = 11 is out of range"):
+        build(Opt, {"limit": 11}, src="f.yaml", error=ConfigError)
