@@ -2,6 +2,9 @@
 #   make demo   - virtual environment + runtime install, then the app on its bundled default
 #   make test   - system packages (Xvfb, Mesa, xdotool) + full environment + the MediaPipe teacher
 #                 environment, then the whole test suite
+# and for day-to-day work:
+#   make test-fast - the linter and every test not marked slow (pyproject.toml, [tool.pytest.ini_options]
+#                 markers), without the teacher environment: about 3 minutes
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +15,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 APT_PKGS := xvfb xauth xdotool libegl1 libegl-mesa0 libgl1-mesa-dri libglx-mesa0 libgl1 assimp-testmodels
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint sysdeps venv runtime dev teacher clean bench
+.PHONY: demo test test-fast lint sysdeps venv runtime dev teacher clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +59,14 @@ test: sysdeps dev teacher
 	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1600x900x24"'; fi; \
 	eval $$run $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+# The fast tier: the same suite without the tests marked slow (each over about 3 s here, or needing the
+# teacher environment); `make test` stays the one command CI runs.
+test-fast: sysdeps dev
+	$(VENV)/bin/ruff check .
+	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1600x900x24"'; fi; \
+	eval $$run $(PY) -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; fi; exit $$rc
 
 # The linter alone (ruff; its rule set is [tool.ruff] in pyproject.toml); `test` runs it too.
 lint: dev

@@ -90,6 +90,7 @@ def numpy_silhouette(avatar, matrices, k, rot, t, w, h):
     return mask
 
 
+@pytest.mark.slow
 def test_offscreen_silhouette_matches_projection(avatar):
     w, h = 320, 400
     r = Renderer(w, h, avatar=avatar)

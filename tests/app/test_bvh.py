@@ -112,6 +112,7 @@ def test_resampled_to_constant_rate_from_timestamps(tmp_path):
     np.testing.assert_allclose(clip.motion[:, 5], 90.0 * grid, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_long_clip_writes_and_reads_back(tmp_path):
     n = 10_000
     poses = random_poses(50, 4)

@@ -72,6 +72,7 @@ def test_filters_lower_jitter_and_lag_at_most_two_frames():
     assert next(k for k in range(10, 20) if reached[k] >= 45) - 10 <= 2
 
 
+@pytest.mark.slow
 def test_latest_frame_drops_stale_frames_and_survives_a_lost_camera():
     class FlakyCamera(Source):
         live = True
@@ -107,6 +108,7 @@ def test_latest_frame_drops_stale_frames_and_survives_a_lost_camera():
     assert seen == sorted(seen) and lf.dropped > 0  # newest first, stale ones dropped
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line(model, short_clip, tmp_path):
     r = mocap("--set", f"model.path={model}", "run", "--input", "7", "--no-window")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("mocap: camera 7 cannot be opened; ")
@@ -161,6 +163,7 @@ def test_window_shows_camera_view_and_avatar(model, short_clip, tmp_path):
     assert (np.abs(centre - bg[::-1]).sum(1) > 40).mean() > 0.25
 
 
+@pytest.mark.slow
 def test_demo_headless_names_its_outputs(model, tmp_path):
     # --out-dir: the test's random-weights model never replaces a user's demo_output/
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}

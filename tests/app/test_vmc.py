@@ -193,6 +193,7 @@ def test_left_arm_raised_forward_by_hand(udp):
     np.testing.assert_allclose(bones["RightUpperArm"][3:], [0, 0, 0, 1], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_rate_limit_keeps_a_schedule():
     sender = VMCSender("127.0.0.1", 9, rate=10)  # port 9 (discard) on loopback
     rots = np.broadcast_to(np.eye(3), (15, 3, 3))
@@ -245,6 +246,7 @@ def test_bad_targets_are_clear_errors(monkeypatch):
         VMCSender("studio-pc", 39539)
 
 
+@pytest.mark.slow
 def test_play_streams_a_cmu_clip_and_our_recording(udp, tmp_path):
     import subprocess
     import sys
@@ -337,6 +339,7 @@ class TimerProbe:
         return float(np.percentile(self.late, 90) * 1000) if self.late else 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [120, 60])
 def test_play_streams_at_the_configured_rate_with_steady_spacing(tmp_path, rate):
     """A 120 frames/s clip played to a real OSC server: vmc.rate is the rate received (every

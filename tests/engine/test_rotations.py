@@ -54,6 +54,7 @@ def test_axis_angle_from_vector(aa):
     np.testing.assert_allclose(R.matrix_to_axis_angle(R.axis_angle_to_matrix(aa)), aa, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", R.EULER_ORDERS)
 @pytest.mark.parametrize("degrees", [False, True])
 @settings(max_examples=100, deadline=None)

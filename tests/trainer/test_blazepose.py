@@ -121,6 +121,7 @@ def test_distillation_gradient_reaches_the_2d_heads_and_the_unfrozen_encoder(ful
     assert "distill" not in parts
 
 
+@pytest.mark.slow
 def test_blazepose_model_trains_and_exports(full_path, tmp_path):
     from trainer.export import export_onnx, onnx_parity, tensorrt_problems
 

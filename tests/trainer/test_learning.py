@@ -6,6 +6,7 @@ broken: tried with lam = readout = 0, 2D error stays ~12 px; and with a backbone
 ~17.6 px; the passing run reaches ~2.5 px)."""
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from engine import frames
@@ -92,6 +93,7 @@ def test_heatmap_branch_gradient_is_within_10x_of_the_position_loss_at_init():
     assert ratios["paper"] < 0.01, ratios  # the paper's lambda: the branch barely trained (issue 15)
 
 
+@pytest.mark.slow
 def test_network_overfits_a_few_dozen_synthetic_images():
     torch.manual_seed(0)
     threads = torch.get_num_threads()

@@ -49,6 +49,7 @@ def test_bone_placement_rebuilds_a_perspective_pose():
     np.testing.assert_allclose(joints, cam, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_batched_pose_sampler_matches_the_single_one():
     """The prior's 100,000 poses come from the vectorised sampler: same distribution of local
     rotations (per bone: mean rotation matrix and the spread of rotation angles) as the loop."""
@@ -68,6 +69,7 @@ def basis():
     return PoseBasis.default()
 
 
+@pytest.mark.slow
 def test_lifting_beats_the_pursuit_on_held_out_poses(basis):
     """Exact perspective projections of unseen poses: the depth-order search and refinement
     bring PA-MPJPE well under the pursuit's (~100 mm; the benchmark: docs/wild.md), and noisy

@@ -168,6 +168,7 @@ VARIANTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_ablation_variant_trains_and_exports(name, tmp_path):
     from trainer.export import export_onnx, onnx_parity, tensorrt_problems
@@ -197,6 +198,7 @@ def test_ablation_variant_trains_and_exports(name, tmp_path):
     assert diff["joints_2d"] / cfg.input_size < 1e-4, diff  # pixels, relative to the crop width
 
 
+@pytest.mark.slow
 def test_default_model_exports_with_metadata(tmp_path):
     import json
 
@@ -373,6 +375,7 @@ def test_lite_stages_follow_the_published_scaling():
     assert round_filters(112, 1.1) == 120 and round_filters(40, 1.1) == 48
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["lite1", "lite2"])
 def test_pretrained_lite1_lite2_load_strictly_and_see_a_cat_and_coffee(variant, tmp_path):
     import cv2

@@ -66,6 +66,7 @@ def test_flag_and_set_mistakes_name_where_they_came_from(tmp_path):
         parse_args(["--config", str(tmp_path / "none.yaml")])
 
 
+@pytest.mark.slow
 def test_a_tiny_training_from_a_file_writes_and_resumes(tmp_path):
     p = write(tmp_path, out=str(tmp_path / "run"), **TINY)
     assert trainer_main(["motion", "train", "--config", str(p)]) == 0

@@ -36,6 +36,7 @@ def all_labels(root, split):
     return shards, {k: np.concatenate([s.labels[k] for s in shards]) for k in shards[0].labels}
 
 
+@pytest.mark.slow
 def test_labels_are_consistent(dataset):
     for split in ("train", "val", "test"):
         _, lab = all_labels(dataset, split)
@@ -49,6 +50,7 @@ def test_labels_are_consistent(dataset):
         assert np.abs(lab["global_rotation"] - S.pelvis_rotation(lab["rotations"].astype(np.float64))).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_one_gl_context_per_process(dataset, tmp_path, monkeypatch):
     made = []
 
@@ -63,7 +65,7 @@ def test_one_gl_context_per_process(dataset, tmp_path, monkeypatch):
                    "--size", "64", "--bodies-per-shard", "1", "--no-card"]) == 0
     assert len(list(tmp_path.glob("*/shard_*"))) == 4
     assert len(made) == 1  # four shards, one GL context
-    made[0].release()
+    made[0].close()
 
 
 def test_splits_do_not_share_bodies_or_clips(dataset):
@@ -92,6 +94,7 @@ def test_card_and_contact_sheet(dataset):
         assert all(real[:, i * 160:(i + 1) * 160].std() > 20 for i in range(8))  # eight real crops, none blank
 
 
+@pytest.mark.slow
 def test_card_of_a_render_without_a_train_split(dataset, tmp_path):
     """An evaluation-only render (--train 0) still gets its card; the sheet shows the first split it has."""
     from trainer.data.card import write_card
@@ -102,6 +105,7 @@ def test_card_of_a_render_without_a_train_split(dataset, tmp_path):
     assert cv2.imread(str(tmp_path / "contact_sheet.png")).shape == (8 * 160, 8 * 160, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["room", "webcam"])
 def test_same_seed_same_bytes_different_seed_different(anny_model, style):
     clips = P.load_clip_poses()

@@ -41,6 +41,7 @@ def write_cfg(tmp_path, root, name, /, **kw):
     return p
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_everything(tmp_path, data):
     assert T.main([str(write_cfg(tmp_path, data, "run"))]) == 0
     run = tmp_path / "run"
@@ -59,6 +60,7 @@ def test_tiny_run_writes_everything(tmp_path, data):
     assert export_main([str(tmp_path / "none.pt")]) == 2
 
 
+@pytest.mark.slow
 def test_exact_resume(tmp_path, data):
     a = write_cfg(tmp_path, data, "a", val=None)
     assert T.main([str(a)]) == 0
@@ -72,6 +74,7 @@ def test_exact_resume(tmp_path, data):
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5), k
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, data):
     cfg = write_cfg(tmp_path, data, "k", steps=400, ckpt_every=2, val=None, export=False)
     p = subprocess.Popen([sys.executable, "-m", "trainer", "train", str(cfg)], cwd=REPO,
@@ -89,6 +92,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, data):
     assert torch.load(last, weights_only=False)["step"] == step + 2
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(tmp_path, data):
     cfg = write_cfg(tmp_path, data, "ddp", steps=3, val=None, export=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -121,6 +125,7 @@ def test_clear_errors(tmp_path, data, capsys):
     assert "unknown key 'stepz'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_checkpoints_are_chosen_by_the_video_score(tmp_path, data, monkeypatch):
     """video_val: best.pt is the step with the best held-out-video score, not the best synthetic MPJPE;
     every score lands in video.csv and the curves."""
@@ -143,6 +148,7 @@ def test_checkpoints_are_chosen_by_the_video_score(tmp_path, data, monkeypatch):
     assert rows[0].startswith("step,app_pck@0.2") and len(rows) == 4
 
 
+@pytest.mark.slow
 def test_time_limit_stops_checkpointed_and_resumes(tmp_path, data, capsys):
     cfg = write_cfg(tmp_path, data, "tl", steps=50, val=None, export=False, time_limit_s=1e-9)
     assert T.main([str(cfg)]) == 0
@@ -228,6 +234,7 @@ def test_batches_mix_sources_by_weight():
     assert torch.equal(b["tag"], again["tag"])
 
 
+@pytest.mark.slow
 def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys):
     from trainer import ablate as A
 
@@ -257,6 +264,7 @@ def test_ablation_runs_each_variant_with_the_same_budget(tmp_path, data, capsys)
     assert "unknown variant 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_slim_checkpoint_loads_and_starts_a_run(tmp_path, data, capsys):
     """``export --weights``: float16 weights without optimizer state; the network it loads gives the
     checkpoint's outputs to float16 precision, and a training config can start from it (init:)."""
@@ -315,6 +323,7 @@ def test_shipped_configs_load_and_their_init_weights_fit(path):
         assert saved_config(ck) == dataclasses.asdict(cfg.model)
 
 
+@pytest.mark.slow
 def test_the_shipped_checkpoint_starts_resumes_and_exports(tmp_path, data):
     """trainer/weights/skeletonnet_blazepose.pt, saved before the typed config: its model config is
     blazepose.yaml's model section, a run starts from it (init:, with distillation) and resumes, and it exports."""
@@ -338,7 +347,7 @@ def test_the_shipped_checkpoint_starts_resumes_and_exports(tmp_path, data):
     assert last["step"] == 2 and saved_config(last) == saved_config(ck)
     path = export_onnx(load_checkpoint(shipped), tmp_path / "bp.onnx")
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
-    assert meta["skeletonnet.input_size"] == "224"
+    assert meta["skeletonnet.input_size"] == str(model.input_size)
 
 
 def test_a_source_from_a_mapping_is_built_and_checked(data):

@@ -61,6 +61,7 @@ def test_mediapipe_mapping_rebuilds_our_joints_on_a_moved_rest_body():
 
 @pytest.mark.skipif(not (T.TEACHER_VENV / T.READY).exists(),
                     reason="no teacher environment (make test creates it: python -m trainer teacher-setup)")
+@pytest.mark.slow
 def test_mediapipe_teacher_finds_the_person_in_a_photo(tmp_path):
     cap = cv2.VideoCapture(str(DEMO))  # the Sports2D walking clip: frame 60 shows one walker, upright
     for _ in range(61):
@@ -89,6 +90,7 @@ def test_teacher_missing_environment_is_one_clear_error(tmp_path):
         T.run_teacher([MESSI], tmp_path / "t.json", python=tmp_path / "none" / "bin" / "python")
 
 
+@pytest.mark.slow
 def test_fitting_reproduces_exact_joints_with_rotations_fk_reproduces():
     rng = np.random.default_rng(3)
     clips = P.load_clip_poses(["01_03.bvh"], stride=60)["01_03.bvh"][:10]
@@ -152,6 +154,7 @@ def _keypoint_folder(tmp_path, n=3):
     return root, tmp_path / "kp.json"
 
 
+@pytest.mark.slow
 def test_pipeline_labels_a_folder_from_keypoints(tmp_path):
     from trainer.wild import pipeline as W
 
@@ -174,6 +177,7 @@ def test_pipeline_labels_a_folder_from_keypoints(tmp_path):
     assert W.main([str(tmp_path / "nothing")]) == 2
 
 
+@pytest.mark.slow
 def test_wild_source_takes_accepted_images_and_masks_3d(tmp_path):
     from trainer.data.realsets import WildSource
     from trainer.wild import pipeline as W
@@ -198,6 +202,7 @@ def test_wild_source_takes_accepted_images_and_masks_3d(tmp_path):
     assert len(WildSource(root, "train", 64, None, accept="auto").items) == 3 - 1  # p1 rejected by a person
 
 
+@pytest.mark.slow
 def test_mixed_training_with_wild_images(tmp_path):
     from trainer import train as TR
     from trainer.data import synth as Y
@@ -220,6 +225,7 @@ def test_mixed_training_with_wild_images(tmp_path):
     assert sorted(b["mask_3d"].tolist()) == [0.0, 0.0, 1.0, 1.0]  # half synthetic, half real
 
 
+@pytest.mark.slow
 def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys):
     import torch
 
@@ -320,6 +326,7 @@ def _keys(win, *keys, check=True):
         time.sleep(0.4)
 
 
+@pytest.mark.slow
 @needs_display
 def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
     from trainer.wild import pipeline as W
