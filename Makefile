@@ -65,7 +65,7 @@ test: sysdeps dev teacher
 test-fast: sysdeps dev
 	$(VENV)/bin/ruff check .
 	@if [ -n "$$DISPLAY" ]; then run=""; else run='xvfb-run -a -s "-screen 0 1600x900x24"'; fi; \
-	eval $$run $(PY) -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	eval $$run $(PY) -m pytest -m "'not slow'" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; fi; exit $$rc
 
 # The linter alone (ruff; its rule set is [tool.ruff] in pyproject.toml); `test` runs it too.
