@@ -154,6 +154,36 @@ def _keypoint_folder(tmp_path, n=3):
     return root, tmp_path / "kp.json"
 
 
+@pytest.fixture(scope="module")
+def _labelled_once(tmp_path_factory):
+    """``_keypoint_folder`` labelled by the pipeline (``--keypoints``), made once for the module."""
+    from trainer.wild import pipeline as W
+
+    base = tmp_path_factory.mktemp("labelled")
+    root, kp = _keypoint_folder(base)
+    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    return base
+
+
+@pytest.fixture
+def labelled(_labelled_once, tmp_path):
+    """A fresh copy of the labelled folder for one test: (photos folder, keypoints JSON)."""
+    shutil.copytree(_labelled_once / "photos", tmp_path / "photos")
+    shutil.copy(_labelled_once / "kp.json", tmp_path / "kp.json")
+    return tmp_path / "photos", tmp_path / "kp.json"
+
+
+@pytest.fixture(scope="module")
+def synth_tiny(tmp_path_factory):
+    """A tiny synthetic set (8 / 4 / 4 images at 96 px), made once for the module; tests only read it."""
+    from trainer.data import synth as Y
+
+    syn = tmp_path_factory.mktemp("syn") / "syn"
+    assert Y.main(["--out", str(syn), "--train", "8", "--val", "4", "--test", "4", "--shard-size", "4",
+                   "--size", "96", "--bodies-per-shard", "1", "--seed", "2", "--no-card"]) == 0
+    return syn
+
+
 @pytest.mark.slow
 def test_pipeline_labels_a_folder_from_keypoints(tmp_path):
     from trainer.wild import pipeline as W
@@ -178,12 +208,10 @@ def test_pipeline_labels_a_folder_from_keypoints(tmp_path):
 
 
 @pytest.mark.slow
-def test_wild_source_takes_accepted_images_and_masks_3d(tmp_path):
+def test_wild_source_takes_accepted_images_and_masks_3d(labelled):
     from trainer.data.realsets import WildSource
-    from trainer.wild import pipeline as W
 
-    root, kp = _keypoint_folder(tmp_path)
-    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    root, kp = labelled
     dec = root / "wild" / "decisions.jsonl"
     dec.write_text('{"image": "p0.png", "decision": "accept"}\n{"image": "p1.png", "decision": "reject"}\n'
                    '{"image": "p2.png", "decision": "reject"}\n{"image": "p2.png", "decision": "accept"}\n{"ima')
@@ -203,16 +231,11 @@ def test_wild_source_takes_accepted_images_and_masks_3d(tmp_path):
 
 
 @pytest.mark.slow
-def test_mixed_training_with_wild_images(tmp_path):
+def test_mixed_training_with_wild_images(tmp_path, labelled, synth_tiny):
     from trainer import train as TR
-    from trainer.data import synth as Y
-    from trainer.wild import pipeline as W
 
-    syn = tmp_path / "syn"
-    assert Y.main(["--out", str(syn), "--train", "8", "--val", "4", "--test", "4", "--shard-size", "4",
-                   "--size", "96", "--bodies-per-shard", "1", "--seed", "2", "--no-card"]) == 0
-    root, kp = _keypoint_folder(tmp_path)
-    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    syn = synth_tiny
+    root, kp = labelled
     cfg = {"out": str(tmp_path / "run"), "model": {"backbone": "mobilenet", "input_size": 64, "hg_channels": 16,
                                                    "hg_depth": 2, "num_clusters": 4, "head_hidden": 32},
            "data": [{"kind": "synth", "root": str(syn), "weight": 1.0},
@@ -226,20 +249,15 @@ def test_mixed_training_with_wild_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys):
+def test_wild_eval_reports_pck_and_fine_tuning_starts_from_init(tmp_path, capsys, labelled, synth_tiny):
     import torch
 
     from trainer import evaluate as E
     from trainer import train as TR
-    from trainer.data import synth as Y
-    from trainer.wild import pipeline as W
 
-    root, kp = _keypoint_folder(tmp_path)
-    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+    root, kp = labelled
     (tmp_path / "hold.txt").write_text("p1.png\np2.png\n")
-    syn = tmp_path / "syn"
-    assert Y.main(["--out", str(syn), "--train", "8", "--val", "4", "--test", "4", "--shard-size", "4",
-                   "--size", "96", "--bodies-per-shard", "1", "--seed", "2", "--no-card"]) == 0
+    syn = synth_tiny
     small = {"backbone": "mobilenet", "input_size": 64, "hg_channels": 16, "hg_depth": 2, "num_clusters": 4,
              "head_hidden": 32}
     base = {"model": small, "data": [{"kind": "synth", "root": str(syn)}], "val": None, "batch_size": 4,
@@ -328,11 +346,8 @@ def _keys(win, *keys, check=True):
 
 @pytest.mark.slow
 @needs_display
-def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path):
-    from trainer.wild import pipeline as W
-
-    root, kp = _keypoint_folder(tmp_path)
-    assert W.main([str(root), "--keypoints", str(kp)]) == 0
+def test_annotation_tool_keys_write_decisions_and_a_kill_keeps_them(tmp_path, labelled):
+    root, kp = labelled
     shot = tmp_path / "shot.png"
     p = _annotate(root, "--screenshot", str(shot))
     win = _window(p)
