@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -135,9 +134,10 @@ def model_2d(frames, model: Path) -> dict:
 
 
 def time_size(size: int, runs: int) -> dict:
-    import onnxruntime as ort
     import torch
 
+    from benchmarks.ab_speed import time_rounds
+    from engine.backends import OnnxRuntimeBackend
     from trainer.export import export_onnx
     from trainer.model import SkeletonNet, SkeletonNetConfig
 
@@ -145,22 +145,10 @@ def time_size(size: int, runs: int) -> dict:
     net = SkeletonNet(SkeletonNetConfig(backbone="blazepose_full", input_size=size, presence=True)).eval()
     with tempfile.TemporaryDirectory() as d:
         path = export_onnx(net, Path(d) / "m.onnx")
-        x = np.random.default_rng(0).uniform(0, 1, (1, 3, size, size)).astype(np.float32)
-        cam = np.array([[1.2 * size, (size - 1) / 2, (size - 1) / 2]], np.float32)
         res = {}
-        for threads in (1, 2):
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            so.log_severity_level = 3
-            s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            for _ in range(5):
-                s.run(None, {"image": x, "camera": cam})
-            t = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                s.run(None, {"image": x, "camera": cam})
-                t.append(time.perf_counter() - t0)
-            res[f"ms_{threads}_thread"] = 1000 * float(np.median(t))
+        for threads in (1, 2):  # benchmarks.ab_speed's timing: median of ``runs`` after warm-up
+            ms = time_rounds({"m": OnnxRuntimeBackend(path, threads, gpu=False)}, 1, runs)["m"][0]
+            res[f"ms_{threads}_thread"] = ms
     return res
 
 

@@ -201,7 +201,7 @@ class Estimator:
         try:
             est._check_model(model)
             try:  # made at start, not on the first frame that needs it: a missing or broken file is one line
-                est._detector = PersonDetector(threads=m.detector_threads, crop_scale=settings.tracking.crop_scale)
+                _ = est.detector  # the property makes it from the settings
             except (OSError, ValueError, BackendError) as e:
                 raise UserError(f"person detector: {' '.join(str(e).split())[:160]}") from None
             if m.motion:
